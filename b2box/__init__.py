@@ -1,0 +1,66 @@
+"""b2box: b2luigi-style luigi workflows, run the same way everywhere, in identical containers.
+
+``import b2box as b2luigi`` gives an existing b2luigi script everything it
+uses: luigi's whole namespace, b2luigi's ``Task`` with its file helpers,
+the parameter options (hashed, hidden, grouping), the decorators, settings
+and ``process()``.
+"""
+
+from luigi import *  # noqa: F403 - b2luigi re-exports luigi's namespace, and so does b2box
+from luigi.util import copies
+
+from b2box import parameters as _parameters
+
+_parameters.install()
+
+import functools as _functools  # noqa: E402
+import warnings as _warnings  # noqa: E402
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
+from importlib.metadata import version as _version  # noqa: E402
+from typing import Any as _Any  # noqa: E402
+
+import luigi as _luigi  # noqa: E402
+
+from b2box.decorators import inherits, on_temporary_files, requires  # noqa: E402
+from b2box.dispatch import DispatchableTask, dispatch  # noqa: E402
+from b2box.parameters import BatchIntParameter, BoolParameter  # noqa: E402
+from b2box.entrypoint import process  # noqa: E402
+from b2box.settings import clear_setting, get_setting, set_setting  # noqa: E402
+from b2box.task import ExternalTask, Task, WrapperTask  # noqa: E402
+
+try:
+    __version__ = _version("b2box")
+except _PackageNotFoundError:  # a source checkout that was not installed
+    __version__ = "0.0.0+unknown"
+
+
+@_functools.wraps(_luigi.build)
+def build(*args: _Any, **kwargs: _Any) -> _Any:
+    """luigi.build, with a warning: ``process()`` is what gives b2box's behaviour."""
+    _warnings.warn(
+        "b2box.build is luigi.build: atomic outputs, exit codes and batch mode need b2box.process().",
+        UserWarning,
+        stacklevel=2,
+    )
+    return _luigi.build(*args, **kwargs)
+
+
+__all__ = [  # noqa: RUF022 - luigi's names first, then b2luigi's
+    *_luigi.__all__,
+    "BatchIntParameter",
+    "BoolParameter",
+    "DispatchableTask",
+    "ExternalTask",
+    "Task",
+    "WrapperTask",
+    "build",
+    "clear_setting",
+    "copies",
+    "dispatch",
+    "get_setting",
+    "inherits",
+    "on_temporary_files",
+    "process",
+    "requires",
+    "set_setting",
+]

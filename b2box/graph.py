@@ -1,0 +1,204 @@
+"""The task graph of a workflow, built once, in time linear in its size.
+
+Building asks every task ``complete()`` once and expands every task's
+requirements. A task whose outputs exist is *complete*, unless something it
+needs (directly or further up) has to run: then it is *pending* again, so
+deleting one input file re-runs exactly that task and everything made from
+it. An incomplete task without a ``run`` (an ``ExternalTask``) is *missing*;
+everything that needs it is *blocked*, except results that already exist
+(a missing raw input does not invalidate what was made from it).
+"""
+
+from __future__ import annotations
+
+import enum
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import luigi
+import luigi.task
+
+
+class State(enum.Enum):
+    """Where a task stands in one run of the workflow."""
+
+    COMPLETE = "complete"  # outputs existed before the run
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"  # run in this run
+    FAILED = "failed"
+    MISSING = "missing"  # an external input that does not exist
+    BLOCKED = "blocked"  # needs a failed or missing task
+
+    @property
+    def finished(self) -> bool:
+        return self in (State.COMPLETE, State.DONE)
+
+
+@dataclass(eq=False)
+class Node:
+    """One task and its place in the graph."""
+
+    task: Any
+    state: State
+    deps: list[Node] = field(default_factory=list)
+    dependents: list[Node] = field(default_factory=list)
+    waiting: int = 0
+    error: str | None = None
+    log_path: str | None = None
+
+    @property
+    def task_id(self) -> str:
+        return str(self.task.task_id)
+
+    @property
+    def family(self) -> str:
+        return str(self.task.task_family)
+
+
+def is_external(task: Any) -> bool:
+    """Whether luigi would treat ``task`` as external: no ``run`` to call."""
+    return getattr(task, "run", None) is None
+
+
+def _requirements(task: Any) -> list[Any]:
+    found = luigi.task.flatten(task.requires())
+    for item in found:
+        if not isinstance(item, luigi.Task):
+            raise TypeError(f"requires() of {task.task_id} returned {item!r}, which is not a task")
+    return found
+
+
+def _short_error() -> str:
+    return traceback.format_exc(limit=-3)
+
+
+class TaskGraph:
+    """All tasks reachable from the roots, with their states and edges."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.roots: list[Node] = []
+
+    @classmethod
+    def build(cls, roots: Iterable[Any]) -> TaskGraph:
+        graph = cls()
+        for root in roots:
+            graph.roots.append(graph._add(root))
+        graph._settle()
+        return graph
+
+    def _add(self, root: Any) -> Node:
+        """Depth-first, iterative (deep chains must not hit the recursion limit)."""
+        existing = self.nodes.get(root.task_id)
+        if existing is not None:
+            return existing
+        root_node = self._make_node(root)
+        stack = [root_node]
+        while stack:
+            node = stack.pop()
+            if node.state is State.FAILED:
+                continue
+            try:
+                requirements = _requirements(node.task)
+            except Exception:
+                node.state, node.error = State.FAILED, "requires() raised:\n" + _short_error()
+                continue
+            for requirement in requirements:
+                child = self.nodes.get(requirement.task_id)
+                if child is None:
+                    child = self._make_node(requirement)
+                    stack.append(child)
+                node.deps.append(child)
+                child.dependents.append(node)
+        return root_node
+
+    def _topological_order(self) -> list[Node]:
+        """Requirements before the tasks that need them (Kahn's algorithm)."""
+        remaining = {node.task_id: len(node.deps) for node in self.nodes.values()}
+        order = [node for node in self.nodes.values() if not node.deps]
+        position = 0
+        while position < len(order):
+            for dependent in order[position].dependents:
+                remaining[dependent.task_id] -= 1
+                if remaining[dependent.task_id] == 0:
+                    order.append(dependent)
+            position += 1
+        return order
+
+    def _settle(self) -> None:
+        """Re-open results whose inputs will change; block what cannot run; count what waits."""
+        order = self._topological_order()
+        if len(order) != len(self.nodes):
+            placed = {node.task_id for node in order}
+            for node in self.nodes.values():
+                if node.task_id not in placed:
+                    node.state, node.error = State.FAILED, "part of a dependency cycle"
+        for node in order:
+            if node.state is State.COMPLETE and any(dep.state is State.PENDING for dep in node.deps):
+                node.state = State.PENDING
+        for node in self.nodes.values():
+            if node.state in (State.FAILED, State.MISSING):
+                self.block_dependents(node)
+        for node in self.nodes.values():
+            node.waiting = sum(1 for dep in node.deps if not dep.state.finished)
+
+    def _make_node(self, task: Any) -> Node:
+        try:
+            complete = bool(task.complete())
+        except Exception:
+            node = Node(task=task, state=State.FAILED, error="complete() raised:\n" + _short_error())
+        else:
+            if complete:
+                state = State.COMPLETE
+            elif is_external(task):
+                state = State.MISSING
+            else:
+                state = State.PENDING
+            node = Node(task=task, state=state)
+            if state is State.MISSING:
+                node.error = "external input missing: " + (", ".join(_missing_outputs(task)) or task.task_id)
+        self.nodes[node.task_id] = node
+        return node
+
+    def block_dependents(self, node: Node) -> list[Node]:
+        """Mark everything that needs ``node`` as blocked; return what changed."""
+        changed = []
+        stack = list(node.dependents)
+        while stack:
+            dependent = stack.pop()
+            if dependent.state is State.PENDING:
+                dependent.state = State.BLOCKED
+                dependent.error = f"needs {node.task_id} ({node.state.value})"
+                changed.append(dependent)
+                stack.extend(dependent.dependents)
+        return changed
+
+    def ready(self) -> Iterator[Node]:
+        """Pending tasks whose requirements are all finished, dependencies first."""
+        for node in self.nodes.values():
+            if node.state is State.PENDING and node.waiting == 0:
+                yield node
+
+    def counts(self) -> dict[State, int]:
+        counted = dict.fromkeys(State, 0)
+        for node in self.nodes.values():
+            counted[node.state] += 1
+        return counted
+
+    def by_family(self) -> dict[str, dict[State, int]]:
+        families: dict[str, dict[State, int]] = {}
+        for node in self.nodes.values():
+            counted = families.setdefault(node.family, dict.fromkeys(State, 0))
+            counted[node.state] += 1
+        return families
+
+
+def _missing_outputs(task: Any) -> list[str]:
+    missing = []
+    for target in luigi.task.flatten(task.output()):
+        if not target.exists():
+            missing.append(str(getattr(target, "path", target)))
+    return missing

@@ -1,0 +1,92 @@
+"""Atomic outputs: write under a temporary name, move into place on success.
+
+While a task's ``run()`` executes, ``get_output_file_name(key)`` returns a
+path inside a hidden folder next to the final file
+(``<dir>/.b2box-partial-XXXX/<name>``), with the same file name so tools
+that look at extensions still work. Only when ``run()`` returns without an
+exception are the files renamed into place (a rename on the same file
+system: nothing is copied). A task that raises, is killed or segfaults
+leaves no output under its real name, so it never looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+PARTIAL_PREFIX = ".b2box-partial-"
+_ATTRIBUTE = "_b2box_staging"
+
+
+@dataclass
+class _Staged:
+    temporary: str
+    final: str
+    folder: str
+
+
+@dataclass
+class OutputStaging:
+    """The staged outputs of one run of one task; a context manager."""
+
+    task: Any
+    opened_by_event: bool = False  # opened by luigi's START event, closed by SUCCESS/FAILURE
+    staged: dict[str, _Staged] = field(default_factory=dict)
+
+    def path_for(self, key: str, final: str) -> str:
+        """The temporary path that stands in for ``final`` until commit."""
+        entry = self.staged.get(key)
+        if entry is None:
+            trailing = final.endswith("/")
+            final = final.rstrip("/")
+            parent = os.path.dirname(final) or "."
+            os.makedirs(parent, exist_ok=True)
+            folder = tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent)
+            temporary = os.path.join(folder, os.path.basename(final)) + ("/" if trailing else "")
+            entry = self.staged[key] = _Staged(temporary=temporary, final=final, folder=folder)
+        return entry.temporary
+
+    def commit(self) -> None:
+        """Move every produced file into place; forget the hidden folders."""
+        for entry in self.staged.values():
+            temporary = entry.temporary.rstrip("/")
+            if os.path.lexists(temporary):
+                if os.path.isdir(entry.final) and not os.path.islink(entry.final):
+                    shutil.rmtree(entry.final)
+                os.replace(temporary, entry.final)
+            shutil.rmtree(entry.folder, ignore_errors=True)
+        self.staged.clear()
+
+    def discard(self) -> None:
+        """Remove everything written so far: nothing of a failed run stays."""
+        for entry in self.staged.values():
+            shutil.rmtree(entry.folder, ignore_errors=True)
+        self.staged.clear()
+
+    def __enter__(self) -> OutputStaging:
+        setattr(self.task, _ATTRIBUTE, self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.discard()
+        finally:
+            if getattr(self.task, _ATTRIBUTE, None) is self:
+                delattr(self.task, _ATTRIBUTE)
+
+
+def active_staging(task: Any) -> OutputStaging | None:
+    """The staging in effect for ``task``, if its ``run()`` is executing."""
+    return getattr(task, _ATTRIBUTE, None)

@@ -1,0 +1,145 @@
+"""Exit codes and commands, run as a user runs them: in a fresh Python process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_b2box, run_python
+
+WORKFLOWS = Path(__file__).parent / "workflows"
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Path:
+    script = tmp_path / "chain.py"
+    shutil.copy(WORKFLOWS / "chain.py", script)
+    return script
+
+
+def test_run_then_rerun_does_nothing_and_exits_zero(chain: Path) -> None:
+    first = run_b2box("run", str(chain), cwd=chain.parent)
+    assert first.returncode == 0, first.stderr
+    assert "4 tasks, 0 already complete, 4 to run" in first.stderr  # the wrapper task counts too
+    assert (chain.parent / "results/index=2/link.txt").read_text() == "partial 2"
+    again = run_b2box("run", str(chain), cwd=chain.parent)
+    assert again.returncode == 0
+    assert "0 to run" in again.stderr
+
+
+def test_failure_exits_one_and_names_task_and_log(chain: Path) -> None:
+    result = run_python(chain, env={"CHAIN_FAIL": "1"})
+    assert result.returncode == 1
+    assert "Link(index=1)" in result.stderr or "Link_1" in result.stderr
+    log = chain.parent / "logs/index=1/Link/failure.log"
+    assert str(log) in result.stderr and "failed on purpose" in log.read_text()
+    assert not (chain.parent / "results/index=1/link.txt").exists()
+    assert (chain.parent / "results/index=0/link.txt").exists()
+
+
+def test_dry_run_exit_code_tells_whether_work_is_pending(chain: Path) -> None:
+    pending = run_b2box("run", str(chain), "--dry-run", cwd=chain.parent)
+    assert pending.returncode == 1 and "Would run" in pending.stdout
+    assert run_python(chain).returncode == 0
+    done = run_python(chain, "--dry-run")
+    assert done.returncode == 0 and "All tasks are finished!" in done.stdout
+
+
+def test_status_show_and_remove(chain: Path) -> None:
+    assert run_python(chain).returncode == 0
+    status = run_b2box("status", str(chain), cwd=chain.parent)
+    assert status.returncode == 0
+    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
+        ["Link", "3", "0", "3"]
+    ]
+    show = run_b2box("show", str(chain), cwd=chain.parent)
+    assert "✓ " + str(chain.parent / "results/index=2/link.txt") in show.stdout
+    refused = run_b2box("remove", str(chain), "Link", cwd=chain.parent)
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert (chain.parent / "results/index=0/link.txt").exists()
+    removed = run_python(chain, "--remove-only", "Link", "-y")
+    assert removed.returncode == 0
+    assert not (chain.parent / "results/index=0/link.txt").exists()
+
+
+def test_unknown_family_in_remove_is_a_clear_error(chain: Path) -> None:
+    result = run_b2box("remove", str(chain), "Lnik", "--yes", cwd=chain.parent)
+    assert result.returncode == 2
+    assert "no task family Lnik" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_settings_file_is_one_line_before_anything_runs(chain: Path) -> None:
+    (chain.parent / "settings.json").write_text('{"workers": "two"}')
+    result = run_b2box("run", str(chain), cwd=chain.parent)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{chain.parent / 'settings.json'}: setting 'workers'" in result.stderr
+    assert not (chain.parent / "results").exists()
+
+
+def test_script_that_never_calls_process(tmp_path: Path) -> None:
+    script = tmp_path / "empty.py"
+    script.write_text("import b2box\n")
+    result = run_b2box("run", str(script), cwd=tmp_path)
+    assert result.returncode == 2 and "never called b2box.process()" in result.stderr
+
+
+def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
+    env.update(CHAIN_HANG="1", CHAIN_READY=str(ready))
+    process = subprocess.Popen([sys.executable, str(chain)], cwd=chain.parent, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the task never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    link = chain.parent / "results/index=1/link.txt"
+    assert not link.exists(), "a killed task must not leave its output under the real name"
+    partial = list((chain.parent / "results/index=1").glob(".b2box-partial-*/link.txt"))
+    assert partial and partial[0].read_text() == "partial "
+    rerun = run_python(chain)
+    assert rerun.returncode == 0 and link.read_text() == "partial 1"
+
+
+def test_dispatch_survives_a_segfault(tmp_path: Path) -> None:
+    result = run_python(WORKFLOWS / "dispatched.py", env={"RESULTS": str(tmp_path / "r")}, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "signal SIGSEGV" in result.stderr
+    assert not (tmp_path / "r/never.txt").exists()
+    assert (tmp_path / "r/fine.txt").exists()
+
+
+def test_help_version_completion() -> None:
+    for command in ([], ["run"], ["status"], ["show"], ["remove"], ["info"], ["init"], ["completion"]):
+        result = run_b2box(*command, "--help", cwd=REPO)
+        assert result.returncode == 0 and "Usage:" in result.stdout
+    version = run_b2box("--version", cwd=REPO)
+    assert version.returncode == 0 and "b2box" in version.stdout
+    completion = run_b2box("completion", "bash", cwd=REPO)
+    assert "_B2BOX_COMPLETE" in completion.stdout
+
+
+def test_init_writes_a_workflow_that_runs(tmp_path: Path) -> None:
+    assert run_b2box("init", "starter", cwd=tmp_path).returncode == 0
+    ran = run_b2box("run", "starter/workflow.py", "--workers", "2", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert len(list((tmp_path / "starter/results").rglob("merged.txt"))) == 2
+    again = run_b2box("init", "starter", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_info_lists_versions_and_settings(tmp_path: Path) -> None:
+    (tmp_path / "settings.json").write_text('{"workers": 2}')
+    result = run_b2box("info", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "luigi" in result.stdout and str(tmp_path / "settings.json") in result.stdout

@@ -1,0 +1,172 @@
+"""Settings: lookup order, validation with named sources, no mutation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import b2box as b2luigi
+from b2box import settings
+from b2box.errors import SettingsError
+
+
+class Configured(b2luigi.Task):
+    batch_system = "htcondor"
+
+    @property
+    def job_name(self):
+        return f"job-{self.index}"
+
+    index = b2luigi.IntParameter(default=1)
+
+
+@pytest.fixture
+def script_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "project" / "analysis"
+    folder.mkdir(parents=True)
+    script = folder / "workflow.py"
+    script.write_text("")
+    monkeypatch.setenv("B2BOX_SCRIPT", str(script))
+    settings.reload_settings()
+    return folder
+
+
+def write(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data) if not isinstance(data, str) else data)
+    settings.reload_settings()
+    return path
+
+
+def test_order_task_then_set_setting_then_files_then_env_then_default(
+    script_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b2luigi.clear_setting("result_dir")
+    task = Configured()
+    write(script_folder / "settings.json", {"batch_system": "slurm", "queue": "near", "workers": 3})
+    write(script_folder.parent / "settings.json", {"queue": "far", "job_slots": 2, "workers": 5})
+    monkeypatch.setenv("B2BOX_WORKERS", "7")
+    monkeypatch.setenv("B2BOX_SHELL", "zsh")
+    settings.reload_settings()
+    assert b2luigi.get_setting("batch_system", task=task) == "htcondor"  # task attribute
+    assert b2luigi.get_setting("job_name", task=task) == "job-1"  # task property
+    assert b2luigi.get_setting("batch_system") == "slurm"  # nearest file
+    assert b2luigi.get_setting("queue") == "near"  # nearest file wins over the parent's
+    assert b2luigi.get_setting("job_slots") == 2  # parent file
+    assert b2luigi.get_setting("shell") == "zsh"  # environment
+    assert b2luigi.get_setting("result_dir") == "."  # model default
+    assert b2luigi.get_setting("result_dir", default="x") == "x"  # caller's default first
+    b2luigi.set_setting("batch_system", "lsf")
+    assert b2luigi.get_setting("batch_system") == "lsf"  # set_setting beats files
+    assert b2luigi.get_setting("batch_system", task=task) == "htcondor"  # task beats set_setting
+    assert b2luigi.get_setting("workers") == 3  # file beats environment
+    b2luigi.clear_setting("batch_system")
+    assert b2luigi.get_setting("batch_system") == "slurm"
+
+
+def test_named_file_comes_after_folder_files(script_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    named = write(tmp_path / "named.json", {"queue": "named", "job_name": "from-named"})
+    write(script_folder / "settings.json", {"queue": "folder"})
+    for variable in ("B2BOX_SETTINGS", "B2LUIGI_SETTINGS_JSON"):
+        monkeypatch.setenv(variable, str(named))
+        settings.reload_settings()
+        assert b2luigi.get_setting("queue") == "folder"
+        assert b2luigi.get_setting("job_name") == "from-named"
+        monkeypatch.delenv(variable)
+
+
+def test_unknown_setting_without_default_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="No settings found for my_thing"):
+        b2luigi.get_setting("my_thing")
+    assert b2luigi.get_setting("my_thing", default=4) == 4
+
+
+def test_custom_section_holds_own_settings(script_folder: Path) -> None:
+    write(script_folder / "settings.json", {"custom": {"my_cut": 0.5}})
+    assert b2luigi.get_setting("my_cut") == 0.5
+
+
+def test_deprecated_key_is_read_with_warning(script_folder: Path) -> None:
+    b2luigi.clear_setting("result_dir")
+    write(script_folder / "settings.json", {"result_path": "old"})
+    with pytest.warns(DeprecationWarning, match="result_path"):
+        assert b2luigi.get_setting("result_dir", deprecated_keys=["result_path"]) == "old"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ({"workers": "four"}, r"settings.json: setting 'workers': .*integer.*'four'"),
+        ({"reslt_dir": "x"}, r"unknown setting 'reslt_dir': did you mean 'result_dir'\?"),
+        ({"batch_system": "pbs"}, r"setting 'batch_system': must be one of.*'pbs'"),
+        ({"env": {"A": [1]}}, r"setting 'env'"),
+        ([1, 2], r"must hold one JSON object"),
+        ("{not json", r"not valid JSON \(line 1, column 2"),
+    ],
+)
+def test_bad_settings_file_names_file_key_and_expectation(script_folder: Path, content, expected) -> None:
+    path = write(script_folder / "settings.json", content)
+    with pytest.raises(SettingsError, match=expected) as raised:
+        settings.validate_settings()
+    assert str(path) in str(raised.value)
+
+
+def test_bad_named_file_path(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("B2BOX_SETTINGS", str(tmp_path / "missing.json"))
+    with pytest.raises(SettingsError, match="missing.json: settings file not found"):
+        settings.validate_settings()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("B2BOX_WORKERS", "many", "B2BOX_WORKERS: .*integer.*'many'"),
+        ("B2BOX_ENV", "{not json", "must be JSON"),
+        ("B2BOX_BATCH_SYSTEM", "pbs", "B2BOX_BATCH_SYSTEM: must be one of"),
+    ],
+)
+def test_bad_environment_variable(monkeypatch, variable: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=expected):
+        settings.validate_settings()
+
+
+def test_environment_values_are_typed(monkeypatch) -> None:
+    monkeypatch.setenv("B2BOX_ENV", '{"A": "1"}')
+    monkeypatch.setenv("B2BOX_APPTAINER_ADDITIONAL_PARAMS", "--nv --cleanenv")
+    settings.reload_settings()
+    assert b2luigi.get_setting("env") == {"A": "1"}
+    assert b2luigi.get_setting("apptainer_additional_params") == ["--nv", "--cleanenv"]
+
+
+def test_set_setting_with_wrong_type_is_refused() -> None:
+    with pytest.raises(SettingsError, match=r"set_setting\('workers', 'x'\)"):
+        b2luigi.set_setting("workers", "x")
+    b2luigi.set_setting("result_dir", Path("/tmp/somewhere"))  # paths are fine
+    b2luigi.set_setting("my_own_value", object())  # own settings are not checked
+
+
+def test_set_setting_values_are_never_mutated() -> None:
+    original = {"request_memory": "2 GB"}
+    b2luigi.set_setting("htcondor_settings", original)
+    handed_out = b2luigi.get_setting("htcondor_settings")
+    handed_out["JobBatchName"] = "leak"
+    assert original == {"request_memory": "2 GB"}
+    assert b2luigi.get_setting("htcondor_settings") == {"request_memory": "2 GB"}
+
+
+def test_settings_file_errors_stop_process_before_any_task(script_folder: Path, tmp_path: Path) -> None:
+    ran = []
+
+    class Never(b2luigi.Task):
+        def output(self):
+            yield self.add_to_output("never.txt")
+
+        def run(self):
+            ran.append(True)
+
+    write(script_folder / "settings.json", {"workers": "x"})
+    with pytest.raises(SystemExit) as raised:
+        b2luigi.process(Never(), argv=[])
+    assert raised.value.code == 2 and not ran
