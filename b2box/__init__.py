@@ -23,8 +23,8 @@ import luigi as _luigi  # noqa: E402
 
 from b2box.decorators import inherits, on_temporary_files, requires  # noqa: E402
 from b2box.dispatch import DispatchableTask, dispatch  # noqa: E402
-from b2box.parameters import BatchIntParameter, BoolParameter  # noqa: E402
 from b2box.entrypoint import process  # noqa: E402
+from b2box.parameters import BatchIntParameter, BoolParameter  # type: ignore[assignment]  # noqa: E402
 from b2box.settings import clear_setting, get_setting, set_setting  # noqa: E402
 from b2box.task import ExternalTask, Task, WrapperTask  # noqa: E402
 
@@ -34,7 +34,7 @@ except _PackageNotFoundError:  # a source checkout that was not installed
     __version__ = "0.0.0+unknown"
 
 
-@_functools.wraps(_luigi.build)
+@_functools.wraps(_luigi.build)  # type: ignore[no-redef]
 def build(*args: _Any, **kwargs: _Any) -> _Any:
     """luigi.build, with a warning: ``process()`` is what gives b2box's behaviour."""
     _warnings.warn(
@@ -45,7 +45,7 @@ def build(*args: _Any, **kwargs: _Any) -> _Any:
     return _luigi.build(*args, **kwargs)
 
 
-__all__ = [  # noqa: RUF022 - luigi's names first, then b2luigi's
+__all__ = [
     *_luigi.__all__,
     "BatchIntParameter",
     "BoolParameter",

@@ -21,7 +21,7 @@ from b2box import inspection
 from b2box.errors import B2BoxError
 from b2box.graph import TaskGraph
 from b2box.progress import ProgressReporter
-from b2box.scheduling import LocalScheduler, RunResult, write_failure_log
+from b2box.scheduling import LocalScheduler, RunResult, run_dependencies_here, write_failure_log
 from b2box.settings import get_setting, set_setting, validate_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -108,7 +108,7 @@ def run_as_batch_runner(tasks: list[Any], task_id: str) -> None:
         _fail(f"task id {task_id} is not part of this workflow's task graph", EXIT_FAILED)
     set_setting("_dispatch_local_execution", True)
     try:
-        execute(node.task, lambda pending: LocalScheduler().run(pending) and None)
+        execute(node.task, run_dependencies_here)
     except TaskFailed as failure:
         node.error = failure.explanation
         write_failure_log(node)

@@ -52,8 +52,8 @@ def install() -> None:
     if getattr(original_init, _PATCHED_MARK, False):
         return
 
-    def __init__(  # noqa: N807 - replaces luigi.Parameter.__init__
-        self: luigi.Parameter,
+    def __init__(
+        self: Any,
         *args: Any,
         hashed: bool = False,
         hash_function: Callable[[Any], str] | None = None,
@@ -82,7 +82,7 @@ def install() -> None:
         if hashed:
             self.serialize_hashed = self._b2box_serialize_hashed
 
-    def _b2box_serialize_hashed(self: luigi.Parameter, value: Any) -> str:
+    def _b2box_serialize_hashed(self: Any, value: Any) -> str:
         if self.hash_function is None:
             return md5_hash(value)
         return str(self.hash_function(value))

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from b2box import layout
 from b2box.dispatch import describe_exit
@@ -93,7 +93,7 @@ def write_failure_log(node: Node) -> None:
         logger.debug("could not write failure log of %s: %s", node.task_id, exc)
 
 
-def _run_dependencies_here(tasks: list[Any]) -> None:
+def run_dependencies_here(tasks: list[Any]) -> None:
     """Complete the tasks a ``run()`` yielded, in this process, before it continues."""
     result = LocalScheduler(workers=1, reporter=SilentReporter()).run(tasks)
     if not result.success:
@@ -107,7 +107,7 @@ def _child_main(task: Any, connection: multiprocessing.connection.Connection) ->
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        execute(task, _run_dependencies_here)
+        execute(task, run_dependencies_here)
     except TaskFailed as failure:
         connection.send(failure.explanation[-_MAX_ERROR_CHARS:])
         connection.close()
@@ -188,7 +188,7 @@ class LocalScheduler:
             node = self._pop()
             self._start(node)
             try:
-                execute(node.task, _run_dependencies_here)
+                execute(node.task, run_dependencies_here)
             except TaskFailed as failure:
                 self._failed(graph, node, failure.explanation)
             except KeyboardInterrupt:
@@ -213,7 +213,7 @@ class LocalScheduler:
                     writer.close()
                     running[process.sentinel] = _Child(node=node, process=process, reader=reader)
                 for sentinel in multiprocessing.connection.wait(list(running)):
-                    child = running.pop(int(sentinel))  # type: ignore[call-overload]
+                    child = running.pop(cast(int, sentinel))
                     self._collect(graph, child)
         except KeyboardInterrupt:
             for child in running.values():

@@ -24,7 +24,7 @@ import difflib
 import json
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -128,7 +128,7 @@ class _EnvironmentSettings(SettingValues, BaseSettings):
 # Errors that name the source
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
     if error.get("type") == "literal_error":
         message = message.replace("Input should be", "must be one of:")

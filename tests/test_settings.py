@@ -114,7 +114,7 @@ def test_bad_settings_file_names_file_key_and_expectation(script_folder: Path, c
 
 def test_bad_named_file_path(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("B2BOX_SETTINGS", str(tmp_path / "missing.json"))
-    with pytest.raises(SettingsError, match="missing.json: settings file not found"):
+    with pytest.raises(SettingsError, match=r"missing\.json: settings file not found"):
         settings.validate_settings()
 
 
