@@ -11,6 +11,7 @@ with the list of what is missing.
 
 from __future__ import annotations
 
+import os
 import time
 import types
 from collections.abc import Callable
@@ -20,7 +21,6 @@ import luigi
 import luigi.task
 
 from b2box.staging import OutputStaging
-from b2box.structure import flatten_to_dict
 
 RunDependencies = Callable[[list[Any]], None]
 
@@ -38,21 +38,20 @@ class OutputsMissing(RuntimeError):
     """``run()`` returned without creating every declared output."""
 
 
-def create_output_dirs(task: Any) -> None:
+def create_output_dirs(task: Any, targets: list[Any] | None = None) -> None:
     """Create the folders of all declared outputs (b2luigi does this before ``run``)."""
-    for target in flatten_to_dict(task.output()).values():
-        makedirs = getattr(target, "makedirs", None)
-        if makedirs is not None:
-            makedirs()
+    for target in targets if targets is not None else luigi.task.flatten(task.output()):
+        if isinstance(target, luigi.LocalTarget):
+            parent = os.path.dirname(os.path.abspath(target.path))
+            if not os.path.isdir(parent):
+                os.makedirs(parent, exist_ok=True)
+        elif hasattr(target, "makedirs"):
+            target.makedirs()
 
 
-def missing_outputs(task: Any) -> list[str]:
-    """Declared outputs that do not exist."""
-    return [
-        str(getattr(target, "path", target))
-        for target in luigi.task.flatten(task.output())
-        if not target.exists()
-    ]
+def missing_outputs(targets: list[Any]) -> list[str]:
+    """Those of ``targets`` that do not exist."""
+    return [str(getattr(target, "path", target)) for target in targets if not target.exists()]
 
 
 def _drive(generator: types.GeneratorType[Any, Any, Any], run_dependencies: RunDependencies) -> None:
@@ -74,13 +73,14 @@ def execute(task: Any, run_dependencies: RunDependencies) -> None:
     """Run ``task`` here; raise :class:`TaskFailed` with luigi's explanation on any error."""
     started = time.time()
     try:
-        create_output_dirs(task)
+        targets = luigi.task.flatten(task.output())
+        create_output_dirs(task, targets)
         with OutputStaging(task):
             task.trigger_event(luigi.Event.START, task)
             result = task.run()
             if isinstance(result, types.GeneratorType):
                 _drive(result, run_dependencies)
-        missing = missing_outputs(task)
+        missing = missing_outputs(targets)
         if missing:
             raise OutputsMissing(
                 f"{task.task_id}: run() finished but did not create " + ", ".join(missing)

@@ -1,32 +1,41 @@
 """Atomic outputs: write under a temporary name, move into place on success.
 
 While a task's ``run()`` executes, ``get_output_file_name(key)`` returns a
-path inside a hidden folder next to the final file
-(``<dir>/.b2box-partial-XXXX/<name>``), with the same file name so tools
-that look at extensions still work. Only when ``run()`` returns without an
-exception are the files renamed into place (a rename on the same file
-system: nothing is copied). A task that raises, is killed or segfaults
-leaves no output under its real name, so it never looks complete.
+hidden path next to the final file, ``<dir>/.b2box-partial-<host>-<pid>-<n>-<name>``:
+the file name keeps its extension, so tools that look at it still work.
+Only when ``run()`` returns without an exception are the files renamed into
+place (a rename within one folder: nothing is copied). A task that raises,
+is killed or segfaults leaves no output under its real name, so it never
+looks complete.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-import tempfile
+import socket
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 PARTIAL_PREFIX = ".b2box-partial-"
 _ATTRIBUTE = "_b2box_staging"
+_counter = itertools.count()
+_HOST = socket.gethostname().split(".")[0]
 
 
 @dataclass
 class _Staged:
     temporary: str
     final: str
-    folder: str
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
 
 
 @dataclass
@@ -43,28 +52,28 @@ class OutputStaging:
         if entry is None:
             trailing = final.endswith("/")
             final = final.rstrip("/")
-            parent = os.path.dirname(final) or "."
-            os.makedirs(parent, exist_ok=True)
-            folder = tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=parent)
-            temporary = os.path.join(folder, os.path.basename(final)) + ("/" if trailing else "")
-            entry = self.staged[key] = _Staged(temporary=temporary, final=final, folder=folder)
+            parent, name = os.path.split(final)
+            if parent and not os.path.isdir(parent):
+                os.makedirs(parent, exist_ok=True)
+            hidden = f"{PARTIAL_PREFIX}{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
+            temporary = os.path.join(parent, hidden) + ("/" if trailing else "")
+            entry = self.staged[key] = _Staged(temporary=temporary, final=final)
         return entry.temporary
 
     def commit(self) -> None:
-        """Move every produced file into place; forget the hidden folders."""
+        """Move every produced file into place."""
         for entry in self.staged.values():
             temporary = entry.temporary.rstrip("/")
             if os.path.lexists(temporary):
                 if os.path.isdir(entry.final) and not os.path.islink(entry.final):
                     shutil.rmtree(entry.final)
                 os.replace(temporary, entry.final)
-            shutil.rmtree(entry.folder, ignore_errors=True)
         self.staged.clear()
 
     def discard(self) -> None:
         """Remove everything written so far: nothing of a failed run stays."""
         for entry in self.staged.values():
-            shutil.rmtree(entry.folder, ignore_errors=True)
+            _remove(entry.temporary.rstrip("/"))
         self.staged.clear()
 
     def __enter__(self) -> OutputStaging:

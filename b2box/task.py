@@ -19,6 +19,8 @@ from b2box.settings import _no_value, get_setting
 from b2box.staging import OutputStaging, active_staging
 from b2box.structure import flatten_to_dict, flatten_to_dict_of_lists, flatten_to_file_paths
 
+_PARAMS_CACHE: dict[tuple[type, int], list[tuple[str, luigi.Parameter]]] = {}
+
 
 class Task(luigi.Task):
     """A luigi task with b2luigi's output layout and file helpers (drop-in for ``b2luigi.Task``)."""
@@ -29,6 +31,17 @@ class Task(luigi.Task):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.max_batch_size = cls.max_grouping_size
+
+    @classmethod
+    def get_params(cls) -> list[tuple[str, luigi.Parameter]]:
+        """luigi's parameter list, remembered per class: luigi rebuilds it with ``dir()`` on every
+        call, which made it the largest cost of large workflows. The key includes the class's own
+        attribute count, so parameters attached later (``@requires``, ``@inherits``) are seen."""
+        key = (cls, len(cls.__dict__))
+        cached = _PARAMS_CACHE.get(key)
+        if cached is None:
+            cached = _PARAMS_CACHE[key] = super().get_params()
+        return list(cached)
 
     # -- outputs ------------------------------------------------------------------------------------
 

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/setup-venv.sh
-.venv/bin/ruff check b2box tests
+.venv/bin/ruff check b2box tests benchmarks
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

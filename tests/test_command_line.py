@@ -105,7 +105,7 @@ def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path:
     process.wait()
     link = chain.parent / "results/index=1/link.txt"
     assert not link.exists(), "a killed task must not leave its output under the real name"
-    partial = list((chain.parent / "results/index=1").glob(".b2box-partial-*/link.txt"))
+    partial = list((chain.parent / "results/index=1").glob(".b2box-partial-*-link.txt"))
     assert partial and partial[0].read_text() == "partial "
     rerun = run_python(chain)
     assert rerun.returncode == 0 and link.read_text() == "partial 1"
