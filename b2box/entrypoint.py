@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import luigi
 
 from b2box import inspection
+from b2box import job as job_module
 from b2box.errors import B2BoxError
 from b2box.graph import TaskGraph
 from b2box.progress import ProgressReporter
@@ -161,6 +162,9 @@ def process(
     """
     global calls
     calls += 1
+    running_job = job_module.current()
+    if running_job is not None:  # inside a batch job: run just that task
+        raise SystemExit(job_module.run(*running_job))
     tasks = list(task_like_elements) if isinstance(task_like_elements, list | tuple) else [task_like_elements]
     arguments = parse_arguments(argv, ignore_additional_command_line_args)
     try:

@@ -63,6 +63,7 @@ class RunResult:
     graph: TaskGraph
     interrupted: bool = False
     counts: dict[State, int] = field(default_factory=dict)
+    batch_stats: Any = None  # how many batch-system calls a --batch run made
 
     @property
     def success(self) -> bool:

@@ -85,6 +85,7 @@ class SettingValues(BaseModel):
     env_script: PathStr = ""
     env: dict[str, str] = {}
     image: str = ""
+    image_digest: str = ""
     runtime: Literal["auto", "apptainer", "docker", "none"] = "auto"
     binds: list[PathStr] = []
     gpus: bool = False

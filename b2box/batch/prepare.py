@@ -1,0 +1,182 @@
+"""From a task to a job every backend can run: ``job.json`` and the wrapper.
+
+Preparing checks the task's environment spec and resolves its image to a
+content digest (once per image per run), so a bad spec or a moved image is
+reported for the task at fault before any job is submitted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import site
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import b2box
+from b2box import layout
+from b2box.env import apptainer, docker
+from b2box.env.identity import DigestMismatch, ImageIdentity
+from b2box.env.spec import EnvSpec, spec_for_task
+from b2box.env.wrapper import WrapperPlan, host_python_version, render
+from b2box.errors import B2BoxError, TaskDefinitionError
+from b2box.job import EXIT_FILE, JOB_FILE, PROVENANCE_FILE, JobSpec
+from b2box.paths import script_path
+
+WRAPPER_FILE = "job.sh"
+STDOUT_FILE, STDERR_FILE = "stdout", "stderr"
+SECRET_MARKERS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "PROXY", "CREDENTIAL", "AUTH", "COOKIE")
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a variable's name suggests its value must never be shown."""
+    upper = name.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A job ready to hand to a backend."""
+
+    task_id: str
+    task: Any
+    wrapper: str
+    log_dir: str
+    task_dir: str
+    identity: ImageIdentity
+
+    @property
+    def stdout(self) -> str:
+        return os.path.join(self.log_dir, STDOUT_FILE)
+
+    @property
+    def stderr(self) -> str:
+        return os.path.join(self.log_dir, STDERR_FILE)
+
+    @property
+    def exit_file(self) -> str:
+        return os.path.join(self.log_dir, EXIT_FILE)
+
+    @property
+    def provenance_file(self) -> str:
+        return os.path.join(self.log_dir, PROVENANCE_FILE)
+
+
+def b2box_site_dirs() -> list[str]:
+    """Folders that make this b2box importable: its site-packages and, for an editable install, its source."""
+    folders = [os.path.dirname(os.path.dirname(os.path.abspath(b2box.__file__)))]
+    for folder in [*site.getsitepackages(), site.getusersitepackages()]:
+        if os.path.isdir(folder) and folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+class JobPreparer:
+    """Prepares jobs for one run; remembers resolved images so each is resolved once."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._identities: dict[tuple[str, str, str], ImageIdentity] = {}
+
+    def identity(self, task: Any, spec: EnvSpec) -> ImageIdentity:
+        key = (spec.runtime, spec.image, spec.pinned_digest)
+        if key not in self._identities:
+            try:
+                if spec.runtime == "docker":
+                    found = docker.resolve(spec.image, spec.pinned_digest)
+                elif spec.runtime == "apptainer":
+                    found = apptainer.resolve(spec.image, spec.apptainer_command, spec.pinned_digest)
+                else:
+                    found = ImageIdentity(runtime="none", runtime_version=f"python {sys.version.split()[0]}")
+            except DigestMismatch as mismatch:
+                raise B2BoxError(f"{task.task_id}: refusing to run: {mismatch}. Rebuild the image or update "
+                                 "the pinned digest (image_digest setting or b2box.lock).") from None
+            self._identities[key] = found
+        return self._identities[key]
+
+    def prepare(self, task: Any) -> PreparedJob:
+        spec = spec_for_task(task)
+        identity = self.identity(task, spec)
+        task_dir = layout.get_task_file_dir(task)
+        log_dir = layout.get_log_file_dir(task)
+        for folder in (task_dir, log_dir):
+            os.makedirs(folder, exist_ok=True)
+        for stale in (EXIT_FILE, PROVENANCE_FILE):
+            path = os.path.join(log_dir, stale)
+            if os.path.exists(path):
+                os.remove(path)
+        script = script_path() or ""
+        job_file = os.path.join(task_dir, JOB_FILE)
+        wrapper = os.path.join(task_dir, WRAPPER_FILE)
+        cls = type(task)
+        JobSpec(
+            task_id=task.task_id, module=cls.__module__, class_name=cls.__qualname__, family=task.task_family,
+            params=task.to_str_params(), script=script, log_dir=log_dir, backend=self.backend,
+            image=identity.as_dict(), b2box_version=b2box.__version__,
+        ).write(job_file)
+        working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
+        plan = WrapperPlan(
+            title=task.task_id,
+            wrapper_path=wrapper,
+            working_dir=working_dir,
+            container_command=self._container_command(task, spec, identity, working_dir, [task_dir, log_dir]),
+            image_label=identity.reference or "the host (no container)",
+            env_script=spec.env_script,
+            env=self._environment(spec),
+            python=self._python(spec),
+            job_file=job_file,
+            exit_file=os.path.join(log_dir, EXIT_FILE),
+            host_python_version=host_python_version(),
+            host_site_dirs=b2box_site_dirs() if spec.in_container else [],
+            sif_to_verify=identity.reference if identity.runtime == "apptainer" and identity.digest else "",
+            pinned_digest=spec.pinned_digest,
+        )
+        with open(wrapper, "w", encoding="utf-8") as handle:
+            handle.write(render(plan))
+        os.chmod(wrapper, 0o700)
+        return PreparedJob(task_id=task.task_id, task=task, wrapper=wrapper, log_dir=log_dir, task_dir=task_dir,
+                           identity=identity)
+
+    @staticmethod
+    def _environment(spec: EnvSpec) -> dict[str, str]:
+        """The job's variables: b2box settings from the environment, then the spec's ``env``."""
+        inherited = {name: value for name, value in os.environ.items() if name.startswith("B2BOX_")}
+        return {**inherited, **spec.env}
+
+    @staticmethod
+    def _python(spec: EnvSpec) -> list[str]:
+        executable = list(spec.executable) or (["python3"] if spec.in_container else [sys.executable])
+        return [*spec.executable_prefix, *executable]
+
+    def _container_command(self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str,
+                           job_dirs: list[str]) -> list[str]:
+        if not spec.in_container:
+            return []
+        folders = [layout.task_result_dir(task), *job_dirs, working_dir]
+        if spec.env_script:
+            folders.append(os.path.dirname(spec.env_script))
+        script = script_path()
+        if script:
+            folders.append(os.path.dirname(script))
+        folders += b2box_site_dirs()
+        binds = _unique([*folders, *spec.binds])
+        for folder in folders:
+            os.makedirs(folder, exist_ok=True)
+        if spec.runtime == "docker":
+            name = "b2box-" + hashlib.sha1(task.task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
+            return docker.command(identity, binds, working_dir, spec.gpus, list(spec.extra_args), name, [])
+        if spec.runtime == "apptainer":
+            return apptainer.command(identity, spec.apptainer_command, binds, working_dir, spec.gpus,
+                                     list(spec.extra_args), [])
+        raise TaskDefinitionError(f"{task.task_id}: unknown runtime {spec.runtime!r}")
+
+
+def _unique(folders: list[str]) -> list[str]:
+    """Drop duplicates and folders already inside another bound folder."""
+    kept: list[str] = []
+    for folder in sorted({os.path.normpath(f) for f in folders}, key=len):
+        source = folder.split(":", 1)[0]
+        if not any(source == k or source.startswith(k.rstrip("/") + "/") for k in kept if ":" not in k):
+            kept.append(folder)
+    return kept

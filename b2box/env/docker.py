@@ -1,0 +1,69 @@
+"""Docker: the ``docker run`` command of a job and the content ID of its image.
+
+Jobs start the image by its ID (``sha256:...``), resolved once when the job
+is prepared, so a tag that moves in between cannot change what runs. Jobs
+run as the invoking user's uid:gid (outputs are not owned by root), without
+``--privileged`` and without the Docker socket.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from b2box.env.identity import DigestMismatch, ImageIdentity
+from b2box.errors import B2BoxError
+
+
+@functools.lru_cache(maxsize=1)
+def _client() -> Any:
+    import docker  # the Docker Engine SDK; imported here so jobs without Docker never pay for it
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        raise B2BoxError(
+            f"cannot reach the Docker engine ({exc}). Start it (e.g. python3 ci/testbed.py up) "
+            "or set runtime to 'apptainer' or 'none'."
+        ) from None
+    return client
+
+
+def engine_version() -> str:
+    return str(_client().version().get("Version", ""))
+
+
+def resolve(image: str, pinned: str = "") -> ImageIdentity:
+    """The image's content ID; refuses when it differs from ``pinned``."""
+    import docker.errors
+
+    try:
+        found = _client().images.get(image)
+    except docker.errors.ImageNotFound:
+        raise B2BoxError(
+            f"Docker image {image!r} is not on this machine. Build it (b2box build-env) or load it "
+            "(docker load) first; b2box does not pull images."
+        ) from None
+    digest = str(found.id)
+    if pinned and pinned not in (digest, digest.removeprefix("sha256:")):
+        raise DigestMismatch(f"Docker image {image!r} is {digest}, but {pinned} is pinned")
+    return ImageIdentity(runtime="docker", reference=image, digest=digest, runtime_version=engine_version(),
+                         run_reference=digest)
+
+
+def command(identity: ImageIdentity, binds: list[str], working_dir: str, gpus: bool,
+            extra_args: list[str], name: str, inner: list[str]) -> list[str]:
+    """``docker run`` for one job; every bind at the same path inside as outside."""
+    words = ["docker", "run", "--rm", "--init", "--name", name,
+             "--user", f"{os.getuid()}:{os.getgid()}", "--workdir", working_dir,
+             "--env", "HOME=/tmp", "--security-opt", "no-new-privileges"]
+    for bind in binds:
+        source, _, target = bind.partition(":")
+        words += ["--volume", f"{source}:{target or source}"]
+    if gpus:
+        words += ["--gpus", "all"]
+    words += extra_args
+    words += [identity.run_reference or identity.reference, *inner]
+    return words

@@ -1,0 +1,151 @@
+"""Where a task runs: its environment spec.
+
+A task declares its environment through settings (task attributes,
+``set_setting`` or ``settings.json``): ``image``, ``runtime``, ``env_script``,
+``env``, ``binds``, ``gpus``, ``extra_args``. b2luigi's names keep working:
+``apptainer_image`` (runtime apptainer), ``apptainer_mounts`` (binds),
+``apptainer_additional_params`` (extra_args), ``executable``,
+``working_dir``. The spec is validated when the job is prepared, before
+anything is submitted, and errors name the task and the field.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from b2box.errors import TaskDefinitionError
+from b2box.paths import map_folder
+from b2box.settings import _no_value, get_setting
+
+Runtime = Literal["apptainer", "docker", "none"]
+
+
+class EnvSpec(BaseModel):
+    """The resolved environment of one task's jobs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: Runtime = "none"
+    image: str = ""
+    env_script: str = ""
+    env: dict[str, str] = {}
+    binds: tuple[str, ...] = ()
+    gpus: bool = False
+    extra_args: tuple[str, ...] = ()
+    working_dir: str = ""
+    executable: tuple[str, ...] = ()
+    executable_prefix: tuple[str, ...] = ()
+    pinned_digest: str = ""
+    apptainer_command: str = "apptainer"
+
+    @field_validator("env")
+    @classmethod
+    def _names_are_shell_names(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not name or not (name[0].isalpha() or name[0] == "_") or not all(
+                c.isalnum() or c == "_" for c in name
+            ):
+                raise ValueError(f"{name!r} is not a valid environment variable name")
+        return env
+
+    @field_validator("binds")
+    @classmethod
+    def _binds_are_absolute(cls, binds: tuple[str, ...]) -> tuple[str, ...]:
+        for bind in binds:
+            source = bind.split(":", 1)[0]
+            if not os.path.isabs(source):
+                raise ValueError(f"bind {bind!r} must start with an absolute path")
+        return binds
+
+    @property
+    def in_container(self) -> bool:
+        return self.runtime != "none"
+
+
+def _runtime_for(image: str, requested: str) -> Runtime:
+    """``auto``: no image means no container; SIFs, sandboxes and ``docker://`` are Apptainer's."""
+    if requested != "auto":
+        return requested  # type: ignore[return-value]
+    if not image:
+        return "none"
+    if image.startswith(("docker://", "docker-daemon://", "oras://", "library://")):
+        return "apptainer"
+    if image.endswith(".sif") or os.path.isdir(image):
+        return "apptainer"
+    return "docker"
+
+
+def _setting(task: Any, key: str, default: Any) -> Any:
+    value = get_setting(key, default=_no_value, task=task)
+    return default if value is _no_value or value is None else value
+
+
+def _words(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split()
+    return [str(item) for item in value]
+
+
+def spec_for_task(task: Any) -> EnvSpec:
+    """Collect and validate the task's environment settings; errors name the task and field."""
+    image = _setting(task, "image", "") or _setting(task, "apptainer_image", "")
+    requested = _setting(task, "runtime", "auto")
+    if not _setting(task, "image", "") and _setting(task, "apptainer_image", ""):
+        requested = "apptainer" if requested == "auto" else requested
+    binds = _words(_setting(task, "binds", [])) + _words(_setting(task, "apptainer_mounts", []))
+    extra = _words(_setting(task, "extra_args", [])) + _words(_setting(task, "apptainer_additional_params", []))
+    env_script = _setting(task, "env_script", "")
+    working_dir = _setting(task, "working_dir", "")
+    executable = _setting(task, "executable", None)
+    raw: dict[str, Any] = {
+        "runtime": _runtime_for(str(image), str(requested)) if requested in ("auto", "apptainer", "docker", "none")
+        else requested,
+        "image": str(image),
+        "env_script": map_folder(env_script) if env_script else "",
+        "env": _setting(task, "env", {}) or {},
+        "binds": tuple(map_folder(bind) for bind in binds),
+        "gpus": _setting(task, "gpus", False),
+        "extra_args": tuple(extra),
+        "working_dir": map_folder(working_dir) if working_dir else "",
+        "executable": tuple(_words(executable)) if executable is not None else (),
+        "executable_prefix": tuple(_words(_setting(task, "executable_prefix", []))),
+        "pinned_digest": _setting(task, "image_digest", "") or "",
+        "apptainer_command": _setting(task, "apptainer_cmd", "") or _default_apptainer(),
+    }
+    if isinstance(executable, str):
+        raise TaskDefinitionError(
+            f"{task.task_id}: setting 'executable' must be a list such as ['python3'], not the string {executable!r}."
+        )
+    try:
+        spec = EnvSpec.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise TaskDefinitionError(
+            f"{task.task_id}: environment setting '{field}': {first['msg']} (got {first.get('input')!r}). "
+            "Fix it on the task, in set_setting or in settings.json."
+        ) from None
+    if spec.runtime != "none" and not spec.image:
+        raise TaskDefinitionError(f"{task.task_id}: runtime '{spec.runtime}' needs an image; set 'image'.")
+    if spec.env_script and not os.path.isfile(spec.env_script):
+        raise TaskDefinitionError(f"{task.task_id}: env_script {spec.env_script} does not exist.")
+    return spec
+
+
+def _default_apptainer() -> str:
+    for candidate in ("apptainer", "singularity"):
+        if shutil.which(candidate):
+            return candidate
+    return "apptainer"
+
+
+def host_python_executable() -> str:
+    """The interpreter b2box itself runs with (for jobs without a container)."""
+    return sys.executable

@@ -1,0 +1,167 @@
+"""The wrapper: one readable bash script per job, run unchanged by every backend.
+
+Outside the container it enters the working folder, (for pinned SIFs)
+checks the image digest, starts the container with every needed folder bound
+at the same path, and finally records the exit status and end time in
+``exit.json`` beside the logs, so the result of a job is known even when the
+batch system has forgotten it. Inside the container (the same file, called
+with ``--inside``) it sources the ``env_script``, exports the variables and
+starts the task with b2box.
+
+Every value is quoted with ``shlex.quote``: spaces, quotes, ``$()``,
+backticks, newlines and non-ASCII text arrive unchanged and nothing is
+executed by accident. The script never prints the environment.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+EXIT_BAD_ENVIRONMENT = 72
+EXIT_DIGEST_MISMATCH = 74
+EXIT_NO_WORKING_DIR = 70
+EXIT_ENV_SCRIPT = 71
+
+# Runs inside the job's Python; kept Python-2-compatible so an image with an ancient python3
+# gets a clear message instead of a syntax error.
+_BOOTSTRAP = r"""import sys
+image, host_version, site_dirs = sys.argv[1], sys.argv[2], [d for d in sys.argv[3].split(":") if d]
+def fail(message):
+    sys.stderr.write("b2box: " + message + "\n")
+    sys.exit(72)
+try:
+    import b2box.job
+except ImportError as first:
+    here = "%d.%d" % sys.version_info[:2]
+    if here != host_version or not site_dirs:
+        fail("%s: %s is Python %s without b2box (%s); the host's b2box needs Python %s. Fix: run "
+             "'b2box build-env' to add b2box to the image, or pip install b2box inside it."
+             % (image, sys.executable, here, first, host_version))
+    import site
+    for folder in site_dirs:
+        site.addsitedir(folder)
+    try:
+        import b2box.job
+    except ImportError as second:
+        fail("%s: the host's b2box does not load in this image (%s). Fix: run 'b2box build-env' to "
+             "add b2box to the image, or pip install b2box inside it." % (image, second))
+b2box.job.main(sys.argv[4:])
+"""
+
+
+@dataclass(frozen=True)
+class WrapperPlan:
+    """Everything the wrapper needs, already resolved."""
+
+    title: str
+    wrapper_path: str
+    working_dir: str
+    container_command: Sequence[str]  # empty: no container
+    image_label: str
+    env_script: str
+    env: dict[str, str]
+    python: Sequence[str]
+    job_file: str
+    exit_file: str
+    host_python_version: str
+    host_site_dirs: Sequence[str]
+    sif_to_verify: str = ""
+    pinned_digest: str = ""
+
+
+def q(value: str) -> str:
+    """Quote one word for bash."""
+    return shlex.quote(str(value))
+
+
+def words(values: Sequence[str]) -> str:
+    return " ".join(q(value) for value in values)
+
+
+def say(template: str, *args: str) -> str:
+    """A bash command printing a b2box message to stderr; values are passed as quoted printf arguments."""
+    return f"printf {q('b2box: ' + template + chr(92) + 'n')} {words(args)} >&2"
+
+
+def _inside(plan: WrapperPlan) -> list[str]:
+    python = plan.python[0]
+    bootstrap_args = [plan.image_label, plan.host_python_version, ":".join(plan.host_site_dirs), plan.job_file]
+    lines = [
+        "inside() {",
+        "    # Runs inside the container (or directly, without one); $1 is the batch job id.",
+        f"    cd -- {q(plan.working_dir)} || {{ {say('cannot enter the working folder %s', plan.working_dir)}; "
+        f"exit {EXIT_NO_WORKING_DIR}; }}",
+    ]
+    if plan.env_script:
+        lines.append(f"    source {q(plan.env_script)} || {{ {say('env_script %s failed', plan.env_script)}; "
+                     f"exit {EXIT_ENV_SCRIPT}; }}")
+    for name, value in sorted(plan.env.items()):
+        lines.append(f"    export {name}={q(value)}")
+    missing_python = say("image %s has no %s: install Python in it or set the 'executable' setting",
+                         plan.image_label, python)
+    lines += [
+        f"    command -v {q(python)} >/dev/null 2>&1 || {{ {missing_python}; exit {EXIT_BAD_ENVIRONMENT}; }}",
+        f"    exec {words(plan.python)} -c {q(_BOOTSTRAP)} {words(bootstrap_args)} \"$1\"",
+        "}",
+    ]
+    return lines
+
+
+def _verify_digest(plan: WrapperPlan) -> list[str]:
+    if not (plan.sif_to_verify and plan.pinned_digest):
+        return []
+    expected = plan.pinned_digest.removeprefix("sha256:")
+    refuse = say("refusing to run: %s is sha256:%s, not the pinned sha256:%s. Rebuild or re-lock the image "
+                 "(b2box build-env).", plan.sif_to_verify, "$b2box_digest", expected)
+    refuse = refuse.replace(q("$b2box_digest"), '"$b2box_digest"')
+    return [
+        "# The image must be the pinned one: compare its sha256 before starting.",
+        f"b2box_digest=$(sha256sum -- {q(plan.sif_to_verify)} | cut -d' ' -f1)",
+        f'if [ "$b2box_digest" != {q(expected)} ]; then',
+        f"    {refuse}",
+        f"    b2box_record {EXIT_DIGEST_MISMATCH}",
+        f"    exit {EXIT_DIGEST_MISMATCH}",
+        "fi",
+    ]
+
+
+def render(plan: WrapperPlan) -> str:
+    """The wrapper's text."""
+    if plan.container_command:
+        start = f'{words([*plan.container_command, "/bin/bash", plan.wrapper_path, "--inside"])} "$b2box_job_id"'
+    else:
+        start = '(inside "$b2box_job_id")'
+    lines = [
+        "#!/bin/bash",
+        f"# b2box job: {plan.title}",
+        f"# Runs in: {plan.image_label}",
+        "# Written by b2box for this job; change the task's settings, not this file.",
+        "set -u",
+        "",
+        *_inside(plan),
+        'if [ "${1:-}" = "--inside" ]; then inside "${2:-}"; fi',
+        "",
+        "b2box_record() {",
+        "    # The job's own record of how it ended, known even when the batch system has forgotten the job.",
+        f"    printf '{{\"exit_code\": %d, \"end_time\": \"%s\", \"host\": \"%s\"}}\\n' \"$1\" "
+        f"\"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)\" \"$(hostname)\" > {q(plan.exit_file + '.tmp')}.$$ "
+        f"&& mv -f {q(plan.exit_file + '.tmp')}.$$ {q(plan.exit_file)}",
+        "}",
+        f"cd -- {q(plan.working_dir)} || {{ {say('cannot enter the working folder %s', plan.working_dir)}; "
+        f"b2box_record {EXIT_NO_WORKING_DIR}; exit {EXIT_NO_WORKING_DIR}; }}",
+        'b2box_job_id="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"',
+        *_verify_digest(plan),
+        start,
+        "b2box_status=$?",
+        'b2box_record "$b2box_status"',
+        'exit "$b2box_status"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def host_python_version() -> str:
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
