@@ -92,9 +92,11 @@ class ProgressReporter:
 
     def _report_failure(self, node: Node) -> None:
         where = f" (log: {node.log_path})" if node.log_path else ""
-        reason = (node.error or "").strip().splitlines()
-        last = f": {reason[-1]}" if reason else ""
-        self._print(f"b2box: FAILED {node.task_id}{last}{where}")
+        reason = [line.strip() for line in (node.error or "").strip().splitlines() if line.strip()]
+        summary = ""
+        if reason:
+            summary = f": {reason[0]}" if len(reason) == 1 else f": {reason[0].rstrip(':')} … {reason[-1]}"
+        self._print(f"b2box: FAILED {node.task_id}{summary}{where}")
 
     def _print(self, line: str) -> None:
         redraw = self._line_shown

@@ -27,13 +27,14 @@ def b2luigi_python() -> str:
     return str(python)
 
 
-def timed_run(python: str, script: Path, env: dict[str, str], timeout: float = 3600) -> float:
-    """Seconds of wall time for ``python script`` in a fresh result folder; fails loudly."""
+def timed_run(python: str, script: Path, env: dict[str, str], args: tuple[str, ...] = (),
+              timeout: float = 3600) -> float:
+    """Seconds of wall time for ``python script args`` in a fresh result folder; fails loudly."""
     results = tempfile.mkdtemp(prefix="b2box-bench-")
     full_env = {**os.environ, **env, "BENCH_RESULTS": results}
     started = time.perf_counter()
-    finished = subprocess.run([python, str(script)], env=full_env, capture_output=True, text=True,
-                              timeout=timeout)
+    finished = subprocess.run([python, str(script), *args], env=full_env, capture_output=True, text=True,
+                              timeout=timeout, cwd=results)
     elapsed = time.perf_counter() - started
     shutil.rmtree(results, ignore_errors=True)
     if finished.returncode != 0:

@@ -1,7 +1,8 @@
 """N independent file-writing tasks under one wrapper: the shape of a large flat workflow.
 
-Run with BENCH_IMPL=b2box or BENCH_IMPL=b2luigi, BENCH_N=<tasks>, BENCH_RESULTS=<folder>.
-The same file runs under both, as a b2luigi user's script would.
+Run with BENCH_IMPL=b2box or BENCH_IMPL=b2luigi, BENCH_N=<tasks>, BENCH_RESULTS=<folder>,
+optionally BENCH_WORKERS and BENCH_BATCH_SYSTEM (with --batch). The same file runs under both,
+as a b2luigi user's script would.
 """
 
 import importlib
@@ -32,4 +33,7 @@ class Everything(b2luigi.WrapperTask):
 if __name__ == "__main__":
     b2luigi.set_setting("result_dir", os.environ["BENCH_RESULTS"])
     b2luigi.set_setting("log_dir", os.path.join(os.environ["BENCH_RESULTS"], "logs"))
-    b2luigi.process(Everything(count=int(os.environ["BENCH_N"])), workers=1)
+    if os.environ.get("BENCH_BATCH_SYSTEM"):
+        b2luigi.set_setting("batch_system", os.environ["BENCH_BATCH_SYSTEM"])
+    workers = int(os.environ.get("BENCH_WORKERS", "1"))
+    b2luigi.process(Everything(count=int(os.environ["BENCH_N"])), workers=workers)

@@ -56,3 +56,7 @@ class Backend(Protocol):
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Remove or kill these jobs."""
         ...
+
+    def close(self) -> None:
+        """The run is over: release what the backend holds (connections, helper processes)."""
+        ...

@@ -15,12 +15,13 @@ import time
 from collections.abc import Sequence
 
 from b2box.batch.backend import JobState, JobStatus
+from b2box.batch.jobserver import ENV_VAR, JobServer
 from b2box.batch.prepare import PreparedJob
 
 
 def _job_environment() -> dict[str, str]:
     """This process's environment, minus a job id inherited from an enclosing batch job."""
-    return {name: value for name, value in os.environ.items() if name != "B2BOX_JOB_ID"}
+    return {name: value for name, value in os.environ.items() if name not in ("B2BOX_JOB_ID", ENV_VAR)}
 
 
 class LocalBackend:
@@ -28,17 +29,34 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self) -> None:
+    def __init__(self, job_server: bool = True) -> None:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._pidfds: dict[str, int] = {}
+        self._use_job_server = job_server
+        self._server: JobServer | None = None
+
+    def _environment(self) -> dict[str, str]:
+        environment = _job_environment()
+        if self._use_job_server and self._server is None:
+            self._server = JobServer()
+        if self._server is not None:
+            environment[ENV_VAR] = self._server.path
+        return environment
+
+    def close(self) -> None:
+        """Stop the job server (after the last job)."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def submit(self, jobs: Sequence[PreparedJob]) -> dict[str, str]:
         submitted = {}
+        environment = self._environment()
         for job in jobs:
             with open(job.stdout, "wb") as stdout, open(job.stderr, "wb") as stderr:
                 process = subprocess.Popen(["/bin/bash", job.wrapper], stdout=stdout, stderr=stderr,
                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                           env=_job_environment())
+                                           env=environment)
             job_id = f"local-{process.pid}"
             self._processes[job_id] = process
             with contextlib.suppress(AttributeError, OSError):

@@ -131,6 +131,7 @@ class JobPreparer:
             host_site_dirs=b2box_site_dirs() if spec.in_container else [],
             sif_to_verify=identity.reference if identity.runtime == "apptainer" and identity.digest else "",
             pinned_digest=spec.pinned_digest,
+            job_server_python="" if spec.in_container else sys.executable,
         )
         with open(wrapper, "w", encoding="utf-8") as handle:
             handle.write(render(plan))

@@ -114,6 +114,9 @@ class BatchRunner:
                 self.backends[name].cancel([i for i, e in active.items() if e.backend == name])
             for entry in active.values():
                 self._fail(graph, entry.node, "interrupted (Ctrl-C); the job was removed", entry.job)
+        finally:
+            for backend in self.backends.values():
+                backend.close()
         result.counts = graph.counts()
         self.reporter.end(graph)
         return result

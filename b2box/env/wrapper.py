@@ -20,6 +20,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from b2box.batch.jobserver import CLIENT, EXIT_SERVER_LOST
+
 EXIT_BAD_ENVIRONMENT = 72
 EXIT_DIGEST_MISMATCH = 74
 EXIT_NO_WORKING_DIR = 70
@@ -70,6 +72,7 @@ class WrapperPlan:
     host_site_dirs: Sequence[str]
     sif_to_verify: str = ""
     pinned_digest: str = ""
+    job_server_python: str = ""  # without a container: the Python that may use a local job server
 
 
 def q(value: str) -> str:
@@ -102,6 +105,16 @@ def _inside(plan: WrapperPlan) -> list[str]:
         lines.append(f"    export {name}={q(value)}")
     missing_python = say("image %s has no %s: install Python in it or set the 'executable' setting",
                          plan.image_label, python)
+    if plan.job_server_python:
+        lines += [
+            "    if [ -S \"${B2BOX_JOB_SERVER:-}\" ]; then",
+            "        # A b2box job server on this machine forks the task from a warm process (b2box.batch.jobserver);",
+            f"        # when it is gone ({EXIT_SERVER_LOST}), Python is started as usual below.",
+            f"        {q(plan.job_server_python)} -I -S -c {q(CLIENT)} \"$B2BOX_JOB_SERVER\" {q(plan.job_file)} \"$1\"",
+            "        b2box_client=$?",
+            f"        [ \"$b2box_client\" -eq {EXIT_SERVER_LOST} ] || exit \"$b2box_client\"",
+            "    fi",
+        ]
     lines += [
         f"    command -v {q(python)} >/dev/null 2>&1 || {{ {missing_python}; exit {EXIT_BAD_ENVIRONMENT}; }}",
         f"    exec {words(plan.python)} -c {q(_BOOTSTRAP)} {words(bootstrap_args)} \"$1\"",

@@ -23,7 +23,8 @@ class Link(b2luigi.Task):
             if os.environ.get("CHAIN_FAIL") == str(self.index):
                 raise RuntimeError(f"link {self.index} failed on purpose")
             if os.environ.get("CHAIN_HANG") == str(self.index):
-                open(os.environ["CHAIN_READY"], "w").close()
+                with open(os.environ["CHAIN_READY"], "w") as ready:
+                    ready.write(str(os.getpid()))
                 time.sleep(600)
             handle.write(str(self.index))
 

@@ -1,0 +1,47 @@
+#!/bin/bash
+# Start the worker node of the b2box testbed: the ordinary user, munge, Slurm (controller and node) and an
+# HTCondor personal pool. Runs under tini as the container's command; ci/testbed.py then polls
+# testbed-probe until every piece answers. Logs go to /var/log/testbed, which the host sees.
+set -euo pipefail
+
+LOGS=/var/log/testbed
+USER_NAME=${TESTBED_USER:-b2box}
+USER_UID=${TESTBED_UID:-1000}
+USER_GID=${TESTBED_GID:-$USER_UID}
+
+# A new container starts with fresh logs, so a log always belongs to the daemons now running.
+mkdir -p "$LOGS"
+find "$LOGS" -mindepth 1 -delete
+mkdir -p "$LOGS/condor" "$LOGS/slurm" "$LOGS/munge"
+exec > >(tee -a "$LOGS/entrypoint.log") 2>&1
+echo "$(date -Is) starting worker node (user $USER_NAME, uid $USER_UID, gid $USER_GID)"
+
+# The ordinary user submits jobs and runs Apptainer (which refuses to run as root in here). Its uid matches
+# the host user's, so files it writes into the shared folder belong to that user on the host.
+getent group "$USER_GID" >/dev/null || groupadd -g "$USER_GID" "$USER_NAME"
+id -u "$USER_NAME" >/dev/null 2>&1 || useradd -m -u "$USER_UID" -g "$USER_GID" -s /bin/bash "$USER_NAME"
+
+# SIF images are mounted with squashfuse, which needs /dev/fuse usable by the ordinary user.
+if [ -e /dev/fuse ]; then chmod 666 /dev/fuse; fi
+
+# munge authenticates Slurm's messages; a fresh key per container.
+install -d -o munge -g munge -m 0755 /run/munge
+install -d -o munge -g munge -m 0700 "$LOGS/munge"
+mungekey --create --force --keyfile=/etc/munge/munge.key
+chown munge:munge /etc/munge/munge.key
+chmod 0400 /etc/munge/munge.key
+runuser -u munge -- munged --log-file="$LOGS/munge/munged.log"
+
+# Slurm: controller and node daemon, both on 127.0.0.1 (see /etc/slurm/slurm.conf).
+install -d -o slurm -g slurm /run/slurm /var/lib/slurm /var/lib/slurm/slurmctld "$LOGS/slurm"
+install -d /var/lib/slurm/slurmd
+slurmctld
+slurmd
+
+# HTCondor personal pool (see /etc/condor/config.d/50-b2box-testbed.conf).
+install -d -o condor -g condor "$LOGS/condor"
+condor_master
+
+touch /run/testbed-started
+echo "$(date -Is) daemons started"
+exec sleep infinity
