@@ -102,6 +102,14 @@ def show(script: str, script_args: tuple[str, ...]) -> None:
 
 @main.command()
 @_SCRIPT
+@click.argument("tasks", nargs=-1)
+def provenance(script: str, tasks: tuple[str, ...]) -> None:
+    """Show what each task's last job ran in (image digest, runtime), where and when."""
+    run_script(script, ["--provenance", ",".join(tasks)] if tasks else ["--provenance"])
+
+
+@main.command()
+@_SCRIPT
 @click.argument("tasks", nargs=-1, required=True)
 @click.option("--only", is_flag=True, help="Remove only these families, not what depends on them.")
 @click.option("--keep", metavar="TASK[,TASK]", help="Keep the outputs of these families.")

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true", help="list pending tasks; exit 1 if there are any")
     mode.add_argument("--show-output", action="store_true", help="list every output and whether it exists")
     mode.add_argument("--status", action="store_true", help="complete/pending counts per task family")
+    mode.add_argument("--provenance", type=_names, nargs="?", const=[], default=None, metavar="TASK[,TASK]",
+                      help="what each task's last job ran in, where and when")
     mode.add_argument("--remove", type=_names, default=[], metavar="TASK[,TASK]",
                       help="remove the outputs of these task families and of everything depending on them")
     mode.add_argument("--remove-only", type=_names, default=[], metavar="TASK[,TASK]",
@@ -51,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --remove: keep the outputs of these task families")
     parser.add_argument("-y", "--yes", action="store_true", help="remove without asking")
     parser.add_argument("--workers", type=int, default=None, help="tasks run in parallel (default: 1)")
+    parser.add_argument("--keep-jobs", action="store_true",
+                        help="with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)")
     parser.add_argument("--scheduler-host", default="", help="use the central luigid scheduler on this host")
     parser.add_argument("--scheduler-port", type=int, default=0, help="port of the central luigid scheduler")
     parser.add_argument("--batch-runner", action="store_true", help=argparse.SUPPRESS)
@@ -201,6 +205,9 @@ def _process(
     if arguments.status:
         inspection.status(tasks)
         raise SystemExit(EXIT_OK)
+    if arguments.provenance is not None:
+        inspection.provenance(tasks, arguments.provenance)
+        raise SystemExit(EXIT_OK)
     families, only = (list(arguments.remove or remove), False)
     if not families:
         families, only = (list(arguments.remove_only or remove_only), True)
@@ -225,7 +232,7 @@ def _process(
     if batch or arguments.batch:
         from b2box.batch.run import run_batch
 
-        result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter())
+        result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(), keep_jobs=arguments.keep_jobs)
     else:
         result = LocalScheduler(workers=int(workers), reporter=ProgressReporter()).run(tasks)
     code = _report(result)

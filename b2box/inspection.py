@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import defaultdict
 from collections.abc import Callable
@@ -135,3 +136,34 @@ def remove_outputs(
         remover()
     out.write(f"Removed the outputs of {len(chosen)} tasks.\n")
     return len(chosen)
+
+
+def provenance(roots: list[Any], families: list[str] | None = None, out: TextIO = sys.stdout) -> list[dict[str, Any]]:
+    """What ran where: the provenance record of every task's last job (``provenance.json``)."""
+    from b2box.job import PROVENANCE_FILE, read_json
+    from b2box.layout import get_log_file_dir
+
+    graph = TaskGraph.build(roots)
+    records = []
+    for node in graph.nodes.values():
+        if families and node.family not in families:
+            continue
+        path = os.path.join(get_log_file_dir(node.task), PROVENANCE_FILE)
+        record = read_json(path)
+        if record is None:
+            continue
+        records.append(record)
+        image = record.get("image", {})
+        where = image.get("reference") or "no container"
+        digest = image.get("digest") or "-"
+        out.write(f"{record.get('task_id')}\n"
+                  f"    ran in {image.get('runtime')} {where} ({digest}), {image.get('runtime_version', '')}\n"
+                  f"    on {record.get('hostname')} via {record.get('backend')} job {record.get('job_id')}, "
+                  f"uid {record.get('uid')}\n"
+                  f"    {record.get('start_time')} .. {record.get('end_time')}, exit code {record.get('exit_code')}, "
+                  f"b2box {record.get('b2box_version')}\n"
+                  f"    record: {path}\n")
+    if not records:
+        out.write("No job records yet: provenance is written by jobs run with --batch.\n")
+    out.flush()
+    return records

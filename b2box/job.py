@@ -42,6 +42,8 @@ class JobSpec:
     backend: str
     image: dict[str, Any] = field(default_factory=dict)
     b2box_version: str = ""
+    import_path: str = ""  # the sys.path entry the task's module was imported from
+    settings: dict[str, Any] = field(default_factory=dict)  # set_setting values of the submitting process
 
     @property
     def provenance_path(self) -> str:
@@ -99,6 +101,8 @@ def find_task_class(spec: JobSpec) -> Any:
     if module is None and spec.module != "__main__":
         import importlib
 
+        if spec.import_path and spec.import_path not in sys.path:
+            sys.path.insert(0, spec.import_path)
         module = importlib.import_module(spec.module)
     found: Any = module
     for part in spec.class_name.split("."):
@@ -124,6 +128,7 @@ def run(spec: JobSpec, job_id: str) -> int:
         "backend": spec.backend,
         "job_id": job_id,
         "hostname": socket.gethostname(),
+        "uid": os.getuid(),
         "image": spec.image,
         "python": sys.version.split()[0],
         "b2box_version": __version__,
@@ -132,6 +137,8 @@ def run(spec: JobSpec, job_id: str) -> int:
     started = time.monotonic()
     code = 0
     try:
+        for key, value in spec.settings.items():
+            set_setting(key, value)
         task = find_task_class(spec).from_str_params(spec.params)
         if task.task_id != spec.task_id:
             raise RuntimeError(f"rebuilt task {task.task_id} differs from the submitted {spec.task_id}")

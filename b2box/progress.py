@@ -67,6 +67,10 @@ class ProgressReporter:
             self._last_draw = now
             self._draw()
 
+    def note(self, text: str) -> None:
+        """A line of its own (a retry, a re-attach), printed above the status line."""
+        self._print(text)
+
     def end(self, graph: TaskGraph) -> None:
         self._clear()
         counts = graph.counts()

@@ -40,6 +40,8 @@ class Reporter(Protocol):
 
     def changed(self, node: Node) -> None: ...
 
+    def note(self, text: str) -> None: ...
+
     def end(self, graph: TaskGraph) -> None: ...
 
 
@@ -50,6 +52,9 @@ class SilentReporter:
         pass
 
     def changed(self, node: Node) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def end(self, graph: TaskGraph) -> None:

@@ -75,6 +75,7 @@ class SettingValues(BaseModel):
     workers: int = 1
     batch_system: BatchSystem = "auto"
     retries: int = 0
+    batch_poll_interval: float = 1.0
     executable: list[str] | None = None
     executable_prefix: list[str] = []
     executable_is_entrypoint: bool | None = None

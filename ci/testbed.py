@@ -55,6 +55,7 @@ POOL_LOG_DIR = LOG_DIR / "pool"  # the worker node's /var/log/testbed
 UP_LOG = LOG_DIR / "testbed.log"
 
 CONTAINER = "b2box-testbed-pool"
+NETWORK = "b2box-testbed"  # internal: reaches the testbed's own containers only
 HOSTNAME = "b2box-testbed"
 USER = "b2box"
 DEFAULT_UID = 1000
@@ -63,15 +64,17 @@ LABEL = "org.b2box.testbed"
 ANALYSIS_IMAGE = "python:3.11-slim-bookworm"
 WORKER_IMAGE = "b2box-testbed/worker-node:trixie"
 
-# What the worker node needs besides its defaults: Apptainer refuses to run as root without all capabilities, and
-# the host lacks CAP_SYS_RESOURCE, so --privileged fails; FUSE mounts SIF images; no network but loopback.
+# What the worker node needs besides its defaults: Apptainer, HTCondor and Slurm want (nearly) all capabilities, and
+# the host lacks CAP_SYS_RESOURCE, so --privileged fails. The daemons talk over the container's loopback; its only
+# other interface is on an internal network (no route out). `--network none` is not enough: with loopback alone,
+# getaddrinfo(AI_ADDRCONFIG) finds no address and Slurm cannot bind.
 POOL_RUN_OPTIONS = (
     "--cap-add=ALL",
     "--cap-drop=SYS_RESOURCE",
     "--security-opt",
     "seccomp=unconfined",
     "--network",
-    "none",
+    NETWORK,
 )
 
 # Log files (below POOL_LOG_DIR) to read when a piece of the worker node does not answer.
@@ -83,6 +86,7 @@ PIECE_LOGS = {
     "apptainer": ["entrypoint.log"],
 }
 POOL_TIMEOUT = 180.0
+REUSED_POOL_TIMEOUT = 20.0  # a running container that does not answer by then is replaced
 ENGINE_TIMEOUT = 60.0
 
 
@@ -194,8 +198,13 @@ def locked() -> Iterator[None]:
         finally:
             _lock_depth -= 1
         return
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    with (STATE_DIR / ".lock").open("a") as stream:
+    try:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        stream = (STATE_DIR / ".lock").open("a")
+    except PermissionError as error:
+        raise TestbedUnavailable("state folder", f"{STATE_DIR} is not writable by this user ({error.strerror}); "
+                                 "set TESTBED_STATE_DIR to a folder of your own") from error
+    with stream:
         fcntl.flock(stream, fcntl.LOCK_EX)
         _lock_depth = 1
         try:
@@ -320,6 +329,11 @@ def stop_dockerd() -> None:
         log("no dockerd started by the testbed")
         return
     pid = int(pid_file.read_text())
+    comm = Path(f"/proc/{pid}/comm")
+    if not comm.exists() or comm.read_text().strip() != "dockerd":  # gone, and its pid maybe reused since
+        pid_file.unlink()
+        log(f"dockerd (pid {pid}) no longer runs")
+        return
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -355,7 +369,8 @@ def image_id(tag: str) -> str | None:
 
 def image_label(tag: str, key: str) -> str | None:
     info = inspect("image", tag)
-    return ((info or {}).get("Config") or {}).get("Labels", {}).get(key) if info else None
+    labels = ((info or {}).get("Config") or {}).get("Labels") or {}
+    return labels.get(key)
 
 
 # --------------------------------------------------------------------------------------------------------- base images
@@ -483,6 +498,8 @@ def ensure_worker_image() -> str:
            f"{LABEL}.context={digest}", "--tag", WORKER_IMAGE, str(WORKER_NODE_DIR), piece=f"image {WORKER_IMAGE}",
            log_file=build_log, timeout=1800, env=env)
     log(f"built image {WORKER_IMAGE} (context {digest})")
+    # Earlier builds of it, now untagged, would pile up with every change to the context.
+    docker("image", "prune", "--force", "--filter", f"label={LABEL}.context", check=False)
     return image_id(WORKER_IMAGE) or ""
 
 
@@ -508,20 +525,27 @@ def prepare_host_folders(uid: int, gid: int) -> None:
 def pool_labels(image: str, uid: int, gid: int) -> dict[str, str]:
     """What the running container must match to be reused; anything else means recreating it."""
     return {f"{LABEL}.image": image, f"{LABEL}.uid": str(uid), f"{LABEL}.gid": str(gid),
-            f"{LABEL}.state": str(STATE_DIR)}
+            f"{LABEL}.state": str(STATE_DIR), f"{LABEL}.network": NETWORK}
 
 
-def ensure_pool(image: str, uid: int, gid: int) -> None:
-    """Reuse the running worker node if it matches; else (re)create it. Readiness is wait_for_pool's job."""
+def ensure_network() -> None:
+    """The internal network the worker node sits on: other testbed containers may join it, nothing leaves it."""
+    if docker("network", "inspect", NETWORK, check=False, timeout=30).returncode != 0:
+        docker("network", "create", "--internal", "--label", f"{LABEL}=1", NETWORK, piece=f"network {NETWORK}")
+
+
+def ensure_pool(image: str, uid: int, gid: int) -> bool:
+    """Reuse the running worker node if it matches (True); else (re)create it. Readiness is wait_for_pool's job."""
     wanted = pool_labels(image, uid, gid)
     info = inspect("container", CONTAINER)
     if info:
         labels = info["Config"].get("Labels") or {}
         if info["State"]["Running"] and all(labels.get(key) == value for key, value in wanted.items()):
-            return
+            return True
         log(f"replacing container {CONTAINER} (stopped, or made from another image or for another user)")
         docker("rm", "--force", CONTAINER, piece=f"container {CONTAINER}")
     prepare_host_folders(uid, gid)
+    ensure_network()
     options = [*POOL_RUN_OPTIONS]
     if Path("/dev/fuse").exists():
         options += ["--device", "/dev/fuse"]
@@ -535,11 +559,15 @@ def ensure_pool(image: str, uid: int, gid: int) -> None:
     docker("run", "--detach", "--name", CONTAINER, "--hostname", HOSTNAME, *options, WORKER_IMAGE,
            piece=f"container {CONTAINER}")
     log(f"started container {CONTAINER} (user {USER}, uid {uid}, gid {gid})")
+    return False
 
 
 def probe() -> dict[str, tuple[bool, str]]:
     """Ask the worker node which pieces answer: {piece: (ok, detail)}."""
-    result = docker("exec", CONTAINER, "testbed-probe", check=False, timeout=60)
+    try:
+        result = docker("exec", CONTAINER, "testbed-probe", check=False, timeout=60)
+    except subprocess.TimeoutExpired:
+        return {"started": (False, "testbed-probe did not answer within 60 s")}
     pieces: dict[str, tuple[bool, str]] = {}
     for line in result.stdout.splitlines():
         piece, _, rest = line.partition(" ")
@@ -600,9 +628,18 @@ def up() -> Worker:
         with step("worker-node image"):
             worker_image = ensure_worker_image()
         with step("worker-node container"):
-            ensure_pool(worker_image, uid, gid)
+            reused = ensure_pool(worker_image, uid, gid)
         with step("worker-node pieces ready"):
-            wait_for_pool()
+            try:
+                wait_for_pool(REUSED_POOL_TIMEOUT if reused else POOL_TIMEOUT)
+            except TestbedError as error:
+                if not reused:
+                    raise
+                # A daemon of a container that ran for a while died (or was killed): start afresh.
+                log(f"reused container does not answer ({error}); recreating it")
+                docker("rm", "--force", CONTAINER, piece=f"container {CONTAINER}")
+                ensure_pool(worker_image, uid, gid)
+                wait_for_pool()
     return Worker(uid=uid, gid=gid)
 
 
@@ -615,6 +652,8 @@ def down(engine: bool = False) -> None:
                 log(f"removed container {CONTAINER}")
             else:
                 log(f"no container {CONTAINER}")
+            if docker("network", "inspect", NETWORK, check=False, timeout=30).returncode == 0:
+                docker("network", "rm", NETWORK, piece=f"network {NETWORK}", check=False)
         if engine:
             stop_dockerd()
 
@@ -882,8 +921,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(up().sif(args.image))
         elif args.command == "shell":
             user = "root" if args.root else USER
-            return subprocess.call(["docker", "exec", "-it", "--user", user, "--workdir", str(SHARED_DIR),
-                                    CONTAINER, "bash", "-l"])
+            tty = ["--tty"] if sys.stdin.isatty() else []
+            return subprocess.call(["docker", "exec", "--interactive", *tty, "--user", user, "--workdir",
+                                    str(SHARED_DIR), CONTAINER, "bash", "-l"])
     except TestbedUnavailable as error:
         print(f"testbed unavailable here: {error}", file=sys.stderr)
         return 3

@@ -12,6 +12,8 @@ import pytest
 import b2box
 from b2box import settings
 
+pytest_plugins = ["tests.testbed_plugin"]  # testbed markers and fixtures (ci/testbed.py)
+
 REPO = Path(__file__).resolve().parent.parent
 
 

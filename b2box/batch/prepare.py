@@ -8,6 +8,7 @@ reported for the task at fault before any job is submitted.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import site
 import sys
@@ -23,6 +24,7 @@ from b2box.env.wrapper import WrapperPlan, host_python_version, render
 from b2box.errors import B2BoxError, TaskDefinitionError
 from b2box.job import EXIT_FILE, JOB_FILE, PROVENANCE_FILE, JobSpec
 from b2box.paths import script_path
+from b2box.settings import iter_global_settings
 
 WRAPPER_FILE = "job.sh"
 STDOUT_FILE, STDERR_FILE = "stdout", "stderr"
@@ -72,6 +74,31 @@ def b2box_site_dirs() -> list[str]:
     return folders
 
 
+def portable_settings() -> dict[str, Any]:
+    """The ``set_setting`` values a job can receive as JSON (classes and other objects stay behind)."""
+    portable = {}
+    for key, value in iter_global_settings():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        portable[key] = value
+    return portable
+
+
+def import_path_of(cls: type) -> str:
+    """The folder a job must put on sys.path to import ``cls``'s module (empty for the script itself)."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    if cls.__module__ == "__main__" or not path:
+        return ""
+    folder = os.path.dirname(os.path.abspath(path))
+    depth = cls.__module__.count(".") + (1 if os.path.basename(path) == "__init__.py" else 0)
+    for _ in range(depth):
+        folder = os.path.dirname(folder)
+    return folder
+
+
 class JobPreparer:
     """Prepares jobs for one run; remembers resolved images so each is resolved once."""
 
@@ -95,6 +122,12 @@ class JobPreparer:
             self._identities[key] = found
         return self._identities[key]
 
+    def describe(self, task: Any) -> PreparedJob:
+        """Where an already submitted job of ``task`` logs, without writing anything."""
+        return PreparedJob(task_id=task.task_id, task=task, wrapper=os.path.join(layout.get_task_file_dir(task),
+                           WRAPPER_FILE), log_dir=layout.get_log_file_dir(task),
+                           task_dir=layout.get_task_file_dir(task), identity=ImageIdentity(runtime="unknown"))
+
     def prepare(self, task: Any) -> PreparedJob:
         spec = spec_for_task(task)
         identity = self.identity(task, spec)
@@ -113,14 +146,16 @@ class JobPreparer:
         JobSpec(
             task_id=task.task_id, module=cls.__module__, class_name=cls.__qualname__, family=task.task_family,
             params=task.to_str_params(), script=script, log_dir=log_dir, backend=self.backend,
-            image=identity.as_dict(), b2box_version=b2box.__version__,
+            image=identity.as_dict(), b2box_version=b2box.__version__, import_path=import_path_of(cls),
+            settings=portable_settings(),
         ).write(job_file)
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
         plan = WrapperPlan(
             title=task.task_id,
             wrapper_path=wrapper,
             working_dir=working_dir,
-            container_command=self._container_command(task, spec, identity, working_dir, [task_dir, log_dir]),
+            container_command=self._container_command(task, spec, identity, working_dir, [task_dir, log_dir],
+                                                      [wrapper, "--inside"]),
             image_label=identity.reference or "the host (no container)",
             env_script=spec.env_script,
             env=self._environment(spec),
@@ -151,7 +186,7 @@ class JobPreparer:
         return [*spec.executable_prefix, *executable]
 
     def _container_command(self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str,
-                           job_dirs: list[str]) -> list[str]:
+                           job_dirs: list[str], inner: list[str]) -> list[str]:
         if not spec.in_container:
             return []
         folders = [layout.task_result_dir(task), *job_dirs, working_dir]
@@ -166,10 +201,10 @@ class JobPreparer:
             os.makedirs(folder, exist_ok=True)
         if spec.runtime == "docker":
             name = "b2box-" + hashlib.sha1(task.task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
-            return docker.command(identity, binds, working_dir, spec.gpus, list(spec.extra_args), name, [])
+            return docker.command(identity, binds, working_dir, spec.gpus, list(spec.extra_args), name, inner)
         if spec.runtime == "apptainer":
             return apptainer.command(identity, spec.apptainer_command, binds, working_dir, spec.gpus,
-                                     list(spec.extra_args), [])
+                                     list(spec.extra_args), inner)
         raise TaskDefinitionError(f"{task.task_id}: unknown runtime {spec.runtime!r}")
 
 

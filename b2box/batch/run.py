@@ -18,13 +18,15 @@ from typing import Any
 
 import luigi.task
 
-from b2box.batch.backend import Backend, JobStatus
+from b2box.batch import ledger
+from b2box.batch.backend import Backend, JobState, JobStatus
 from b2box.batch.prepare import JobPreparer, PreparedJob
 from b2box.errors import B2BoxError
 from b2box.execution import missing_outputs
 from b2box.graph import Node, State, TaskGraph
 from b2box.job import read_json
 from b2box.scheduling import Reporter, RunResult, SilentReporter
+from b2box.settings import get_setting
 
 _TAIL_LINES = 5
 
@@ -77,43 +79,38 @@ class BatchRunner:
 
     Each task goes to the backend its ``batch_system`` setting names; tasks
     that only require others (``WrapperTask``) finish here at once instead of
-    occupying a batch slot.
+    occupying a batch slot. A held or failed job is removed and submitted
+    again up to the task's ``retries`` setting. Job ids are written to disk
+    as soon as they are known (:mod:`b2box.batch.ledger`), so a restarted
+    workflow re-attaches to its jobs instead of submitting them again.
     """
 
     def __init__(self, workers: int, reporter: Reporter | None = None, poll_interval: float = 1.0,
-                 backends: dict[str, Backend] | None = None) -> None:
+                 backends: dict[str, Backend] | None = None, keep_jobs: bool = False) -> None:
         self.workers = max(1, workers)
         self.reporter: Reporter = reporter or SilentReporter()
         self.poll_interval = poll_interval
         self.backends: dict[str, Backend] = dict(backends or {})
+        self.keep_jobs = keep_jobs
         self.preparers: dict[str, JobPreparer] = {}
         self.stats = BatchStats()
+        self.active: dict[str, _Active] = {}
+        self.attempts: dict[str, int] = {}
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
         graph = TaskGraph.build(tasks)
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
-        ready = list(graph.ready())
-        active: dict[str, _Active] = {}
         try:
-            while ready or active:
-                ready = self._start_wave(graph, ready, active)
-                if not active:
-                    continue
-                self._wait(active)
-                for name in sorted({entry.backend for entry in active.values()}):
-                    ids = [job_id for job_id, entry in active.items() if entry.backend == name]
-                    statuses = self.backends[name].poll(ids)
-                    self.stats.poll_calls += 1
-                    for job_id, status in statuses.items():
-                        if not status.state.active and job_id in active:
-                            ready += self._finish(graph, active.pop(job_id), status)
+            ready = self._reattach(graph, list(graph.ready()))
+            while ready or self.active:
+                ready = self._start_wave(graph, ready)
+                if self.active:
+                    self._wait()
+                    ready += self._poll(graph)
         except KeyboardInterrupt:
             result.interrupted = True
-            for name in {entry.backend for entry in active.values()}:
-                self.backends[name].cancel([i for i, e in active.items() if e.backend == name])
-            for entry in active.values():
-                self._fail(graph, entry.node, "interrupted (Ctrl-C); the job was removed", entry.job)
+            self._interrupted(graph)
         finally:
             for backend in self.backends.values():
                 backend.close()
@@ -121,32 +118,66 @@ class BatchRunner:
         self.reporter.end(graph)
         return result
 
+    # -- talking to backends ------------------------------------------------------------------------
+
     def backend(self, name: str) -> Backend:
         if name not in self.backends:
             self.backends[name] = backend_for(name)
         return self.backends[name]
 
-    def _wait(self, active: dict[str, _Active]) -> None:
-        names = {entry.backend for entry in active.values()}
+    def preparer(self, name: str) -> JobPreparer:
+        return self.preparers.setdefault(name, JobPreparer(name))
+
+    def _ids_by_backend(self) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for job_id, entry in self.active.items():
+            grouped.setdefault(entry.backend, []).append(job_id)
+        return grouped
+
+    def _wait(self) -> None:
+        names = {entry.backend for entry in self.active.values()}
         waiter = "local" if "local" in names else sorted(names)[0]
         self.backends[waiter].wait(self.poll_interval)
 
-    def _start_wave(self, graph: TaskGraph, ready: list[Node], active: dict[str, _Active]) -> list[Node]:
+    def _poll(self, graph: TaskGraph) -> list[Node]:
+        """One status query per backend for all of its active jobs; what became ready."""
+        newly_ready: list[Node] = []
+        for name, ids in sorted(self._ids_by_backend().items()):
+            statuses = self.backends[name].poll(ids)
+            self.stats.poll_calls += 1
+            for job_id, status in statuses.items():
+                if job_id not in self.active:
+                    continue
+                if status.state is JobState.HELD:
+                    entry = self.active.pop(job_id)
+                    self.backends[name].cancel([job_id])
+                    newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {status.reason}")
+                elif not status.state.active:
+                    entry = self.active.pop(job_id)
+                    problem = judge(entry.job, status)
+                    if problem is None:
+                        ledger.forget(entry.node.task)
+                        newly_ready += self._succeed(entry.node)
+                    else:
+                        newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
+        return newly_ready
+
+    def _start_wave(self, graph: TaskGraph, ready: list[Node]) -> list[Node]:
         """Finish wrappers here; prepare and submit the rest, one submit call per backend."""
         waves: dict[str, list[tuple[Node, PreparedJob]]] = {}
         rest: list[Node] = []
-        room = self.workers - len(active)
+        room = self.workers - len(self.active)
         for position, node in enumerate(ready):
             if isinstance(node.task, luigi.WrapperTask):
-                rest += self._finish_wrapper(graph, node)
+                rest += self._finish_wrapper(node)
                 continue
             if room <= 0:
                 rest += ready[position:]
                 break
             try:
                 name = resolve_batch_system(node.task)
-                job = self.preparers.setdefault(name, JobPreparer(name)).prepare(node.task)
                 self.backend(name)
+                job = self.preparer(name).prepare(node.task)
             except B2BoxError as error:
                 self._fail(graph, node, str(error), None)
                 continue
@@ -158,23 +189,77 @@ class BatchRunner:
             self.stats.jobs += len(wave)
             for node, job in wave:
                 job_id = job_ids[job.task_id]
-                active[job_id] = _Active(node=node, job=job, job_id=job_id, backend=name)
-                node.state = State.RUNNING
-                node.log_path = job.stderr
-                self.reporter.changed(node)
+                ledger.record(node.task, name, job_id)
+                self._track(node, job, job_id, name)
         return rest
 
-    def _finish_wrapper(self, graph: TaskGraph, node: Node) -> list[Node]:
+    def _track(self, node: Node, job: PreparedJob, job_id: str, backend: str) -> None:
+        self.active[job_id] = _Active(node=node, job=job, job_id=job_id, backend=backend)
+        node.state = State.RUNNING
+        node.log_path = job.stderr
+        self.reporter.changed(node)
+
+    def _reattach(self, graph: TaskGraph, ready: list[Node]) -> list[Node]:
+        """Adopt the jobs a killed earlier run left queued or running; the rest of ``ready`` is returned."""
+        found: dict[str, list[tuple[Node, ledger.Entry]]] = {}
+        for node in graph.nodes.values():
+            if node.state is State.PENDING and not isinstance(node.task, luigi.WrapperTask):
+                entry = ledger.lookup(node.task)
+                if entry is not None:
+                    found.setdefault(entry.backend, []).append((node, entry))
+        adopted: set[str] = set()
+        for name, entries in found.items():
+            try:
+                statuses = self.backend(name).poll([entry.job_id for _, entry in entries])
+            except B2BoxError as error:
+                self.reporter.note(f"b2box: cannot ask {name} about earlier jobs ({error}); submitting anew")
+                continue
+            self.stats.poll_calls += 1
+            for node, entry in entries:
+                status = statuses.get(entry.job_id)
+                if status is not None and status.state.active and node.waiting == 0:
+                    self._track(node, self.preparer(name).describe(node.task), entry.job_id, name)
+                    adopted.add(node.task_id)
+                else:
+                    if status is not None and status.state.active:
+                        self.backends[name].cancel([entry.job_id])  # its inputs are being remade
+                    ledger.forget(node.task)
+        if adopted:
+            self.reporter.note(f"b2box: re-attached to {len(adopted)} job(s) of an earlier run")
+        return [node for node in ready if node.task_id not in adopted]
+
+    def _interrupted(self, graph: TaskGraph) -> None:
+        if self.keep_jobs:
+            for entry in self.active.values():
+                self._fail(graph, entry.node, f"{entry.job_id} left running (--keep-jobs); the next run "
+                           "re-attaches to it", entry.job)
+            return
+        for name, ids in self._ids_by_backend().items():
+            self.backends[name].cancel(ids)
+        for entry in self.active.values():
+            ledger.forget(entry.node.task)
+            self._fail(graph, entry.node, f"interrupted (Ctrl-C); job {entry.job_id} was removed", entry.job)
+
+    # -- outcomes -----------------------------------------------------------------------------------
+
+    def _finish_wrapper(self, node: Node) -> list[Node]:
         node.state = State.RUNNING
         self.reporter.changed(node)
         return self._succeed(node)
 
-    def _finish(self, graph: TaskGraph, entry: _Active, status: JobStatus) -> list[Node]:
-        problem = judge(entry.job, status)
-        if problem is not None:
-            self._fail(graph, entry.node, f"{entry.job_id}: {problem}", entry.job)
-            return []
-        return self._succeed(entry.node)
+    def _retry_or_fail(self, graph: TaskGraph, entry: _Active, message: str) -> list[Node]:
+        node = entry.node
+        ledger.forget(node.task)
+        attempt = self.attempts.get(node.task_id, 0) + 1
+        self.attempts[node.task_id] = attempt
+        retries = int(get_setting("retries", default=0, task=node.task) or 0)
+        if attempt <= retries:
+            self.reporter.note(f"b2box: {node.task_id}: {message.splitlines()[0]} -- retry {attempt} of {retries}")
+            node.state = State.PENDING
+            self.reporter.changed(node)
+            return [node]
+        self._fail(graph, node, message, entry.job)
+        return []
 
     def _succeed(self, node: Node) -> list[Node]:
         node.state = State.DONE
@@ -200,8 +285,6 @@ _DETECTION = (("bsub", "lsf"), ("condor_submit", "htcondor"), ("sbatch", "slurm"
 
 def resolve_batch_system(task: Any) -> str:
     """The task's ``batch_system``; ``auto`` picks the first batch system found here, as b2luigi does."""
-    from b2box.settings import get_setting
-
     name = str(get_setting("batch_system", default="auto", task=task))
     if name == "auto":
         name = next((system for command, system in _DETECTION if shutil.which(command)), "local")
@@ -214,12 +297,23 @@ def backend_for(name: str) -> Backend:
         from b2box.batch.local import LocalBackend
 
         return LocalBackend()
-    raise B2BoxError(f"batch_system {name!r} is not available in this version of b2box; use 'local'.")
+    if name == "htcondor":
+        from b2box.batch.htcondor import HTCondorBackend
+
+        return HTCondorBackend()
+    if name == "slurm":
+        from b2box.batch.slurm import SlurmBackend
+
+        return SlurmBackend()
+    raise B2BoxError(f"batch_system {name!r} is not available in this version of b2box; "
+                     "use 'local', 'htcondor' or 'slurm'.")
 
 
-def run_batch(tasks: Sequence[Any], workers: int, reporter: Reporter | None = None) -> RunResult:
+def run_batch(tasks: Sequence[Any], workers: int, reporter: Reporter | None = None,
+              keep_jobs: bool = False) -> RunResult:
     """``--batch``: every task as a job of its batch system."""
-    runner = BatchRunner(workers=workers, reporter=reporter)
+    poll_interval = float(get_setting("batch_poll_interval", default=1.0))
+    runner = BatchRunner(workers=workers, reporter=reporter, poll_interval=poll_interval, keep_jobs=keep_jobs)
     result = runner.run(tasks)
     result.batch_stats = runner.stats
     return result

@@ -76,7 +76,7 @@ def resolve(image: str, apptainer: str, pinned: str = "") -> ImageIdentity:
 
 def command(identity: ImageIdentity, apptainer: str, binds: list[str], working_dir: str, gpus: bool,
             extra_args: list[str], inner: list[str]) -> list[str]:
-    """``apptainer exec`` for one job; every bind at the same path inside as outside."""
+    """``apptainer exec`` for one job, running bash with ``inner``; every bind at the same path inside as outside."""
     words = [apptainer, "exec", "--cleanenv", "--pwd", working_dir]
     for bind in binds:
         source, _, target = bind.partition(":")
@@ -84,5 +84,5 @@ def command(identity: ImageIdentity, apptainer: str, binds: list[str], working_d
     if gpus:
         words.append("--nv")
     words += extra_args
-    words += [identity.run_reference or identity.reference, *inner]
+    words += [identity.run_reference or identity.reference, "/bin/bash", *inner]
     return words

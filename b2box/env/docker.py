@@ -55,7 +55,7 @@ def resolve(image: str, pinned: str = "") -> ImageIdentity:
 
 def command(identity: ImageIdentity, binds: list[str], working_dir: str, gpus: bool,
             extra_args: list[str], name: str, inner: list[str]) -> list[str]:
-    """``docker run`` for one job; every bind at the same path inside as outside."""
+    """``docker run`` for one job, running bash with ``inner``; every bind at the same path inside as outside."""
     words = ["docker", "run", "--rm", "--init", "--name", name,
              "--user", f"{os.getuid()}:{os.getgid()}", "--workdir", working_dir,
              "--env", "HOME=/tmp", "--security-opt", "no-new-privileges"]
@@ -65,5 +65,7 @@ def command(identity: ImageIdentity, binds: list[str], working_dir: str, gpus: b
     if gpus:
         words += ["--gpus", "all"]
     words += extra_args
-    words += [identity.run_reference or identity.reference, *inner]
+    # The image's own ENTRYPOINT is bypassed, as `apptainer exec` bypasses a runscript: what prepares
+    # a job's environment is its env_script, the same under every runtime.
+    words += ["--entrypoint", "/bin/bash", identity.run_reference or identity.reference, *inner]
     return words

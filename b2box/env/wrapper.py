@@ -61,7 +61,7 @@ class WrapperPlan:
     title: str
     wrapper_path: str
     working_dir: str
-    container_command: Sequence[str]  # empty: no container
+    container_command: Sequence[str]  # starts `bash <wrapper> --inside` in the container; empty: no container
     image_label: str
     env_script: str
     env: dict[str, str]
@@ -143,10 +143,7 @@ def _verify_digest(plan: WrapperPlan) -> list[str]:
 
 def render(plan: WrapperPlan) -> str:
     """The wrapper's text."""
-    if plan.container_command:
-        start = f'{words([*plan.container_command, "/bin/bash", plan.wrapper_path, "--inside"])} "$b2box_job_id"'
-    else:
-        start = '(inside "$b2box_job_id")'
+    start = f'{words(plan.container_command)} "$b2box_job_id"' if plan.container_command else '(inside "$b2box_job_id")'
     lines = [
         "#!/bin/bash",
         f"# b2box job: {plan.title}",

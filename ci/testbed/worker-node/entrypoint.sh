@@ -16,10 +16,15 @@ mkdir -p "$LOGS/condor" "$LOGS/slurm" "$LOGS/munge"
 exec > >(tee -a "$LOGS/entrypoint.log") 2>&1
 echo "$(date -Is) starting worker node (user $USER_NAME, uid $USER_UID, gid $USER_GID)"
 
+# The container's network is internal: a DNS query for any name not in /etc/hosts would wait 20 s for an answer
+# that never comes (Slurm's daemons make such queries at start). Asking the loopback fails at once instead.
+grep -qw "$(hostname)" /etc/hosts || echo "127.0.0.1 $(hostname)" >> /etc/hosts
+echo "nameserver 127.0.0.1" > /etc/resolv.conf
+
 # The ordinary user submits jobs and runs Apptainer (which refuses to run as root in here). Its uid matches
 # the host user's, so files it writes into the shared folder belong to that user on the host.
 getent group "$USER_GID" >/dev/null || groupadd -g "$USER_GID" "$USER_NAME"
-id -u "$USER_NAME" >/dev/null 2>&1 || useradd -m -u "$USER_UID" -g "$USER_GID" -s /bin/bash "$USER_NAME"
+id -u "$USER_NAME" >/dev/null 2>&1 || useradd -m -o -u "$USER_UID" -g "$USER_GID" -s /bin/bash "$USER_NAME"
 
 # SIF images are mounted with squashfuse, which needs /dev/fuse usable by the ordinary user.
 if [ -e /dev/fuse ]; then chmod 666 /dev/fuse; fi

@@ -2,30 +2,39 @@
 # Report whether each piece of the worker node answers, one line each: "PIECE ok|down DETAIL".
 # ci/testbed.py polls this until all pieces are ok, so it must stay quick (well under a second).
 USER_NAME=${TESTBED_USER:-b2box}
+T="timeout 5"  # a daemon that hangs must not hang the probe
 
 report() {  # report PIECE STATUS OUTPUT: one line, output flattened and shortened
     local text=${3//$'\n'/ }
     echo "$1 $2 ${text:0:300}"
 }
 
-if [ -e /run/testbed-started ]; then report started ok ""; else report started down "entrypoint still running"; fi
+if [ -e /run/testbed-started ]; then
+    report started ok ""
+else
+    # Clients of daemons not yet started wait for them (sinfo: 10 s): ask again later instead.
+    report started down "entrypoint still running"
+    exit 0
+fi
 
-if out=$(munge -n 2>&1 | unmunge 2>&1); then report munge ok ""; else report munge down "$out"; fi
+if out=$($T munge -n 2>&1 | $T unmunge 2>&1); then report munge ok ""; else report munge down "$out"; fi
 
-out=$(sinfo -h -N -o %T 2>&1)
+out=$($T sinfo -h -N -o %T 2>&1)
 case "$out" in
     idle*|mixed*|allocated*) report slurm ok "node $out" ;;
+    "") report slurm down "sinfo got no answer from slurmctld within 5 s" ;;
     *) report slurm down "node state: $out" ;;
 esac
 
-if slots=$(condor_status -af Name 2>&1) && [ -n "$slots" ] \
-        && queue=$(runuser -u "$USER_NAME" -- condor_q -totals 2>&1); then
-    report htcondor ok "$(echo "$slots" | wc -l) slots"
+# The startd advertises one partitionable slot; jobs get dynamic slots cut from its CPUs.
+if cpus=$($T condor_status -constraint 'SlotType =!= "Dynamic"' -af TotalSlotCpus 2>&1) && [ -n "$cpus" ] \
+        && queue=$($T runuser -u "$USER_NAME" -- condor_q -totals 2>&1); then
+    report htcondor ok "$cpus CPUs in slots"
 else
-    report htcondor down "${slots:-no slots} ${queue:-}"
+    report htcondor down "${cpus:-no slots} ${queue:-}"
 fi
 
-if ! out=$(runuser -u "$USER_NAME" -- apptainer --version 2>&1); then
+if ! out=$($T runuser -u "$USER_NAME" -- apptainer --version 2>&1); then
     report apptainer down "$out"
 elif ! err=$(runuser -u "$USER_NAME" -- unshare --user true 2>&1); then
     report apptainer down "user namespaces unavailable: $err"

@@ -1,0 +1,80 @@
+"""A wave of jobs submitted together, addressed by index.
+
+Batch systems address the jobs of one submission by a number (HTCondor's
+``$(ProcId)``, Slurm's ``%a`` / ``$SLURM_ARRAY_TASK_ID``). A wave folder maps
+each number to its job through symbolic links, ``<wave>/<n>/job.sh`` (the
+wrapper) and ``<wave>/<n>/log`` (the log folder), so submit descriptions hold
+only the wave's own path plus a number: task parameters and user paths with
+spaces or quotes never reach a submit file's syntax.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from b2box.batch.prepare import PreparedJob
+from b2box.paths import map_folder
+from b2box.settings import get_setting
+
+STATE_FOLDER = ".b2box"
+
+
+def state_dir() -> str:
+    """``<task_file_dir>/.b2box``: waves and submit files of this workflow."""
+    folder = os.path.join(map_folder(get_setting("task_file_dir", default="task_files")), STATE_FOLDER)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+@dataclass(frozen=True)
+class Wave:
+    """A folder of numbered links to the jobs of one submission."""
+
+    folder: str
+    jobs: tuple[PreparedJob, ...]
+
+    @classmethod
+    def create(cls, backend: str, jobs: Sequence[PreparedJob]) -> Wave:
+        waves = os.path.join(state_dir(), "waves")
+        os.makedirs(waves, exist_ok=True)
+        folder = tempfile.mkdtemp(prefix=f"{backend}-", dir=waves)
+        for index, job in enumerate(jobs):
+            entry = os.path.join(folder, str(index))
+            os.mkdir(entry)
+            os.symlink(job.wrapper, os.path.join(entry, "job.sh"))
+            os.symlink(job.log_dir, os.path.join(entry, "log"))
+        return cls(folder=folder, jobs=tuple(jobs))
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.folder, *parts)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class WaveTracker:
+    """Removes a wave's folder once every one of its jobs has been seen finished."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, tuple[Wave, set[str]]] = {}
+        self._wave_of: dict[str, str] = {}
+
+    def add(self, wave: Wave, job_ids: Iterable[str]) -> None:
+        ids = set(job_ids)
+        self._open[wave.folder] = (wave, ids)
+        self._wave_of.update(dict.fromkeys(ids, wave.folder))
+
+    def finished(self, job_ids: Iterable[str]) -> None:
+        for job_id in job_ids:
+            folder = self._wave_of.pop(job_id, None)
+            if folder is None:
+                continue
+            wave, pending = self._open[folder]
+            pending.discard(job_id)
+            if not pending:
+                wave.remove()
+                del self._open[folder]

@@ -1,0 +1,103 @@
+"""Jobs in Docker containers on a real Docker engine (the testbed's): identity, ownership, refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_python
+
+pytestmark = pytest.mark.docker
+WORKFLOWS = Path(__file__).parent / "workflows"
+
+
+def workflow(folder: Path, settings: dict[str, object]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "small.py"
+    shutil.copy(WORKFLOWS / "small.py", script)
+    (folder / "settings.json").write_text(json.dumps(settings))
+    (folder / "env.sh").write_text("export FROM_ENV_SCRIPT=\"sourced in $(pwd)\"\n")
+    return script
+
+
+def test_same_workflow_in_docker_and_without_container(tmp_path: Path, analysis_image: str, docker_client) -> None:
+    expected_digest = docker_client.images.get(analysis_image).id
+    results = {}
+    for runtime in ("none", "docker"):
+        folder = tmp_path / runtime
+        script = workflow(folder, {"image": analysis_image if runtime == "docker" else "", "runtime": runtime,
+                                   "env": {"GREETING": "hello 'world' $(not run)"}, "env_script": "env.sh"})
+        finished = run_python(script, "--batch")
+        assert finished.returncode == 0, finished.stderr
+        assert json.loads((folder / "results/sum.json").read_text()) == {"sum": 3}
+        number = json.loads((folder / "results/index=1/number.json").read_text())
+        assert number["greeting"] == "hello 'world' $(not run)"
+        assert number["from_env_script"] == f"sourced in {folder}"
+        results[runtime] = number
+        record = json.loads((folder / "logs/index=1/Number/provenance.json").read_text())
+        assert record["image"]["runtime"] == runtime
+        assert record["exit_code"] == 0 and record["uid"] == os.getuid()
+        if runtime == "docker":
+            assert record["image"]["digest"] == expected_digest
+            assert record["image"]["reference"] == analysis_image
+            assert record["image"]["runtime_version"]
+            assert record["hostname"] != os.uname().nodename, "the job ran in a container"
+        for output in (folder / "results").rglob("*.json"):
+            assert output.stat().st_uid == os.getuid() and output.stat().st_gid == os.getgid()
+    assert results["docker"]["executable"] != results["none"]["executable"]
+
+
+def test_pinned_digest_mismatch_is_refused_before_submission(tmp_path: Path, analysis_image: str) -> None:
+    script = workflow(tmp_path, {"image": analysis_image, "runtime": "docker", "image_digest": "sha256:" + "0" * 64})
+    finished = run_python(script, "--batch")
+    assert finished.returncode == 1
+    assert "refusing to run" in finished.stderr and analysis_image in finished.stderr
+    assert "0" * 64 in finished.stderr
+    assert not (tmp_path / "task_files").exists() or not list((tmp_path / "logs").rglob("stdout"))
+
+
+def test_matching_pinned_digest_runs(tmp_path: Path, analysis_image: str, docker_client) -> None:
+    digest = docker_client.images.get(analysis_image).id
+    script = workflow(tmp_path, {"image": analysis_image, "runtime": "docker", "image_digest": digest})
+    assert run_python(script, "--batch").returncode == 0
+
+
+def bash_only_image(docker_client) -> str:
+    """An image with bash and nothing else: no Python at all."""
+    name = "b2box-test/bash-only:1"
+    if docker_client.images.list(name=name):
+        return name
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        libraries = subprocess.run(["ldd", "/bin/bash"], capture_output=True, text=True, check=True).stdout
+        paths = ["/bin/bash", *(word for word in libraries.split() if word.startswith("/"))]
+        for path in paths:
+            tar.add(os.path.realpath(path), arcname=path.lstrip("/"))
+    docker_client.api.import_image_from_data(archive.getvalue(), repository=name.split(":")[0], tag="1")
+    return name
+
+
+def test_image_without_python_fails_at_once_with_the_fix(tmp_path: Path, docker_client) -> None:
+    image = bash_only_image(docker_client)
+    script = workflow(tmp_path, {"image": image, "runtime": "docker"})
+    finished = run_python(script, "--batch")
+    assert finished.returncode == 1
+    stderr = (tmp_path / "logs/index=0/Number/stderr").read_text()
+    assert f"image {image} has no python3" in stderr and "Traceback" not in stderr
+    assert "exited with code 72" in finished.stderr
+
+
+def test_image_with_another_python_and_no_b2box_names_image_and_fix(tmp_path: Path, worker_node_image: str) -> None:
+    script = workflow(tmp_path, {"image": worker_node_image, "runtime": "docker"})
+    finished = run_python(script, "--batch")
+    assert finished.returncode == 1
+    stderr = (tmp_path / "logs/index=0/Number/stderr").read_text()
+    assert worker_node_image in stderr and "without b2box" in stderr and "b2box build-env" in stderr
+    assert "Traceback" not in stderr
