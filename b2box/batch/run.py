@@ -98,6 +98,11 @@ class BatchRunner:
         self.attempts: dict[str, int] = {}
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
+        from b2box import job
+
+        if job.current() is not None:
+            raise B2BoxError("a batch job tried to submit batch jobs itself; refusing (this would multiply jobs "
+                             "without end). Call process() only under `if __name__ == '__main__':`.")
         graph = TaskGraph.build(tasks)
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
