@@ -163,6 +163,9 @@ def run(spec: JobSpec, job_id: str) -> int:
 def main(argv: list[str]) -> None:
     """Entry point inside a job: ``<job.json> [batch job id]``."""
     global _current
+    from b2box.settings import trust_validated_sources
+
+    trust_validated_sources()
     spec = JobSpec.read(argv[0])
     job_id = argv[1] if len(argv) > 1 else ""
     _current = (spec, job_id)

@@ -10,7 +10,7 @@ A setting is looked up, first hit wins, in
 5. the default: the caller's, else the model's.
 
 Settings files and environment variables are validated against
-:class:`SettingValues` (pydantic) the first time they are read, so a wrong
+:class:`~b2box.settings_model.SettingValues` (pydantic) the first time they are read, so a wrong
 type or a misspelt key stops the run before any task starts, with the file,
 the key and what was expected. Values of your own go under ``"custom"`` in a
 file. Dicts and lists handed out are copies: b2box never mutates what
@@ -20,16 +20,12 @@ file. Dicts and lists handed out are copies: b2box never mutates what
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Any
 
 from b2box.errors import SettingsError
 from b2box.paths import script_dir
@@ -38,135 +34,9 @@ SETTINGS_FILE_NAME = "settings.json"
 SETTINGS_FILE_ENV_VARS = ("B2BOX_SETTINGS", "B2LUIGI_SETTINGS_JSON")
 ENV_PREFIX = "B2BOX_"
 CUSTOM_SECTION = "custom"
-
 # b2luigi's sentinel for "no default": returned as is when passed as default.
 _no_value = object()
 _MISSING = object()
-
-
-def _fspath(value: Any) -> Any:
-    return os.fspath(value) if isinstance(value, os.PathLike) else value
-
-
-def _split_words(value: Any) -> Any:
-    """Accept ``"--nv --cleanenv"`` as well as ``["--nv", "--cleanenv"]``."""
-    return value.split() if isinstance(value, str) else value
-
-
-PathStr = Annotated[str, BeforeValidator(_fspath)]
-Words = Annotated[list[str], NoDecode, BeforeValidator(_split_words)]
-BatchSystem = Literal["auto", "local", "lsf", "htcondor", "slurm", "gbasf2", "apptainer", "test", "custom"]
-
-
-class SettingValues(BaseModel):
-    """Every setting b2box and b2luigi know, with its type and default."""
-
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
-
-    # Where things go.
-    result_dir: PathStr = "."
-    log_dir: PathStr = "logs"
-    task_file_dir: PathStr = "task_files"
-    working_dir: PathStr | None = None
-    scratch_dir: PathStr | None = None
-    parameter_separator: str = "="
-    use_parameter_name_in_output: bool = True
-    # How things run.
-    workers: int = 1
-    batch_system: BatchSystem = "auto"
-    retries: int = 0
-    batch_poll_interval: float = 1.0
-    executable: list[str] | None = None
-    executable_prefix: list[str] = []
-    executable_is_entrypoint: bool | None = None
-    task_cmd_additional_args: list[str] = []
-    add_filename_to_cmd: bool = True
-    shell: str = "bash"
-    # Environment of a job.
-    env_script: PathStr = ""
-    env: dict[str, str] = {}
-    image: str = ""
-    image_digest: str = ""
-    runtime: Literal["auto", "apptainer", "docker", "none"] = "auto"
-    binds: list[PathStr] = []
-    gpus: bool = False
-    extra_args: Words = []
-    apptainer_image: str = ""
-    apptainer_cmd: str = ""
-    apptainer_mounts: list[PathStr] = []
-    apptainer_mount_defaults: bool = True
-    apptainer_additional_params: Words = []
-    # Batch systems.
-    job_name: str | None = None
-    htcondor_settings: dict[str, Any] = {}
-    transfer_files: list[PathStr] = []
-    slurm_settings: dict[str, Any] = {}
-    queue: str | None = None
-    job_slots: int | None = None
-    batch_status_cache_ttl: float | None = None
-    # Targets.
-    default_task_target_class: Any = None
-    target_class_kwargs: dict[str, Any] = {}
-    n_download_threads: int | None = 2
-    # b2luigi's older names, still read (with a warning) where b2luigi reads them.
-    result_path: PathStr | None = None
-    log_folder: PathStr | None = None
-    cmd_prefix: list[str] | None = None
-    # Your own settings, read with get_setting("name") like any other.
-    custom: dict[str, Any] = {}
-
-
-KNOWN_SETTINGS: dict[str, Any] = dict(SettingValues.model_fields)
-_FREE_PREFIXES = ("gbasf2_", "_")  # gbasf2 has dozens of options; "_" marks b2luigi internals
-
-
-class _EnvironmentSettings(SettingValues, BaseSettings):
-    """The same fields, read from ``B2BOX_*`` environment variables by pydantic-settings."""
-
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Errors that name the source
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    message = str(error["msg"])
-    if error.get("type") == "literal_error":
-        message = message.replace("Input should be", "must be one of:")
-    return f"{message} (got {error.get('input')!r})"
-
-
-def _raise_for(source: str, exc: ValidationError, key_label: str = "setting") -> None:
-    problems = []
-    for error in exc.errors():
-        key = str(error["loc"][0]) if error["loc"] else "?"
-        if error["type"] == "extra_forbidden":
-            hint = difflib.get_close_matches(key, KNOWN_SETTINGS, n=1)
-            suggestion = f"did you mean '{hint[0]}'? " if hint else ""
-            problems.append(
-                f"unknown {key_label} '{key}': {suggestion}"
-                f'put settings of your own under "{CUSTOM_SECTION}": {{"{key}": ...}}'
-            )
-        else:
-            problems.append(f"{key_label} '{key}': {_describe(error)}")
-    raise SettingsError(f"{source}: " + "; ".join(problems) + ". Fix it there and run again.")
-
-
-def _validate_file_content(path: str, data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise SettingsError(
-            f"{path}: a settings file must hold one JSON object ({{\"result_dir\": ...}}), "
-            f"not {type(data).__name__}. Fix the file and run again."
-        )
-    checked = {key: value for key, value in data.items() if not key.startswith(_FREE_PREFIXES)}
-    try:
-        SettingValues.model_validate(checked)
-    except ValidationError as exc:
-        _raise_for(path, exc)
-    if not isinstance(data.get(CUSTOM_SECTION, {}), dict):
-        raise SettingsError(f'{path}: "{CUSTOM_SECTION}" must be an object of your own settings.')
-    return data
 
 
 def load_settings_file(path: str) -> dict[str, Any]:
@@ -183,7 +53,11 @@ def load_settings_file(path: str) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read settings file ({exc.strerror}).") from None
-    return _validate_file_content(path, data)
+    if not _validating:
+        return data if isinstance(data, dict) else {}
+    from b2box.settings_model import validate_file_content
+
+    return validate_file_content(path, data)
 
 
 def settings_file_paths(start: str | None = None) -> list[str]:
@@ -209,24 +83,28 @@ def settings_file_paths(start: str | None = None) -> list[str]:
 
 
 def _environment_values() -> dict[str, Any]:
-    try:
-        parsed = _EnvironmentSettings()
-    except ValidationError as exc:
-        problems = [f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {_describe(e)}" for e in exc.errors()]
-        raise SettingsError(
-            "environment: " + "; ".join(problems) + ". Fix or unset the variable."
-        ) from None
-    except Exception as exc:  # pydantic-settings reports JSON errors of complex fields this way
-        raise SettingsError(
-            f"environment: {exc}. Values of list and dict settings must be JSON, "
-            f"e.g. {ENV_PREFIX}ENV='{{\"A\": \"1\"}}'."
-        ) from None
-    values = {name: getattr(parsed, name) for name in parsed.model_fields_set}
-    own = {name.lower() for name in values}
-    for name, value in os.environ.items():
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):].lower() not in own:
-            values.setdefault(name[len(ENV_PREFIX):].lower(), value)
+    if _validating:
+        from b2box.settings_model import environment_values
+
+        return environment_values()
+    values: dict[str, Any] = {}
+    for name, raw in os.environ.items():
+        if name.startswith(ENV_PREFIX):
+            try:
+                values[name[len(ENV_PREFIX):].lower()] = json.loads(raw)
+            except ValueError:
+                values[name[len(ENV_PREFIX):].lower()] = raw
     return values
+
+
+_validating = True
+
+
+def trust_validated_sources() -> None:
+    """Inside a job: settings were validated at submission; read them without pydantic."""
+    global _validating
+    _validating = False
+    reload_settings()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -326,27 +204,26 @@ def get_setting(
         return _copied(value)
     if default is not None:
         return default
-    field = KNOWN_SETTINGS.get(key)
-    if field is not None and field.default is not None:
-        return _copied(field.default)
+    known_default = _model_default(key)
+    if known_default is not None:
+        return _copied(known_default)
     raise ValueError(f"No settings found for {key}! Set it with set_setting('{key}', ...) or in settings.json.")
 
 
-def _check_value(key: str, value: Any) -> None:
-    field = KNOWN_SETTINGS.get(key)
-    if field is None or key == CUSTOM_SECTION:
-        return
+def _model_default(key: str) -> Any:
     try:
-        SettingValues.model_validate({key: value})
-    except ValidationError as exc:
-        raise SettingsError(
-            f"set_setting('{key}', {value!r}): {_describe(exc.errors()[0])}. Pass a value of that type."
-        ) from None
+        from b2box.settings_model import default_of
+    except ImportError:  # a job in an image whose Python cannot load pydantic: no model defaults there
+        return None
+    return default_of(key)
 
 
 def set_setting(key: str, value: Any) -> None:
     """Set ``key`` for every task that does not define it itself (the object is kept, never changed)."""
-    _check_value(key, value)
+    if _validating:
+        from b2box.settings_model import check_value
+
+        check_value(key, value)
     _global_settings[key] = value
 
 

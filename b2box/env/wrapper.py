@@ -38,10 +38,10 @@ try:
     import b2box.job
 except ImportError as first:
     here = "%d.%d" % sys.version_info[:2]
-    if here != host_version or not site_dirs:
-        fail("%s: %s is Python %s without b2box (%s); the host's b2box needs Python %s. Fix: run "
-             "'b2box build-env' to add b2box to the image, or pip install b2box inside it."
-             % (image, sys.executable, here, first, host_version))
+    if sys.version_info < (3, 11) or not site_dirs:
+        fail("%s: %s is Python %s without b2box (%s); b2box needs Python 3.11 or newer to be mounted from "
+             "the host (which runs %s). Fix: run 'b2box build-env' to add b2box to the image, or pip "
+             "install b2box inside it." % (image, sys.executable, here, first, host_version))
     import site
     for folder in site_dirs:
         site.addsitedir(folder)
