@@ -10,9 +10,11 @@ Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 import luigi
@@ -101,6 +103,20 @@ def _run_central(tasks: list[Any], workers: int, arguments: argparse.Namespace, 
         kwargs["scheduler_port"] = arguments.scheduler_port
     kwargs.setdefault("log_level", "INFO")
     return bool(luigi.build(tasks, workers=workers, local_scheduler=False, **kwargs))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, ``kill``) stops a batch run like Ctrl-C: its jobs are removed."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_as_batch_runner(tasks: list[Any], task_id: str) -> None:
@@ -232,7 +248,9 @@ def _process(
     if batch or arguments.batch:
         from b2box.batch.run import run_batch
 
-        result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(), keep_jobs=arguments.keep_jobs)
+        with _sigterm_as_interrupt():
+            result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(),
+                               keep_jobs=arguments.keep_jobs)
     else:
         result = LocalScheduler(workers=int(workers), reporter=ProgressReporter()).run(tasks)
     code = _report(result)

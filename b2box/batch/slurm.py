@@ -9,6 +9,7 @@ waited on, never a crash.
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import time
@@ -71,11 +72,15 @@ def sbatch_arguments(wave: Wave, count: int, job_name: str | None, settings: Map
     return arguments
 
 
-ARRAY_SCRIPT = """#!/bin/bash
-# b2box: array task N runs the wrapper linked as <wave>/N/job.sh
-export B2BOX_JOB_ID="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
-exec /bin/bash "$(dirname "$0")/${SLURM_ARRAY_TASK_ID}/job.sh"
-"""
+def array_script(wave: Wave) -> str:
+    """The array's batch script (Slurm runs a copy of it, so the wave's path is written into it)."""
+    return "\n".join([
+        "#!/bin/bash",
+        "# b2box: array task N runs the wrapper linked as <wave>/N/job.sh",
+        'export B2BOX_JOB_ID="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+        f'exec /bin/bash {shlex.quote(wave.folder)}/"${{SLURM_ARRAY_TASK_ID}}"/job.sh',
+        "",
+    ])
 
 
 class SlurmBackend:
@@ -101,7 +106,7 @@ class SlurmBackend:
             wave = Wave.create(self.name, group)
             script = wave.path("array.sh")
             with open(script, "w", encoding="utf-8") as handle:
-                handle.write(ARRAY_SCRIPT)
+                handle.write(array_script(wave))
             self.calls["submit"] += 1
             done = subprocess.run(["sbatch", *sbatch_arguments(wave, len(group), name or None, settings), script],
                                   capture_output=True, text=True)

@@ -1,0 +1,170 @@
+"""b2box on the testbed's worker node: Apptainer jobs run locally, on HTCondor and on Slurm.
+
+Everything runs as the testbed's ordinary user inside the worker-node container, which is also the submit
+node; the workflow lives in the shared folder, so the host reads the results at the same paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WORKFLOWS = Path(__file__).parent / "workflows"
+BATCH_NAME = "b2box-pool-test"
+
+
+def sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def setup_workflow(folder: Path, settings: dict[str, Any]) -> Path:
+    script = folder / "pool.py"
+    shutil.copy(WORKFLOWS / "pool.py", script)
+    (folder / "settings.json").write_text(json.dumps({"job_name": BATCH_NAME, **settings}))
+    return script
+
+
+def run_in_pool(worker: Any, script: Path, *args: str, env: dict[str, str] | None = None, check: bool = True):
+    python = worker.install_b2box()
+    return worker.run([python, str(script), *args], cwd=script.parent, env=env, check=check, timeout=600)
+
+
+def items(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("results/index=*/item.json"))]
+
+
+def provenance(folder: Path, index: int) -> dict[str, Any]:
+    return json.loads((folder / f"logs/index={index}/Item/provenance.json").read_text())
+
+
+@pytest.mark.apptainer
+def test_workflow_in_apptainer_locally(worker: Any, shared_tmp: Path, analysis_sif: str) -> None:
+    script = setup_workflow(shared_tmp, {"image": analysis_sif, "batch_system": "local", "result_dir": "results"})
+    run_in_pool(worker, script, "--batch", env={"POOL_N": "3"})
+    found = items(shared_tmp)
+    assert [item["index"] for item in found] == [0, 1, 2]
+    assert all(item["python"].startswith("3.11") and item["uid"] == worker.uid for item in found)
+    record = provenance(shared_tmp, 1)
+    assert record["image"]["runtime"] == "apptainer" and record["image"]["digest"] == sha256(analysis_sif)
+    assert "apptainer" in record["image"]["runtime_version"]
+    assert (shared_tmp / "results/index=1/item.json").stat().st_uid == worker.uid
+
+
+@pytest.mark.htcondor
+@pytest.mark.apptainer
+def test_many_tasks_on_htcondor_in_apptainer_one_cluster(worker: Any, shared_tmp: Path, analysis_sif: str) -> None:
+    script = setup_workflow(shared_tmp, {"image": analysis_sif, "batch_system": "htcondor", "result_dir": "results",
+                                         "batch_poll_interval": 0.5})
+    run_in_pool(worker, script, "--batch", env={"POOL_N": "12"})
+    found = items(shared_tmp)
+    assert len(found) == 12 and json.loads((shared_tmp / "results/count=12/total.json").read_text()) == {"total": 66}
+    records = [provenance(shared_tmp, index) for index in range(12)]
+    clusters = {record["job_id"].split(".")[0] for record in records}
+    assert len(clusters) == 1, "all ready tasks went out as one cluster"
+    assert all(record["backend"] == "htcondor" and record["image"]["digest"] == sha256(analysis_sif)
+               for record in records)
+    assert all(item["python"].startswith("3.11") for item in found), "ran inside the analysis image"
+
+
+@pytest.mark.slurm
+@pytest.mark.apptainer
+def test_many_tasks_on_slurm_in_apptainer_one_array(worker: Any, shared_tmp: Path, analysis_sif: str) -> None:
+    script = setup_workflow(shared_tmp, {"image": analysis_sif, "batch_system": "slurm", "result_dir": "results",
+                                         "batch_poll_interval": 0.5})
+    run_in_pool(worker, script, "--batch", env={"POOL_N": "8"})
+    records = [provenance(shared_tmp, index) for index in range(8)]
+    arrays = {record["job_id"].split("_")[0] for record in records}
+    assert len(arrays) == 1, "all ready tasks went out as one job array"
+    assert all(record["backend"] == "slurm" and record["image"]["digest"] == sha256(analysis_sif)
+               for record in records)
+    assert json.loads((shared_tmp / "results/count=8/total.json").read_text()) == {"total": 28}
+
+
+@pytest.mark.htcondor
+def test_held_job_is_removed_and_retried(worker: Any, shared_tmp: Path) -> None:
+    script = setup_workflow(shared_tmp, {"batch_system": "htcondor", "result_dir": "results", "retries": 1,
+                                         "batch_poll_interval": 0.5})
+    done = run_in_pool(worker, script, "--batch", env={"POOL_N": "2", "POOL_HOLD_ONCE": str(shared_tmp / "held")})
+    assert "held" in done.stderr and "retry 1 of 1" in done.stderr
+    assert len(items(shared_tmp)) == 2
+    history = worker.run(["condor_history", "-constraint", f'Iwd == "{shared_tmp}"', "-af", "JobStatus"],
+                         check=False)
+    assert history.stdout.split().count("3") >= 1, "the held job was removed"
+
+
+@pytest.mark.htcondor
+@pytest.mark.slurm
+@pytest.mark.parametrize("system", ["htcondor", "slurm"])
+def test_failing_job_is_reported_with_its_log(worker: Any, shared_tmp: Path, system: str) -> None:
+    script = setup_workflow(shared_tmp, {"batch_system": system, "result_dir": "results",
+                                         "batch_poll_interval": 0.5, "env": {"POOL_FAIL": "1"}})
+    failed = run_in_pool(worker, script, "--batch", env={"POOL_N": "3"}, check=False)
+    assert failed.returncode == 1
+    log = shared_tmp / "logs/index=1/Item/stderr"
+    assert str(log) in failed.stderr and "fails on purpose" in log.read_text()
+    assert "exited with code 1" in failed.stderr
+    assert len(items(shared_tmp)) == 2 and not (shared_tmp / "results/index=1/item.json").exists()
+
+
+def schedd_jobs(worker: Any, folder: Path) -> list[str]:
+    """Every job the schedd saw for this folder: still queued, and from its history."""
+    constraint = f'JobBatchName == "{BATCH_NAME}" && Iwd == "{folder}"'
+    queued = worker.run(["condor_q", "-constraint", constraint, "-af", "ClusterId", "ProcId"], check=False).stdout
+    history = worker.run(["condor_history", "-constraint", constraint, "-af", "ClusterId", "ProcId"],
+                         check=False).stdout
+    return [line for line in (queued + history).splitlines() if line.strip()]
+
+
+def start_in_background(worker: Any, script: Path, env: dict[str, str]) -> None:
+    python = worker.install_b2box()
+    exports = " ".join(f"{key}={value}" for key, value in env.items())
+    folder = script.parent
+    worker.run(f"cd {folder}; {exports} nohup {python} {script} --batch > {folder}/scheduler.log 2>&1 & "
+               f"echo $! > {folder}/scheduler.pid", timeout=30)
+
+
+def wait_for(predicate: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.mark.htcondor
+def test_killed_scheduler_restarts_and_reattaches_without_duplicates(worker: Any, shared_tmp: Path) -> None:
+    script = setup_workflow(shared_tmp, {"batch_system": "htcondor", "result_dir": "results",
+                                         "batch_poll_interval": 0.5, "env": {"POOL_SLEEP": "8"}})
+    env = {"POOL_N": "4"}
+    start_in_background(worker, script, env)
+    wait_for(lambda: len(list(shared_tmp.glob("task_files/index=*/Item/batch_job.json"))) == 4)
+    worker.run(f"kill -9 $(cat {shared_tmp}/scheduler.pid)")
+    restarted = run_in_pool(worker, script, "--batch", env=env)
+    assert "re-attached to 4 job(s)" in restarted.stderr
+    assert len(items(shared_tmp)) == 4
+    assert len(schedd_jobs(worker, shared_tmp)) == 5, "4 items + 1 total: nothing was submitted twice"
+
+
+@pytest.mark.htcondor
+def test_interrupt_removes_the_jobs(worker: Any, shared_tmp: Path) -> None:
+    """Ctrl-C and SIGTERM (a cancelled CI job) stop the run and remove its jobs; SIGTERM here, because a
+    process started in the background by a non-interactive shell ignores SIGINT."""
+    script = setup_workflow(shared_tmp, {"batch_system": "htcondor", "result_dir": "results",
+                                         "batch_poll_interval": 0.5, "env": {"POOL_SLEEP": "60"}})
+    start_in_background(worker, script, {"POOL_N": "3"})
+    wait_for(lambda: len(list(shared_tmp.glob("task_files/index=*/Item/batch_job.json"))) == 3)
+    worker.run(f"kill -TERM $(cat {shared_tmp}/scheduler.pid)")
+    wait_for(lambda: "interrupted" in (shared_tmp / "scheduler.log").read_text(), timeout=60)
+    constraint = f'JobBatchName == "{BATCH_NAME}" && Iwd == "{shared_tmp}"'
+    wait_for(lambda: not worker.run(["condor_q", "-constraint", constraint, "-af", "ClusterId"],
+                                    check=False).stdout.strip(), timeout=60)
+    assert not list(shared_tmp.glob("task_files/index=*/Item/batch_job.json"))
