@@ -1,0 +1,75 @@
+"""The wrapper itself: readable, valid bash, and refusing an image that is not the pinned one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import b2box as b2luigi
+from b2box.batch.prepare import JobPreparer
+from b2box.errors import B2BoxError
+
+
+class Packed(b2luigi.Task):
+    def output(self):
+        yield self.add_to_output("packed.txt")
+
+    def run(self):
+        with open(self.get_output_file_name("packed.txt"), "w") as handle:
+            handle.write("x")
+
+
+def fake_sif(path: Path, content: bytes) -> str:
+    path.write_bytes(content)
+    return "sha256:" + hashlib.sha256(content).hexdigest()
+
+
+def test_wrapper_is_valid_readable_bash(tmp_path: Path) -> None:
+    env_script = tmp_path / "my env.sh"
+    env_script.write_text("export X=1\n")
+    b2luigi.set_setting("env_script", str(env_script))
+    b2luigi.set_setting("env", {"QUOTED": "it's $(here)"})
+    job = JobPreparer("local").prepare(Packed())
+    text = Path(job.wrapper).read_text()
+    assert subprocess.run(["bash", "-n", job.wrapper]).returncode == 0
+    assert f"source '{env_script}'" in text
+    assert "export QUOTED='it'\"'\"'s $(here)'" in text
+    assert "b2box_record" in text and "set -u" in text
+    assert "env\n" not in text and "printenv" not in text, "the wrapper never dumps the environment"
+
+
+def test_pinned_sif_that_changed_before_the_job_started_is_refused(tmp_path: Path) -> None:
+    image = tmp_path / "analysis.sif"
+    digest = fake_sif(image, b"the image that was locked")
+    b2luigi.set_setting("image", str(image))
+    b2luigi.set_setting("image_digest", digest)
+    job = JobPreparer("local").prepare(Packed())
+    fake_sif(image, b"another image at the same path")
+    finished = subprocess.run(["bash", job.wrapper], capture_output=True, text=True)
+    assert finished.returncode == 74
+    assert "refusing to run" in finished.stderr and digest.removeprefix("sha256:") in finished.stderr
+    assert json.loads(Path(job.exit_file).read_text())["exit_code"] == 74
+    assert not Path(Packed().get_output_file_name("packed.txt")).exists()
+
+
+def test_pinned_sif_mismatch_is_refused_before_submission(tmp_path: Path) -> None:
+    image = tmp_path / "analysis.sif"
+    fake_sif(image, b"content")
+    b2luigi.set_setting("image", str(image))
+    b2luigi.set_setting("image_digest", "sha256:" + "1" * 64)
+    with pytest.raises(B2BoxError, match=r"refusing to run: Apptainer image .*analysis\.sif is sha256:"):
+        JobPreparer("local").prepare(Packed())
+
+
+def test_invalid_spec_names_task_and_field(tmp_path: Path) -> None:
+    b2luigi.set_setting("env", {"NOT VALID": "x"})
+    with pytest.raises(B2BoxError, match=r"Packed__99914b932b: environment setting 'env': .*NOT VALID"):
+        JobPreparer("local").prepare(Packed())
+    b2luigi.set_setting("env", {})
+    b2luigi.set_setting("runtime", "docker")
+    with pytest.raises(B2BoxError, match="runtime 'docker' needs an image"):
+        JobPreparer("local").prepare(Packed())
