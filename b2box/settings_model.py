@@ -51,6 +51,7 @@ class SettingValues(BaseModel):
     workers: int = 1
     batch_system: BatchSystem = "auto"
     retries: int = 0
+    tasks_per_job: int = 1
     batch_poll_interval: float = 1.0
     executable: list[str] | None = None
     executable_prefix: list[str] = []

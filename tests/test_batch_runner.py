@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -147,3 +148,24 @@ def test_restart_reattaches_instead_of_submitting_again(tmp_path: Path) -> None:
     assert node.state is State.FAILED, "the adopted job finished without an exit record"
     assert "ended without writing" in (node.error or "")
     assert ledger.lookup(task) is None
+
+
+class Packed(Leaf):
+    tasks_per_job = 3
+
+
+class PackedAll(b2luigi.WrapperTask):
+    def requires(self):
+        return [Packed(index=i) for i in range(7)]
+
+
+def test_tasks_per_job_packs_several_tasks_into_one_job(tmp_path: Path) -> None:
+    backend = ScriptedBackend()
+    result = BatchRunner(workers=100, backends={"scripted": backend}).run([PackedAll()])
+    assert result.success
+    assert [len(wave) for wave in backend.submitted] == [3], "7 tasks in 3 jobs (3 + 3 + 1)"
+    job_ids = {ledger_id for ledger_id in
+               (json.loads(p.read_text())["job_id"] for p in (tmp_path / "logs").rglob("provenance.json"))}
+    assert len(job_ids) == 3
+    for index in range(7):
+        assert (tmp_path / f"results/index={index}/leaf.txt").read_text() == str(index)

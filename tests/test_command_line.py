@@ -143,3 +143,20 @@ def test_info_lists_versions_and_settings(tmp_path: Path) -> None:
     result = run_b2box("info", cwd=tmp_path)
     assert result.returncode == 0
     assert "luigi" in result.stdout and str(tmp_path / "settings.json") in result.stdout
+
+
+def test_unknown_flags_fail_unless_ignored(chain: Path) -> None:
+    refused = run_python(chain, "--my-own-flag")
+    assert refused.returncode == 2 and "--my-own-flag" in refused.stderr
+    script = chain.parent / "ignoring.py"
+    script.write_text(chain.read_text().replace("b2luigi.process(Chain())",
+                                                "b2luigi.process(Chain(), ignore_additional_command_line_args=True)"))
+    accepted = run_python(script, "--my-own-flag")
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_b2box_run_remove_output_removes_dependents_too(chain: Path) -> None:
+    assert run_python(chain).returncode == 0
+    removed = run_b2box("run", str(chain), "--remove-output", "Link", "--yes", cwd=chain.parent)
+    assert removed.returncode == 0, removed.stderr
+    assert not list((chain.parent / "results").rglob("link.txt"))

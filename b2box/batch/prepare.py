@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import site
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,3 +218,37 @@ def _unique(folders: list[str]) -> list[str]:
         if not any(source == k or source.startswith(k.rstrip("/") + "/") for k in kept if ":" not in k):
             kept.append(folder)
     return kept
+
+
+GROUP_FOLDER = "groups"
+
+
+def group_job(members: list[PreparedJob]) -> PreparedJob:
+    """One job that runs several prepared jobs one after another (``tasks_per_job``).
+
+    Each member keeps its own wrapper, logs and exit record, so each task is
+    judged on its own; what is saved is the batch system's per-job cost.
+    """
+    from b2box.batch.waves import state_dir
+
+    folder = tempfile.mkdtemp(prefix="group-", dir=_ensure(os.path.join(state_dir(), GROUP_FOLDER)))
+    script = os.path.join(folder, WRAPPER_FILE)
+    lines = ["#!/bin/bash", f"# b2box group job: {len(members)} tasks, one after another (tasks_per_job)",
+             "# All members report the same batch job id.",
+             'export B2BOX_JOB_ID="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"',
+             "b2box_status=0"]
+    for member in members:
+        lines.append(f"/bin/bash {shlex.quote(member.wrapper)} > {shlex.quote(member.stdout)} "
+                     f"2> {shlex.quote(member.stderr)} || b2box_status=1")
+    lines += ['exit "$b2box_status"', ""]
+    with open(script, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    os.chmod(script, 0o700)
+    first = members[0]
+    return PreparedJob(task_id=f"group:{first.task_id}", task=first.task, wrapper=script, log_dir=folder,
+                       task_dir=folder, identity=first.identity)
+
+
+def _ensure(folder: str) -> str:
+    os.makedirs(folder, exist_ok=True)
+    return folder

@@ -10,6 +10,7 @@ vanished without a record is a failure, never a success.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Sequence
@@ -47,6 +48,49 @@ class BatchStats:
     poll_calls: int = 0
     jobs: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Unit:
+    """What one batch job runs: one task, or several packed together."""
+
+    job: PreparedJob
+    members: list[tuple[Node, PreparedJob]]
+
+
+def _tasks_per_job(task: Any) -> int:
+    """``tasks_per_job`` setting, or b2luigi's ``max_grouping_size`` for tasks with grouped parameters."""
+    size = int(get_setting("tasks_per_job", default=1, task=task) or 1)
+    if size <= 1 and getattr(task, "has_grouped_params", lambda: False)():
+        size = int(getattr(task, "max_grouping_size", 1) or 1)
+    return max(1, size)
+
+
+def pack(wave: list[tuple[Node, PreparedJob]]) -> list[_Unit]:
+    """Pack tasks of one family with the same batch settings into jobs of up to ``tasks_per_job`` tasks."""
+    from b2box.batch.prepare import group_job
+
+    buckets: dict[str, list[tuple[Node, PreparedJob]]] = {}
+    units: list[_Unit] = []
+    for node, job in wave:
+        size = _tasks_per_job(node.task)
+        if size == 1:
+            units.append(_Unit(job=job, members=[(node, job)]))
+            continue
+        key = json.dumps([node.family, size, get_setting("job_name", default="", task=node.task),
+                          get_setting("htcondor_settings", default={}, task=node.task),
+                          get_setting("slurm_settings", default={}, task=node.task)], sort_keys=True, default=str)
+        bucket = buckets.setdefault(key, [])
+        bucket.append((node, job))
+        if len(bucket) == size:
+            units.append(_Unit(job=group_job([job for _, job in bucket]), members=list(bucket)))
+            bucket.clear()
+    for bucket in buckets.values():
+        if len(bucket) == 1:
+            units.append(_Unit(job=bucket[0][1], members=list(bucket)))
+        elif bucket:
+            units.append(_Unit(job=group_job([job for _, job in bucket]), members=list(bucket)))
+    return units
 
 
 def _tail(path: str, lines: int = _TAIL_LINES) -> str:
@@ -94,7 +138,7 @@ class BatchRunner:
         self.keep_jobs = keep_jobs
         self.preparers: dict[str, JobPreparer] = {}
         self.stats = BatchStats()
-        self.active: dict[str, _Active] = {}
+        self.active: dict[str, list[_Active]] = {}  # batch job id -> the tasks it runs (several when grouped)
         self.attempts: dict[str, int] = {}
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
@@ -135,12 +179,12 @@ class BatchRunner:
 
     def _ids_by_backend(self) -> dict[str, list[str]]:
         grouped: dict[str, list[str]] = {}
-        for job_id, entry in self.active.items():
-            grouped.setdefault(entry.backend, []).append(job_id)
+        for job_id, entries in self.active.items():
+            grouped.setdefault(entries[0].backend, []).append(job_id)
         return grouped
 
     def _wait(self) -> None:
-        names = {entry.backend for entry in self.active.values()}
+        names = {entries[0].backend for entries in self.active.values()}
         waiter = "local" if "local" in names else sorted(names)[0]
         self.backends[waiter].wait(self.poll_interval)
 
@@ -154,17 +198,17 @@ class BatchRunner:
                 if job_id not in self.active:
                     continue
                 if status.state is JobState.HELD:
-                    entry = self.active.pop(job_id)
                     self.backends[name].cancel([job_id])
-                    newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {status.reason}")
+                    for entry in self.active.pop(job_id):
+                        newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {status.reason}")
                 elif not status.state.active:
-                    entry = self.active.pop(job_id)
-                    problem = judge(entry.job, status)
-                    if problem is None:
-                        ledger.forget(entry.node.task)
-                        newly_ready += self._succeed(entry.node)
-                    else:
-                        newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
+                    for entry in self.active.pop(job_id):
+                        problem = judge(entry.job, status)
+                        if problem is None:
+                            ledger.forget(entry.node.task)
+                            newly_ready += self._succeed(entry.node)
+                        else:
+                            newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
         return newly_ready
 
     def _start_wave(self, graph: TaskGraph, ready: list[Node]) -> list[Node]:
@@ -189,17 +233,19 @@ class BatchRunner:
             waves.setdefault(name, []).append((node, job))
             room -= 1
         for name, wave in waves.items():
-            job_ids = self.backends[name].submit([job for _, job in wave])
+            units = pack(wave)
+            job_ids = self.backends[name].submit([unit.job for unit in units])
             self.stats.submit_calls += 1
-            self.stats.jobs += len(wave)
-            for node, job in wave:
-                job_id = job_ids[job.task_id]
-                ledger.record(node.task, name, job_id)
-                self._track(node, job, job_id, name)
+            self.stats.jobs += len(units)
+            for unit in units:
+                job_id = job_ids[unit.job.task_id]
+                for node, job in unit.members:
+                    ledger.record(node.task, name, job_id)
+                    self._track(node, job, job_id, name)
         return rest
 
     def _track(self, node: Node, job: PreparedJob, job_id: str, backend: str) -> None:
-        self.active[job_id] = _Active(node=node, job=job, job_id=job_id, backend=backend)
+        self.active.setdefault(job_id, []).append(_Active(node=node, job=job, job_id=job_id, backend=backend))
         node.state = State.RUNNING
         node.log_path = job.stderr
         self.reporter.changed(node)
@@ -234,14 +280,15 @@ class BatchRunner:
         return [node for node in ready if node.task_id not in adopted]
 
     def _interrupted(self, graph: TaskGraph) -> None:
+        entries = [entry for group in self.active.values() for entry in group]
         if self.keep_jobs:
-            for entry in self.active.values():
+            for entry in entries:
                 self._fail(graph, entry.node, f"{entry.job_id} left running (--keep-jobs); the next run "
                            "re-attaches to it", entry.job)
             return
         for name, ids in self._ids_by_backend().items():
             self.backends[name].cancel(ids)
-        for entry in self.active.values():
+        for entry in entries:
             ledger.forget(entry.node.task)
             self._fail(graph, entry.node, f"interrupted (Ctrl-C); job {entry.job_id} was removed", entry.job)
 

@@ -1,0 +1,125 @@
+"""b2box against b2luigi 1.3.0 on a real HTCondor pool or Slurm cluster (run it on the testbed's worker node).
+
+For each size, b2box runs N trivial tasks, each in Apptainer, and reports: wall time, the pool's own busy
+time (first job start to last job end, from the jobs' own records), b2box's lag beyond the pool (wall time
+after the last job ended), and the number of submit calls and status queries. With --tasks-per-job K the
+same is measured with K tasks per batch job. b2luigi 1.3.0 runs the same tasks (without a container, its
+best case) for the sizes up to --b2luigi-max. Results: printed, and written to
+benchmarks/results/batch_<system>.json.
+
+    python3 ci/testbed.py up; then on the worker node (see README):
+    python benchmarks/batch_systems.py --system htcondor --sif /path/analysis.sif --sizes 100 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import HERE, write_results
+
+WORKFLOW = HERE / "batch_workflow.py"
+STUBS = HERE / "reference_stubs"
+
+
+def _timestamp(text: str) -> float:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def run_once(python: str, implementation: str, system: str, count: int, settings: dict[str, Any],
+             base: str, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix=f"{implementation}-{system}-{count}-", dir=base))
+    shutil.copy(WORKFLOW, folder / "workflow.py")
+    (folder / "settings.json").write_text(json.dumps({"result_dir": "results", **settings}))
+    stats_file = folder / "stats.json"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("B2BOX_", "B2LUIGI_"))}
+    env.update(BENCH_IMPL=implementation, BENCH_N=str(count), BENCH_SYSTEM=system, BENCH_STATS=str(stats_file),
+               **(extra_env or {}))
+    started = time.time()
+    done = subprocess.run([python, "workflow.py"], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=7200)
+    finished = time.time()
+    outputs = glob.glob(str(folder / "results" / "index=*" / "done.txt"))
+    if len(outputs) != count:
+        raise RuntimeError(f"{implementation}: {len(outputs)} of {count} outputs\n{done.stderr[-3000:]}")
+    row: dict[str, Any] = {"implementation": implementation, "tasks": count, "wall_s": finished - started}
+    records = [json.loads(Path(p).read_text()) for p in glob.glob(str(folder / "logs/**/provenance.json"),
+                                                                  recursive=True)]
+    if records:
+        first_start = min(_timestamp(r["start_time"]) for r in records)
+        last_end = max(_timestamp(r["end_time"]) for r in records)
+    else:
+        first_start = min(os.path.getmtime(p) for p in outputs)
+        last_end = max(os.path.getmtime(p) for p in outputs)
+    row.update(pool_busy_s=last_end - first_start, lag_after_last_job_s=finished - last_end,
+               submission_to_last_job_s=last_end - started)
+    if stats_file.exists():
+        row.update(json.loads(stats_file.read_text()))
+    shutil.rmtree(folder, ignore_errors=True)
+    return row
+
+
+def b2luigi_python(base: str) -> str:
+    """b2luigi 1.3.0 in its own venv, from a wheelhouse (B2LUIGI_WHEELS) since the worker node has no network."""
+    venv = Path(base) / "b2luigi-venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+        wheels = os.environ["B2LUIGI_WHEELS"]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels, "--no-deps",
+                        *[str(p) for p in Path(wheels).glob("*.whl")]], check=True)
+        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        shutil.copytree(STUBS / "XRootD", Path(site) / "XRootD")
+    return str(python)
+
+
+def describe(row: dict[str, Any]) -> str:
+    calls = f", {row['submit_calls']} submits, {row['status_queries']} status queries" if "submit_calls" in row else ""
+    return (f"{row['implementation']:>8} N={row['tasks']:>4}: {row['wall_s']:7.1f} s wall, pool busy "
+            f"{row['pool_busy_s']:6.1f} s, done {row['lag_after_last_job_s']:5.1f} s after the last job{calls}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--system", choices=["htcondor", "slurm"], required=True)
+    parser.add_argument("--sif", required=True)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--tasks-per-job", type=int, default=10)
+    parser.add_argument("--b2luigi-max", type=int, default=100, help="0 skips b2luigi")
+    parser.add_argument("--folder", default=os.getcwd(), help="a folder on the shared filesystem")
+    options = parser.parse_args()
+    rows = []
+    settings = {"image": options.sif, "batch_poll_interval": 1.0}
+    for count in options.sizes:
+        rows.append(run_once(sys.executable, "b2box", options.system, count, settings, options.folder))
+        print(describe(rows[-1]), flush=True)
+    if options.tasks_per_job > 1:
+        for count in options.sizes:
+            row = run_once(sys.executable, "b2box", options.system, count,
+                           {**settings, "tasks_per_job": options.tasks_per_job}, options.folder)
+            row["implementation"] = f"b2box x{options.tasks_per_job}"
+            rows.append(row)
+            print(describe(row), flush=True)
+    for count in [size for size in options.sizes if size <= options.b2luigi_max]:
+        row = run_once(b2luigi_python(options.folder), "b2luigi", options.system, count, {}, options.folder)
+        rows.append(row)
+        print(describe(row), flush=True)
+        ours = next(r for r in rows if r["implementation"] == "b2box" and r["tasks"] == count)
+        print(f"  b2box reports done {row['wall_s'] / ours['wall_s']:.1f}x sooner than b2luigi on N={count}")
+    path = write_results(f"batch_{options.system}", {"rows": rows, "sif": options.sif})
+    print(f"results written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Empty stand-in for the XRootD bindings (see ../README.md)."""
