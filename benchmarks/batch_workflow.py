@@ -31,13 +31,14 @@ class AllTrivial(b2luigi.WrapperTask):
 
 
 if __name__ == "__main__":
-    b2luigi.set_setting("batch_system", os.environ["BENCH_SYSTEM"])
-    tasks = AllTrivial(count=int(os.environ["BENCH_N"]))
+    # Inside a batch job this script runs again in the job's clean environment: no BENCH_* variables there.
+    b2luigi.set_setting("batch_system", os.environ.get("BENCH_SYSTEM", "local"))
+    tasks = AllTrivial(count=int(os.environ.get("BENCH_N", "0")))
     if os.environ.get("BENCH_IMPL", "b2box") == "b2box":
         result = b2luigi.process(tasks, workers=100000, batch=True, exit_on_failure=False)
         stats = result.batch_stats
-        with open(os.environ["BENCH_STATS"], "w") as handle:
+        with open(os.environ.get("BENCH_STATS", "stats.json"), "w") as handle:
             json.dump({"submit_calls": stats.submit_calls, "status_queries": stats.poll_calls, "jobs": stats.jobs,
                        "success": bool(result)}, handle)
     else:
-        b2luigi.process(tasks, workers=min(int(os.environ["BENCH_N"]), 100), batch=True)
+        b2luigi.process(tasks, workers=min(int(os.environ.get("BENCH_N", "1")), 100), batch=True)
