@@ -52,7 +52,8 @@ def test_failing_job_reports_exit_code_and_log(tmp_path: Path) -> None:
     assert not (script.parent / "results/index=0/link.txt").exists()
 
 
-def test_job_killed_without_record_is_a_failure(tmp_path: Path) -> None:
+def start_hanging_batch_run(tmp_path: Path) -> tuple[Path, subprocess.Popen[str], Path]:
+    """A --batch run of the chain whose first job hangs; returns once that job's task is running."""
     script = copy_workflow("chain.py", tmp_path / "wf")
     ready = tmp_path / "ready"
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2BOX_")}
@@ -60,9 +61,14 @@ def test_job_killed_without_record_is_a_failure(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, str(script), "--batch"], cwd=script.parent, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not ready.exists():
+    while not ready.exists() or not ready.read_text():
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.05)
+    return script, process, ready
+
+
+def test_job_killed_without_record_is_a_failure(tmp_path: Path) -> None:
+    script, process, ready = start_hanging_batch_run(tmp_path)
     job = subprocess.run(["pgrep", "-f", "task_files/index=0/Link/job.sh"], capture_output=True, text=True)
     for pid in job.stdout.split():
         os.kill(int(pid), signal.SIGKILL)  # the wrapper itself dies: no exit record
@@ -74,16 +80,7 @@ def test_job_killed_without_record_is_a_failure(tmp_path: Path) -> None:
 
 
 def test_interrupt_stops_running_jobs(tmp_path: Path) -> None:
-    script = copy_workflow("chain.py", tmp_path / "wf")
-    ready = tmp_path / "ready"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("B2BOX_")}
-    env.update(CHAIN_HANG="0", CHAIN_READY=str(ready))
-    process = subprocess.Popen([sys.executable, str(script), "--batch"], cwd=script.parent, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    script, process, ready = start_hanging_batch_run(tmp_path)
     task_pid = int(ready.read_text())
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)

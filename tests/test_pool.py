@@ -20,11 +20,8 @@ BATCH_NAME = "b2box-pool-test"
 
 
 def sha256(path: str) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return "sha256:" + digest.hexdigest()
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def setup_workflow(folder: Path, settings: dict[str, Any]) -> Path:
