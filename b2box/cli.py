@@ -100,6 +100,44 @@ def show(script: str, script_args: tuple[str, ...]) -> None:
     run_script(script, ["--show-output", *script_args])
 
 
+@main.command(name="build-env")
+@click.argument("names", nargs=-1)
+@click.option("--apptainer", is_flag=True, help="Also build a SIF of each image (needs Apptainer here).")
+@click.option("--check", is_flag=True, help="Only tell whether b2box.lock matches the definitions (exit 1 if not).")
+@click.option("--project", type=click.Path(file_okay=False), default=".",
+              help="Folder with images/ (default: the nearest above the current one).")
+def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str) -> None:
+    """Build the environments in images/ (all, or NAMES) with b2box inside, and lock their digests."""
+    from b2box.env import build
+
+    try:
+        root = build.find_project(project)
+        if check:
+            problems = build.check(root, list(names))
+            for problem in problems:
+                click.echo(f"b2box: {problem}", err=True)
+            if problems:
+                raise SystemExit(1)
+            click.echo(f"{root / build.LOCK_FILE} matches the definitions in {root / build.IMAGES_FOLDER}")
+            return
+        from b2box.env.docker import _client
+
+        client = _client()
+        lock = build.read_lock(root)
+        for definition in build.definitions(root, list(names)):
+            entry = build.build(definition, client)
+            if apptainer:
+                entry.update(build.build_sif(root, definition.name, entry))
+            cached = entry.pop("cached")
+            lock[definition.name] = entry
+            sif = f", {entry['sif']} {entry['sif_sha256']}" if apptainer else ""
+            click.echo(f"{definition.name}: {entry['docker_image']} {entry['docker_id']}"
+                       f"{' (cached)' if cached else ''}{sif}")
+        click.echo(f"wrote {build.write_lock(root, lock)}")
+    except B2BoxError as error:
+        _error(str(error))
+
+
 @main.command()
 @_SCRIPT
 @click.argument("tasks", nargs=-1)

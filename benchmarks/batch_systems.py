@@ -76,12 +76,21 @@ def b2luigi_python(base: str) -> str:
     if not python.exists():
         subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
         wheels = os.environ["B2LUIGI_WHEELS"]
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels, "--no-deps",
-                        *[str(p) for p in Path(wheels).glob("*.whl")]], check=True)
+        install = [str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels]
+        subprocess.run([*install, "--no-deps", "b2luigi==1.3.0"], check=True)
+        # b2luigi's requirements except xrootd, which has no wheel for this Python (see reference_stubs/)
+        subprocess.run([*install, "luigi>=3.0.2", "parse>=1.8.4", "colorama>=0.3.9", "cachetools>=5.0.0",
+                        "tenacity>=8,<9", "webdavclient3>=3.14.7", "typer>=0.12.0", "shellingham>=1.5",
+                        "click>=8.0.0", "setuptools<81"], check=True)
         site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                               capture_output=True, text=True, check=True).stdout.strip()
         shutil.copytree(STUBS / "XRootD", Path(site) / "XRootD")
     return str(python)
+
+
+def record(rows: list[dict[str, Any]], system: str, sif: str) -> Path:
+    """Write the rows measured so far (a long run that breaks keeps what it measured)."""
+    return write_results(f"batch_{system}", {"rows": rows, "sif": sif})
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -98,12 +107,19 @@ def main() -> None:
     parser.add_argument("--tasks-per-job", type=int, default=10)
     parser.add_argument("--b2luigi-max", type=int, default=100, help="0 skips b2luigi")
     parser.add_argument("--folder", default=os.getcwd(), help="a folder on the shared filesystem")
+    parser.add_argument("--reuse-b2box", action="store_true",
+                        help="take b2box's rows from the last results file instead of measuring them again")
     options = parser.parse_args()
     rows = []
     settings = {"image": options.sif, "batch_poll_interval": 1.0}
+    if options.reuse_b2box:
+        previous = json.loads((HERE / "results" / f"batch_{options.system}.json").read_text())
+        rows = [row for row in previous["rows"] if row["implementation"].startswith("b2box")]
+        options.sizes, options.tasks_per_job = [], 1
     for count in options.sizes:
         rows.append(run_once(sys.executable, "b2box", options.system, count, settings, options.folder))
         print(describe(rows[-1]), flush=True)
+        record(rows, options.system, options.sif)
     if options.tasks_per_job > 1:
         for count in options.sizes:
             row = run_once(sys.executable, "b2box", options.system, count,
@@ -111,14 +127,14 @@ def main() -> None:
             row["implementation"] = f"b2box x{options.tasks_per_job}"
             rows.append(row)
             print(describe(row), flush=True)
-    for count in [size for size in options.sizes if size <= options.b2luigi_max]:
+            record(rows, options.system, options.sif)
+    for count in sorted({row["tasks"] for row in rows if row["tasks"] <= options.b2luigi_max}):
         row = run_once(b2luigi_python(options.folder), "b2luigi", options.system, count, {}, options.folder)
         rows.append(row)
         print(describe(row), flush=True)
         ours = next(r for r in rows if r["implementation"] == "b2box" and r["tasks"] == count)
         print(f"  b2box reports done {row['wall_s'] / ours['wall_s']:.1f}x sooner than b2luigi on N={count}")
-    path = write_results(f"batch_{options.system}", {"rows": rows, "sif": options.sif})
-    print(f"results written to {path}")
+    print(f"results written to {record(rows, options.system, options.sif)}")
 
 
 if __name__ == "__main__":

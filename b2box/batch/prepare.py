@@ -192,7 +192,7 @@ class JobPreparer:
         if not spec.in_container:
             return []
         folders = [layout.task_result_dir(task), *job_dirs, working_dir]
-        if spec.env_script:
+        if spec.env_script and os.path.isfile(spec.env_script):
             folders.append(os.path.dirname(spec.env_script))
         script = script_path()
         if script:

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from b2box.errors import TaskDefinitionError
+from b2box.env.build import ENV_PREFIX, resolve_env_image
+from b2box.errors import B2BoxError, TaskDefinitionError
 from b2box.paths import map_folder
 from b2box.settings import _no_value, get_setting
 
@@ -97,6 +98,14 @@ def spec_for_task(task: Any) -> EnvSpec:
     """Collect and validate the task's environment settings; errors name the task and field."""
     image = _setting(task, "image", "") or _setting(task, "apptainer_image", "")
     requested = _setting(task, "runtime", "auto")
+    locked_digest = ""
+    if str(image).startswith(ENV_PREFIX):
+        from b2box.paths import script_dir
+
+        try:
+            image, locked_digest, requested = resolve_env_image(str(image), str(requested), script_dir())
+        except B2BoxError as error:
+            raise TaskDefinitionError(f"{task.task_id}: {error}") from None
     if not _setting(task, "image", "") and _setting(task, "apptainer_image", ""):
         requested = "apptainer" if requested == "auto" else requested
     binds = _words(_setting(task, "binds", [])) + _words(_setting(task, "apptainer_mounts", []))
@@ -116,7 +125,7 @@ def spec_for_task(task: Any) -> EnvSpec:
         "working_dir": map_folder(working_dir) if working_dir else "",
         "executable": tuple(_words(executable)) if executable is not None else (),
         "executable_prefix": tuple(_words(_setting(task, "executable_prefix", []))),
-        "pinned_digest": _setting(task, "image_digest", "") or "",
+        "pinned_digest": _setting(task, "image_digest", "") or locked_digest,
         "apptainer_command": _setting(task, "apptainer_cmd", "") or _default_apptainer(),
     }
     if isinstance(executable, str):
@@ -134,8 +143,9 @@ def spec_for_task(task: Any) -> EnvSpec:
         ) from None
     if spec.runtime != "none" and not spec.image:
         raise TaskDefinitionError(f"{task.task_id}: runtime '{spec.runtime}' needs an image; set 'image'.")
-    if spec.env_script and not os.path.isfile(spec.env_script):
+    if spec.env_script and not spec.in_container and not os.path.isfile(spec.env_script):
         raise TaskDefinitionError(f"{task.task_id}: env_script {spec.env_script} does not exist.")
+    # In a container the env_script may also be a file of the image itself (bound only when it is on the host).
     return spec
 
 

@@ -1,0 +1,232 @@
+"""``b2box build-env``: environment definitions in ``images/`` -> Docker images (and SIFs), and a lock file.
+
+Each ``images/<name>/`` folder holds a Dockerfile and whatever it copies. b2box builds it with the Docker
+SDK, then adds a thin layer that installs b2box itself, at the running version, from a local wheelhouse
+(no network inside the build), into ``/opt/b2box`` (a virtual environment that sees the image's own
+packages) and puts it first on PATH. The result is tagged by content: ``b2box-env/<name>:<hash>``, where the
+hash covers every file of the definition and b2box's version, so an unchanged definition is a cache hit.
+
+``b2box.lock`` (beside ``images/``) maps each name to its definition hash, Docker image ID and, with
+``--apptainer``, SIF path and sha256. A task naming ``image = "env:<name>"`` runs in the locked image, and
+its jobs refuse to start on any other digest. ``--check`` tells whether the lock still matches the
+definitions, for CI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from b2box.errors import B2BoxError
+
+IMAGES_FOLDER = "images"
+LOCK_FILE = "b2box.lock"
+ENV_PREFIX = "env:"
+REPOSITORY = "b2box-env"
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    folder: Path
+
+    @property
+    def dockerfile(self) -> Path:
+        return self.folder / "Dockerfile"
+
+
+def find_project(start: str | os.PathLike[str]) -> Path:
+    """The nearest folder at or above ``start`` that holds ``images/`` (or ``b2box.lock``)."""
+    folder = Path(start).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / IMAGES_FOLDER).is_dir() or (candidate / LOCK_FILE).is_file():
+            return candidate
+    raise B2BoxError(f"no {IMAGES_FOLDER}/ folder found in {folder} or above; create {IMAGES_FOLDER}/<name>/Dockerfile")
+
+
+def definitions(project: Path, names: list[str] | None = None) -> list[Definition]:
+    """The environment definitions to build; a missing one names the folder searched."""
+    root = project / IMAGES_FOLDER
+    found = {d.name: Definition(d.name, d) for d in sorted(root.iterdir()) if (d / "Dockerfile").is_file()} \
+        if root.is_dir() else {}
+    if not names:
+        if not found:
+            raise B2BoxError(f"no environment definitions in {root}: add {root}/<name>/Dockerfile")
+        return list(found.values())
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise B2BoxError(f"no environment {', '.join(missing)} in {root} (it has: {', '.join(found) or 'none'}); "
+                         f"add {root}/<name>/Dockerfile")
+    return [found[name] for name in names]
+
+
+def definition_hash(definition: Definition) -> str:
+    """sha256 over every file of the definition (names and contents) and b2box's version."""
+    from b2box import __version__
+
+    digest = hashlib.sha256(f"b2box {__version__}\n".encode())
+    for path in sorted(p for p in definition.folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(definition.folder)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def read_lock(project: Path) -> dict[str, Any]:
+    path = project / LOCK_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise B2BoxError(f"{path}: not valid JSON ({exc}); rebuild it with b2box build-env") from None
+    return dict(data.get("environments", {}))
+
+
+def write_lock(project: Path, environments: dict[str, Any]) -> Path:
+    path = project / LOCK_FILE
+    path.write_text(json.dumps({"environments": dict(sorted(environments.items()))}, indent=2) + "\n")
+    return path
+
+
+def check(project: Path, names: list[str] | None = None) -> list[str]:
+    """Problems of the lock file against the definitions (empty: it matches)."""
+    lock = read_lock(project)
+    problems = []
+    for definition in definitions(project, names):
+        entry = lock.get(definition.name)
+        if entry is None:
+            problems.append(f"{definition.name}: not in {LOCK_FILE}")
+        elif entry.get("definition") != definition_hash(definition):
+            problems.append(f"{definition.name}: {definition.folder} changed since it was locked")
+    return problems
+
+
+def _wheelhouse(python_version: str) -> Path:
+    """b2box (this installation's version) and its dependencies as wheels for the image's Python."""
+    import b2box
+
+    folder = Path(tempfile.mkdtemp(prefix="b2box-wheelhouse-"))
+    source = Path(b2box.__file__).resolve().parent.parent
+    if (source / "pyproject.toml").is_file():
+        spec = str(source)
+        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
+                                str(folder), spec], capture_output=True, text=True)
+        if built.returncode != 0:
+            raise B2BoxError(f"could not build the b2box wheel from {source}:\n{built.stderr.strip()}")
+        requirement = str(next(folder.glob("b2box-*.whl")))
+    else:
+        requirement = f"b2box=={b2box.__version__}"
+    fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder),
+                              "--only-binary=:all:", "--python-version", python_version,
+                              "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+                              "--platform", "any", requirement], capture_output=True, text=True)
+    if fetched.returncode != 0:
+        raise B2BoxError(f"could not fetch b2box's dependencies for Python {python_version}:\n"
+                         f"{fetched.stderr.strip()[-2000:]}")
+    return folder
+
+
+LAYER = """FROM {base}
+COPY wheelhouse /tmp/b2box-wheelhouse
+RUN python3 -m venv --system-site-packages /opt/b2box \\
+    && /opt/b2box/bin/pip install --no-cache-dir --no-index --find-links /tmp/b2box-wheelhouse b2box \\
+    && rm -rf /tmp/b2box-wheelhouse
+ENV PATH=/opt/b2box/bin:$PATH
+LABEL org.b2box.environment="{name}" org.b2box.definition="{digest}"
+"""
+
+
+def _build(client: Any, context: Path | io.BytesIO, tag: str, what: str, custom: bool = False) -> Any:
+    """Build with the Docker SDK; a failure shows the failing step and its output."""
+    import docker.errors
+
+    try:
+        if custom:
+            image, _ = client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+        else:
+            image, _ = client.images.build(path=str(context), tag=tag, rm=True)
+    except docker.errors.BuildError as error:
+        output = "".join(str(chunk.get("stream", "") or chunk.get("error", "")) for chunk in error.build_log)
+        raise B2BoxError(f"building {what} failed: {error.msg}\n{output.strip()[-3000:]}") from None
+    return image
+
+
+def _layer_context(base: str, name: str, digest: str, wheelhouse: Path) -> io.BytesIO:
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        dockerfile = LAYER.format(base=base, name=name, digest=digest).encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        tar.add(str(wheelhouse), arcname="wheelhouse")
+    archive.seek(0)
+    return archive
+
+
+def build(definition: Definition, client: Any) -> dict[str, Any]:
+    """The definition's image with b2box on top, built or found in the cache; its lock entry."""
+    digest = definition_hash(definition)
+    tag = f"{REPOSITORY}/{definition.name}:{digest[:12]}"
+    try:
+        image = client.images.get(tag)
+        return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": True}
+    except Exception:  # not built yet
+        pass
+    base = _build(client, definition.folder, f"{REPOSITORY}/{definition.name}-base:{digest[:12]}",
+                  f"{definition.dockerfile}")
+    python_version = client.containers.run(base.id, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                           entrypoint="python3", remove=True).decode().strip()
+    wheelhouse = _wheelhouse(python_version)
+    try:
+        image = _build(client, _layer_context(base.id, definition.name, digest, wheelhouse), tag,
+                       f"the b2box layer of {definition.name}", custom=True)
+    finally:
+        shutil.rmtree(wheelhouse, ignore_errors=True)
+    return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": False}
+
+
+def build_sif(project: Path, name: str, entry: dict[str, Any], apptainer: str = "apptainer") -> dict[str, Any]:
+    """A SIF of the built image (``docker save`` -> ``apptainer build``), beside the definitions."""
+    from b2box.env.apptainer import sha256_of
+
+    folder = project / IMAGES_FOLDER / ".sif"
+    folder.mkdir(exist_ok=True)
+    sif = folder / f"{name}-{entry['definition'][:12]}.sif"
+    if not sif.exists():
+        if not shutil.which(apptainer):
+            raise B2BoxError(f"--apptainer needs {apptainer} on this machine; build the SIF where Apptainer is.")
+        with tempfile.TemporaryDirectory() as scratch:
+            archive = os.path.join(scratch, "image.tar")
+            saved = subprocess.run(["docker", "save", "-o", archive, entry["docker_image"]],
+                                   capture_output=True, text=True)
+            if saved.returncode != 0:
+                raise B2BoxError(f"docker save {entry['docker_image']} failed: {saved.stderr.strip()}")
+            built = subprocess.run([apptainer, "build", str(sif), f"docker-archive://{archive}"],
+                                   capture_output=True, text=True)
+            if built.returncode != 0:
+                raise B2BoxError(f"apptainer build of {name} failed:\n{built.stderr.strip()[-3000:]}")
+    return {"sif": str(sif), "sif_sha256": sha256_of(str(sif))}
+
+
+def resolve_env_image(reference: str, runtime: str, start: str) -> tuple[str, str, str]:
+    """``env:<name>`` -> (image, pinned digest, runtime) from the nearest ``b2box.lock``."""
+    name = reference[len(ENV_PREFIX):]
+    project = find_project(start)
+    entry = read_lock(project).get(name)
+    if entry is None:
+        raise B2BoxError(f"image {reference!r}: {name} is not in {project / LOCK_FILE}; run b2box build-env {name}")
+    if runtime == "apptainer" or (runtime == "auto" and "docker_id" not in entry):
+        if "sif" not in entry:
+            raise B2BoxError(f"image {reference!r}: no SIF locked for {name}; run b2box build-env --apptainer {name}")
+        return entry["sif"], entry["sif_sha256"], "apptainer"
+    return entry["docker_id"], entry["docker_id"], "docker"
