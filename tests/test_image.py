@@ -40,3 +40,32 @@ def test_image_runs_the_example_and_gates_on_pending_work(b2box_image: str, tmp_
     assert finished.returncode == 0 and "All tasks are finished!" in finished.stdout
     version = docker_run(b2box_image, folder, "b2box", "--version")
     assert version.returncode == 0 and "b2box" in version.stdout
+
+
+PIPELINES = REPO / "ci" / "pipelines"
+
+
+def pipeline_commands(path: Path) -> list[str]:
+    """The b2box commands a pipeline definition runs, in order (``- b2box …`` / ``- run: b2box …`` lines)."""
+    commands = []
+    for line in path.read_text().splitlines():
+        text = line.strip().removeprefix("- ").removeprefix("run: ")
+        if text.startswith("b2box run"):
+            commands.append(text)
+    return commands
+
+
+@pytest.mark.parametrize("definition", ["gitlab-ci.yml", "github-actions.yml"])
+def test_pipeline_commands_run_in_the_image(b2box_image: str, tmp_path: Path, definition: str) -> None:
+    commands = pipeline_commands(PIPELINES / definition)
+    assert commands == ['b2box run "$WORKFLOW_SCRIPT" --dry-run', 'b2box run "$WORKFLOW_SCRIPT" --workers 2',
+                        'b2box run "$WORKFLOW_SCRIPT" --dry-run']
+    folder = tmp_path / "project"
+    shutil.copytree(REPO / "examples/average", folder, ignore=shutil.ignore_patterns("results", "logs"))
+    expected = [1, 0, 0]  # pending work fails the first job; after the run nothing is pending
+    for command, code in zip(commands, expected, strict=True):
+        done = subprocess.run(["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}",
+                               "--env", "WORKFLOW_SCRIPT=workflow.py", "--volume", f"{folder}:{folder}",
+                               "--workdir", str(folder), b2box_image, "sh", "-c", command],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == code, f"{command}: {done.stderr}"
