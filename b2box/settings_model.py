@@ -52,6 +52,7 @@ class SettingValues(BaseModel):
     batch_system: BatchSystem = "auto"
     retries: int = 0
     tasks_per_job: int = 1
+    htcondor_interface: Literal["auto", "bindings", "cli"] = "auto"
     batch_poll_interval: float = 1.0
     executable: list[str] | None = None
     executable_prefix: list[str] = []

@@ -79,7 +79,7 @@ def b2luigi_python(base: str) -> str:
         install = [str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels]
         subprocess.run([*install, "--no-deps", "b2luigi==1.3.0"], check=True)
         # b2luigi's requirements except xrootd, which has no wheel for this Python (see reference_stubs/)
-        subprocess.run([*install, "luigi>=3.0.2", "parse>=1.8.4", "colorama>=0.3.9", "cachetools>=5.0.0",
+        subprocess.run([*install, "luigi==3.6.0", "parse>=1.8.4", "colorama>=0.3.9", "cachetools>=5.0.0",
                         "tenacity>=8,<9", "webdavclient3>=3.14.7", "typer>=0.12.0", "shellingham>=1.5",
                         "click>=8.0.0", "setuptools<81"], check=True)
         site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],

@@ -73,6 +73,17 @@ def test_many_tasks_on_htcondor_in_apptainer_one_cluster(worker: Any, shared_tmp
     assert all(item["python"].startswith("3.11") for item in found), "ran inside the analysis image"
 
 
+@pytest.mark.htcondor
+def test_htcondor_command_line_fallback(worker: Any, shared_tmp: Path) -> None:
+    """Where HTCondor's Python bindings are missing, condor_submit/condor_q/condor_rm do the same work."""
+    script = setup_workflow(shared_tmp, {"batch_system": "htcondor", "htcondor_interface": "cli",
+                                         "result_dir": "results", "batch_poll_interval": 0.5})
+    run_in_pool(worker, script, "--batch", env={"POOL_N": "5"})
+    records = [provenance(shared_tmp, index) for index in range(5)]
+    assert len({record["job_id"].split(".")[0] for record in records}) == 1
+    assert json.loads((shared_tmp / "results/count=5/total.json").read_text()) == {"total": 10}
+
+
 @pytest.mark.slurm
 @pytest.mark.apptainer
 def test_many_tasks_on_slurm_in_apptainer_one_array(worker: Any, shared_tmp: Path, analysis_sif: str) -> None:

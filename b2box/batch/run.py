@@ -352,7 +352,8 @@ def backend_for(name: str) -> Backend:
     if name == "htcondor":
         from b2box.batch.htcondor import HTCondorBackend
 
-        return HTCondorBackend()
+        interface = str(get_setting("htcondor_interface", default="auto"))
+        return HTCondorBackend(use_bindings={"auto": None, "bindings": True, "cli": False}[interface])
     if name == "slurm":
         from b2box.batch.slurm import SlurmBackend
 
