@@ -39,7 +39,13 @@ def _timestamp(text: str) -> float:
 def run_once(python: str, implementation: str, system: str, count: int, settings: dict[str, Any],
              base: str, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"{implementation}-{system}-{count}-", dir=base))
-    shutil.copy(WORKFLOW, folder / "workflow.py")
+    # Batch jobs run the script again in a clean environment: the implementation is written into the file.
+    # (b2luigi's jobs also rebuild the whole task graph, so the size and system go in as well).
+    text = WORKFLOW.read_text()
+    for name, default, value in (("BENCH_IMPL", "b2box", implementation), ("BENCH_N", "0", str(count)),
+                                 ("BENCH_SYSTEM", "local", system)):
+        text = text.replace(f'os.environ.get("{name}", "{default}")', f'os.environ.get("{name}", "{value}")')
+    (folder / "workflow.py").write_text(text)
     (folder / "settings.json").write_text(json.dumps({"result_dir": "results", **settings}))
     stats_file = folder / "stats.json"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("B2BOX_", "B2LUIGI_"))}
