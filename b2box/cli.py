@@ -100,9 +100,24 @@ def show(script: str, script_args: tuple[str, ...]) -> None:
     run_script(script, ["--show-output", *script_args])
 
 
+def _docker_for_build(need: bool) -> Any:
+    """The Docker engine to build with; with ``--apptainer`` alone, None where there is none (SIF from a saved
+    image)."""
+    from b2box.env.docker import _client
+
+    try:
+        return _client()
+    except B2BoxError:
+        if need:
+            raise
+        return None
+
+
 @main.command(name="build-env")
 @click.argument("names", nargs=-1)
-@click.option("--apptainer", is_flag=True, help="Also build a SIF of each image (needs Apptainer here).")
+@click.option("--apptainer", is_flag=True,
+              help="Also build a SIF of each image. Without Apptainer here, the image is saved for a second run "
+              "where Apptainer is (exit 3); without Docker, that saved image is used.")
 @click.option("--check", is_flag=True, help="Only tell whether b2box.lock matches the definitions (exit 1 if not).")
 @click.option("--project", type=click.Path(file_okay=False), default=".",
               help="Folder with images/ (default: the nearest above the current one).")
@@ -120,20 +135,28 @@ def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str
                 raise SystemExit(1)
             click.echo(f"{root / build.LOCK_FILE} matches the definitions in {root / build.IMAGES_FOLDER}")
             return
-        from b2box.env.docker import _client
-
-        client = _client()
         lock = build.read_lock(root)
+        client = _docker_for_build(need=not apptainer)
+        pending = []
         for definition in build.definitions(root, list(names)):
-            entry = build.build(definition, client)
+            old = lock.get(definition.name)
+            entry = build.build(definition, client) if client else build.locked_entry(root, definition, lock)
+            entry.update(build.kept_sif(old, entry))
             if apptainer:
-                entry.update(build.build_sif(root, definition.name, entry))
+                try:
+                    entry.update(build.build_sif(root, definition.name, entry, client))
+                except build.SifPending as waiting:
+                    pending.append(str(waiting))
             cached = entry.pop("cached")
             lock[definition.name] = entry
-            sif = f", {entry['sif']} {entry['sif_sha256']}" if apptainer else ""
+            sif = f", {entry['sif']} {entry['sif_sha256']}" if "sif" in entry else ""
             click.echo(f"{definition.name}: {entry['docker_image']} {entry['docker_id']}"
                        f"{' (cached)' if cached else ''}{sif}")
         click.echo(f"wrote {build.write_lock(root, lock)}")
+        for message in pending:
+            click.echo(f"b2box: {message}", err=True)
+        if pending:
+            raise SystemExit(3)
     except B2BoxError as error:
         _error(str(error))
 

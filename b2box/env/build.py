@@ -7,7 +7,8 @@ packages) and puts it first on PATH. The result is tagged by content: ``b2box-en
 hash covers every file of the definition and b2box's version, so an unchanged definition is a cache hit.
 
 ``b2box.lock`` (beside ``images/``) maps each name to its definition hash, Docker image ID and, with
-``--apptainer``, SIF path and sha256. A task naming ``image = "env:<name>"`` runs in the locked image, and
+``--apptainer``, SIF path and sha256 (made in two steps where Docker and Apptainer live on different machines,
+see :func:`build_sif`). A task naming ``image = "env:<name>"`` runs in the locked image, and
 its jobs refuse to start on any other digest. ``--check`` tells whether the lock still matches the
 definitions, for CI.
 """
@@ -94,7 +95,9 @@ def read_lock(project: Path) -> dict[str, Any]:
 
 def write_lock(project: Path, environments: dict[str, Any]) -> Path:
     path = project / LOCK_FILE
-    path.write_text(json.dumps({"environments": dict(sorted(environments.items()))}, indent=2) + "\n")
+    partial = path.with_name(f".{LOCK_FILE}.{os.getpid()}")
+    partial.write_text(json.dumps({"environments": dict(sorted(environments.items()))}, indent=2) + "\n")
+    partial.replace(path)
     return path
 
 
@@ -195,27 +198,82 @@ def build(definition: Definition, client: Any) -> dict[str, Any]:
     return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": False}
 
 
-def build_sif(project: Path, name: str, entry: dict[str, Any], apptainer: str = "apptainer") -> dict[str, Any]:
-    """A SIF of the built image (``docker save`` -> ``apptainer build``), beside the definitions."""
-    from b2box.env.apptainer import sha256_of
+class SifPending(B2BoxError):
+    """The image is built and saved, but the SIF must be made where Apptainer is (exit code 3 of build-env)."""
 
+
+def _sif_folder(project: Path) -> Path:
     folder = project / IMAGES_FOLDER / ".sif"
     folder.mkdir(exist_ok=True)
-    sif = folder / f"{name}-{entry['definition'][:12]}.sif"
-    if not sif.exists():
-        if not shutil.which(apptainer):
-            raise B2BoxError(f"--apptainer needs {apptainer} on this machine; build the SIF where Apptainer is.")
-        with tempfile.TemporaryDirectory() as scratch:
-            archive = os.path.join(scratch, "image.tar")
-            saved = subprocess.run(["docker", "save", "-o", archive, entry["docker_image"]],
-                                   capture_output=True, text=True)
-            if saved.returncode != 0:
-                raise B2BoxError(f"docker save {entry['docker_image']} failed: {saved.stderr.strip()}")
-            built = subprocess.run([apptainer, "build", str(sif), f"docker-archive://{archive}"],
-                                   capture_output=True, text=True)
-            if built.returncode != 0:
-                raise B2BoxError(f"apptainer build of {name} failed:\n{built.stderr.strip()[-3000:]}")
+    return folder
+
+
+def saved_archive(project: Path, name: str, entry: dict[str, Any]) -> Path:
+    """Where ``docker save`` leaves an image whose SIF is to be built on another machine."""
+    return _sif_folder(project) / f"{name}-{entry['definition'][:12]}.docker.tar"
+
+
+def _save(client: Any, entry: dict[str, Any], archive: Path) -> None:
+    partial = archive.with_name(archive.name + ".partial")
+    with open(partial, "wb") as handle:
+        for chunk in client.images.get(entry["docker_image"]).save(named=True):
+            handle.write(chunk)
+    partial.replace(archive)
+
+
+def build_sif(project: Path, name: str, entry: dict[str, Any], client: Any | None,
+              apptainer: str = "apptainer") -> dict[str, Any]:
+    """A SIF of the built image (``docker save`` -> ``apptainer build docker-archive://``), beside the definitions.
+
+    Docker and Apptainer are rarely on the same machine (a laptop or CI runner has Docker, the submit node has
+    Apptainer), so this works in two steps when needed: without Apptainer the image is saved as an archive in
+    ``images/.sif/`` and :class:`SifPending` says where to finish; without Docker the saved archive is used.
+    """
+    from b2box.env.apptainer import sha256_of
+
+    sif = _sif_folder(project) / f"{name}-{entry['definition'][:12]}.sif"
+    if sif.exists():
+        return {"sif": str(sif), "sif_sha256": sha256_of(str(sif))}
+    archive = saved_archive(project, name, entry)
+    if not archive.exists():
+        if client is None:
+            raise B2BoxError(f"{name}: no Docker engine here and no saved image at {archive}; run "
+                             f"'b2box build-env --apptainer {name}' on a machine with Docker first.")
+        _save(client, entry, archive)
+    if not shutil.which(apptainer):
+        raise SifPending(f"{name}: Apptainer is not on this machine; the image is saved as {archive}. Finish with "
+                         f"'b2box build-env --apptainer {name}' where Apptainer is and this folder is visible "
+                         "(no Docker needed there).")
+    partial = sif.with_name(sif.name + ".partial")
+    built = subprocess.run([apptainer, "build", "--force", str(partial), f"docker-archive://{archive}"],
+                           capture_output=True, text=True)
+    if built.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise B2BoxError(f"apptainer build of {name} from {archive} failed:\n{built.stderr.strip()[-3000:]}")
+    partial.replace(sif)
+    archive.unlink(missing_ok=True)
     return {"sif": str(sif), "sif_sha256": sha256_of(str(sif))}
+
+
+def locked_entry(project: Path, definition: Definition, lock: dict[str, Any]) -> dict[str, Any]:
+    """Without a Docker engine: the lock entry of an unchanged definition (to finish its SIF)."""
+    entry = lock.get(definition.name)
+    if entry is None or entry.get("definition") != definition_hash(definition):
+        state = "is not in" if entry is None else "changed since it was locked in"
+        raise B2BoxError(f"{definition.name}: no Docker engine here, and {definition.folder} {state} "
+                         f"{project / LOCK_FILE}; run 'b2box build-env {definition.name}' where Docker is.")
+    return {**entry, "cached": True}
+
+
+def kept_sif(old: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any]:
+    """The SIF of an unchanged definition stays locked when only the Docker image is rebuilt or found."""
+    if old and old.get("definition") == entry["definition"] and old.get("sif") and os.path.exists(old["sif"]):
+        return {"sif": old["sif"], "sif_sha256": old["sif_sha256"]}
+    return {}
+
+
+def _prefer_docker() -> bool:
+    return shutil.which("docker") is not None
 
 
 def resolve_env_image(reference: str, runtime: str, start: str) -> tuple[str, str, str]:
@@ -225,8 +283,12 @@ def resolve_env_image(reference: str, runtime: str, start: str) -> tuple[str, st
     entry = read_lock(project).get(name)
     if entry is None:
         raise B2BoxError(f"image {reference!r}: {name} is not in {project / LOCK_FILE}; run b2box build-env {name}")
-    if runtime == "apptainer" or (runtime == "auto" and "docker_id" not in entry):
+    # auto: Docker where its command is (a laptop, CI), the SIF elsewhere (a batch worker node).
+    if runtime == "apptainer" or (runtime == "auto" and ("docker_id" not in entry or
+                                                          ("sif" in entry and not _prefer_docker()))):
         if "sif" not in entry:
             raise B2BoxError(f"image {reference!r}: no SIF locked for {name}; run b2box build-env --apptainer {name}")
         return entry["sif"], entry["sif_sha256"], "apptainer"
+    if "docker_id" not in entry:
+        raise B2BoxError(f"image {reference!r}: no Docker image locked for {name}; run b2box build-env {name}")
     return entry["docker_id"], entry["docker_id"], "docker"
