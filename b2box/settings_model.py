@@ -53,6 +53,7 @@ class SettingValues(BaseModel):
     retries: int = 0
     tasks_per_job: int = 1
     htcondor_interface: Literal["auto", "bindings", "cli"] = "auto"
+    htcondor_container: Literal["wrapper", "container_image", "singularity_image"] = "wrapper"
     batch_poll_interval: float = 1.0
     executable: list[str] | None = None
     executable_prefix: list[str] = []

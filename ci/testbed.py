@@ -525,7 +525,13 @@ def prepare_host_folders(uid: int, gid: int) -> None:
 def pool_labels(image: str, uid: int, gid: int) -> dict[str, str]:
     """What the running container must match to be reused; anything else means recreating it."""
     return {f"{LABEL}.image": image, f"{LABEL}.uid": str(uid), f"{LABEL}.gid": str(gid),
-            f"{LABEL}.state": str(STATE_DIR), f"{LABEL}.network": NETWORK}
+            f"{LABEL}.state": str(STATE_DIR), f"{LABEL}.network": NETWORK, f"{LABEL}.binds": container_binds()}
+
+
+def container_binds() -> str:
+    """What HTCondor binds into the containers it starts, as a site binds its shared filesystems: the folders
+    shared with the host, and /home (where the user's b2box venv lives, as on many sites)."""
+    return f"{SHARED_DIR},{CACHE_DIR},/home"
 
 
 def ensure_network() -> None:
@@ -551,7 +557,8 @@ def ensure_pool(image: str, uid: int, gid: int) -> bool:
         options += ["--device", "/dev/fuse"]
     for key, value in wanted.items():
         options += ["--label", f"{key}={value}"]
-    for key, value in (("TESTBED_USER", USER), ("TESTBED_UID", str(uid)), ("TESTBED_GID", str(gid))):
+    for key, value in (("TESTBED_USER", USER), ("TESTBED_UID", str(uid)), ("TESTBED_GID", str(gid)),
+                       ("TESTBED_BIND_DIRS", container_binds())):
         options += ["--env", f"{key}={value}"]
     mounts = [f"{SHARED_DIR}:{SHARED_DIR}", f"{CACHE_DIR}:{CACHE_DIR}", f"{POOL_LOG_DIR}:/var/log/testbed"]
     for mount in mounts:

@@ -77,3 +77,14 @@ def test_sbatch_arguments(tmp_path: Path) -> None:
     assert arguments[arguments.index("--output") + 1] == str(tmp_path / "w a v e/%a/log/stdout")
     assert "--job-name=analysis" in arguments and "--mem=2G" in arguments
     assert "--exclusive" in arguments and "--time=01:00:00" in arguments
+
+
+def test_htcondor_starts_the_container_when_asked(tmp_path: Path) -> None:
+    wave = Wave(folder=str(tmp_path), jobs=())
+    universe = htcondor.submit_description(wave, None, {}, ("container_image", "/images/a b.sif"))
+    assert universe["universe"] == "container" and universe["container_image"] == "/images/a b.sif"
+    assert universe["transfer_container"] == "false" and universe["executable"] == "/bin/bash"
+    site = htcondor.submit_description(wave, None, {}, ("singularity_image", '/odd "name"\\.sif'))
+    assert site["+SingularityImage"] == '"/odd \\"name\\"\\\\.sif"' and site["universe"] == "vanilla"
+    plain = htcondor.submit_description(wave, None, {})
+    assert "container_image" not in plain and "+SingularityImage" not in plain

@@ -21,6 +21,16 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def run_small_workflow(folder: Path, settings: dict) -> dict:
+    """Run tests/workflows/small.py with --batch in a new ``folder``; the provenance of its first job."""
+    folder.mkdir()
+    shutil.copy(WORKFLOWS / "small.py", folder / "small.py")
+    (folder / "settings.json").write_text(json.dumps(settings))
+    ran = run_python(folder / "small.py", "--batch")
+    assert ran.returncode == 0, ran.stderr
+    return dict(json.loads((folder / "logs/index=0/Number/provenance.json").read_text()))
+
+
 def test_build_lock_cache_and_use_an_environment(project: Path, docker_client) -> None:
     first = run_b2box("build-env", "analysis", cwd=project, timeout=900)
     assert first.returncode == 0, first.stderr
@@ -36,12 +46,7 @@ def test_build_lock_cache_and_use_an_environment(project: Path, docker_client) -
     assert run_b2box("build-env", "--check", cwd=project).returncode == 0
 
     folder = project / "analysis"
-    folder.mkdir()
-    shutil.copy(WORKFLOWS / "small.py", folder / "small.py")
-    (folder / "settings.json").write_text(json.dumps({"image": "env:analysis", "env_script": "/opt/analysis/env.sh"}))
-    ran = run_python(folder / "small.py", "--batch")
-    assert ran.returncode == 0, ran.stderr
-    record = json.loads((folder / "logs/index=0/Number/provenance.json").read_text())
+    record = run_small_workflow(folder, {"image": "env:analysis", "env_script": "/opt/analysis/env.sh"})
     assert record["image"]["digest"] == lock["docker_id"] and record["image"]["runtime"] == "docker"
     number = json.loads((folder / "results/index=0/number.json").read_text())
     assert number["executable"].startswith("/opt/b2box/"), "b2box installed in the image is used, not mounted"

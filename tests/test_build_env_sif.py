@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, run_b2box, run_python
+from tests.conftest import REPO, run_b2box
+from tests.test_build_env import run_small_workflow
 from tests.test_pool import provenance, run_in_pool, setup_workflow, sha256
 
 pytestmark = [pytest.mark.docker, pytest.mark.apptainer, pytest.mark.htcondor]
-WORKFLOWS = Path(__file__).parent / "workflows"
 
 
 def give_tree_to(folder: Path, worker: Any) -> None:
@@ -61,13 +61,7 @@ def test_sif_in_two_steps_then_one_environment_in_docker_apptainer_and_htcondor(
     again_on_host = run_b2box("build-env", "analysis", cwd=shared_tmp, timeout=300)
     assert again_on_host.returncode == 0 and locked(shared_tmp)["sif"] == entry["sif"], "rebuilds keep the SIF"
 
-    in_docker = shared_tmp / "docker"
-    in_docker.mkdir()
-    shutil.copy(WORKFLOWS / "small.py", in_docker / "small.py")
-    (in_docker / "settings.json").write_text(json.dumps({"image": "env:analysis", "batch_system": "local"}))
-    ran = run_python(in_docker / "small.py", "--batch")
-    assert ran.returncode == 0, ran.stderr
-    record = json.loads((in_docker / "logs/index=0/Number/provenance.json").read_text())
+    record = run_small_workflow(shared_tmp / "docker", {"image": "env:analysis", "batch_system": "local"})
     assert record["image"]["runtime"] == "docker" and record["image"]["digest"] == entry["docker_id"]
 
     for system in ("local", "htcondor"):

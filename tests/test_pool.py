@@ -74,6 +74,27 @@ def test_many_tasks_on_htcondor_in_apptainer_one_cluster(worker: Any, shared_tmp
 
 
 @pytest.mark.htcondor
+@pytest.mark.apptainer
+@pytest.mark.parametrize(("mode", "attribute"), [("container_image", "ContainerImage"),
+                                                 ("singularity_image", "SingularityImage")])
+def test_htcondor_starts_the_container_itself(worker: Any, shared_tmp: Path, analysis_sif: str, mode: str,
+                                              attribute: str) -> None:
+    """htcondor_container: HTCondor's container universe, or a site's +SingularityImage, starts the image."""
+    script = setup_workflow(shared_tmp, {"image": analysis_sif, "batch_system": "htcondor", "result_dir": "results",
+                                         "htcondor_container": mode, "batch_poll_interval": 0.5})
+    run_in_pool(worker, script, "--batch", env={"POOL_N": "3"})
+    found = items(shared_tmp)
+    assert len(found) == 3 and all(item["python"].startswith("3.11") for item in found), "ran in the image"
+    records = [provenance(shared_tmp, index) for index in range(3)]
+    assert all(record["image"]["digest"] == sha256(analysis_sif) and record["image"]["runtime"] == "apptainer"
+               for record in records)
+    ads = worker.run(["condor_history", "-constraint", f'Iwd == "{shared_tmp}"', "-af", attribute], check=False)
+    assert ads.stdout.split().count(analysis_sif) == 4, f"HTCondor was given the image: {ads.stdout}"
+    wrapper = next(shared_tmp.glob("task_files/index=0/Item/job.sh")).read_text()
+    assert "exec --cleanenv" not in wrapper, "the wrapper itself starts no container"
+
+
+@pytest.mark.htcondor
 def test_htcondor_command_line_fallback(worker: Any, shared_tmp: Path) -> None:
     """Where HTCondor's Python bindings are missing, condor_submit/condor_q/condor_rm do the same work."""
     script = setup_workflow(shared_tmp, {"batch_system": "htcondor", "htcondor_interface": "cli",

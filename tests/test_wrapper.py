@@ -73,3 +73,29 @@ def test_invalid_spec_names_task_and_field(tmp_path: Path) -> None:
     b2luigi.set_setting("runtime", "docker")
     with pytest.raises(B2BoxError, match="runtime 'docker' needs an image"):
         JobPreparer("local").prepare(Packed())
+
+
+def test_htcondor_started_container_leaves_the_wrapper_without_one(tmp_path: Path) -> None:
+    """htcondor_container: HTCondor starts the image, so the wrapper runs inside it and starts no container."""
+    image = tmp_path / "analysis.sif"
+    digest = fake_sif(image, b"an image")
+    b2luigi.set_setting("image", str(image))
+    b2luigi.set_setting("htcondor_container", "container_image")
+    job = JobPreparer("htcondor").prepare(Packed())
+    assert job.container_image == str(image) and job.container_mode == "container_image"
+    assert job.identity.digest == digest, "the provenance keeps the digest checked at submission"
+    text = Path(job.wrapper).read_text()
+    assert " exec --cleanenv" not in text and "python3" in text
+    local = JobPreparer("local").prepare(Packed())
+    assert local.container_image == "" and "exec --cleanenv" in Path(local.wrapper).read_text()
+
+    b2luigi.set_setting("image", "some/docker-image:1")
+    b2luigi.set_setting("runtime", "docker")
+    with pytest.raises(B2BoxError, match=r"Packed__99914b932b: htcondor_container 'container_image' starts Apptainer"):
+        JobPreparer("htcondor").prepare(Packed())
+
+
+def test_transfer_files_is_refused_rather_than_ignored() -> None:
+    b2luigi.set_setting("transfer_files", ["/some/where/file.txt"])
+    with pytest.raises(B2BoxError, match=r"Packed__99914b932b: setting 'transfer_files' is not supported"):
+        JobPreparer("htcondor").prepare(Packed())

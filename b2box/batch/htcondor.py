@@ -43,8 +43,25 @@ def quote_argument(value: str) -> str:
     return "'" + value.replace('"', '""').replace("'", "''") + "'"
 
 
-def submit_description(wave: Wave, job_name: str | None, settings: Mapping[str, Any]) -> dict[str, str]:
-    """The submit description of a wave: every job runs ``bash <wave>/<ProcId>/job.sh``."""
+def classad_string(value: str) -> str:
+    """A ClassAd string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def container_lines(mode: str, image: str) -> dict[str, str]:
+    """HTCondor starts the image itself: the container universe, or a site's ``+SingularityImage`` convention."""
+    if mode == "container_image":
+        # shared filesystem: the worker node reads the image where it is, nothing is transferred
+        return {"universe": "container", "container_image": image, "transfer_container": "false"}
+    if mode == "singularity_image":
+        return {"+SingularityImage": classad_string(image)}
+    return {}
+
+
+def submit_description(wave: Wave, job_name: str | None, settings: Mapping[str, Any],
+                       container: tuple[str, str] = ("", "")) -> dict[str, str]:
+    """The submit description of a wave: every job runs ``bash <wave>/<ProcId>/job.sh`` (in ``container``'s
+    image when HTCondor starts it: (mode, image))."""
     description = {
         "universe": "vanilla",
         "executable": "/bin/bash",
@@ -55,6 +72,7 @@ def submit_description(wave: Wave, job_name: str | None, settings: Mapping[str, 
         "log": wave.path("events.log"),
         "environment": '"B2BOX_JOB_ID=$(ClusterId).$(ProcId)"',
         "getenv": "false",
+        **container_lines(*container),
     }
     if job_name:
         description["JobBatchName"] = '"' + job_name.replace('"', "'") + '"'
@@ -90,13 +108,14 @@ def statuses(job_ids: Sequence[str], ads: Sequence[Mapping[str, Any]]) -> dict[s
     return {job_id: found.get(job_id, JobStatus(JobState.FINISHED)) for job_id in job_ids}
 
 
-def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str], list[PreparedJob]]:
-    """Jobs that share settings share a cluster."""
-    groups: dict[tuple[str, str], list[PreparedJob]] = {}
+def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str, str, str], list[PreparedJob]]:
+    """Jobs that share settings (and the image HTCondor starts, if any) share a cluster."""
+    groups: dict[tuple[str, str, str, str], list[PreparedJob]] = {}
     for job in jobs:
         name = get_setting("job_name", default="", task=job.task) or ""
         settings = get_setting("htcondor_settings", default={}, task=job.task) or {}
-        groups.setdefault((str(name), json.dumps(settings, sort_keys=True, default=str)), []).append(job)
+        key = (str(name), json.dumps(settings, sort_keys=True, default=str), job.container_mode, job.container_image)
+        groups.setdefault(key, []).append(job)
     return groups
 
 
@@ -121,9 +140,9 @@ class HTCondorBackend:
 
     def submit(self, jobs: Sequence[PreparedJob]) -> dict[str, str]:
         submitted: dict[str, str] = {}
-        for (name, settings), group in _group(jobs).items():
+        for (name, settings, mode, image), group in _group(jobs).items():
             wave = Wave.create(self.name, group)
-            description = submit_description(wave, name or None, json.loads(settings))
+            description = submit_description(wave, name or None, json.loads(settings), (mode, image))
             cluster = self._submit(wave, description, len(group))
             ids = {job.task_id: f"{cluster}.{index}" for index, job in enumerate(group)}
             self.waves.add(wave, ids.values())

@@ -49,6 +49,9 @@ class PreparedJob:
     log_dir: str
     task_dir: str
     identity: ImageIdentity
+    # HTCondor starts this image itself (htcondor_container); empty: the wrapper starts its container
+    container_image: str = ""
+    container_mode: str = ""
 
     @property
     def stdout(self) -> str:
@@ -132,6 +135,8 @@ class JobPreparer:
 
     def prepare(self, task: Any) -> PreparedJob:
         spec = spec_for_task(task)
+        _refuse_file_transfer(task)
+        managed = self._managed_container(task, spec)
         identity = self.identity(task, spec)
         task_dir = layout.get_task_file_dir(task)
         log_dir = layout.get_log_file_dir(task)
@@ -156,8 +161,8 @@ class JobPreparer:
             title=task.task_id,
             wrapper_path=wrapper,
             working_dir=working_dir,
-            container_command=self._container_command(task, spec, identity, working_dir, [task_dir, log_dir],
-                                                      [wrapper, "--inside"]),
+            container_command=[] if managed else self._container_command(
+                task, spec, identity, working_dir, [task_dir, log_dir], [wrapper, "--inside"]),
             image_label=identity.reference or "the host (no container)",
             env_script=spec.env_script,
             env=self._environment(spec),
@@ -166,7 +171,9 @@ class JobPreparer:
             exit_file=os.path.join(log_dir, EXIT_FILE),
             host_python_version=host_python_version(),
             host_site_dirs=b2box_site_dirs() if spec.in_container else [],
-            sif_to_verify=identity.reference if identity.runtime == "apptainer" and identity.digest else "",
+            # (a batch system that starts the container itself gets the digest checked here, at submission)
+            sif_to_verify=identity.reference if identity.runtime == "apptainer" and identity.digest and not managed
+            else "",
             pinned_digest=spec.pinned_digest,
             job_server_python="" if spec.in_container else sys.executable,
         )
@@ -174,7 +181,25 @@ class JobPreparer:
             handle.write(render(plan))
         os.chmod(wrapper, 0o700)
         return PreparedJob(task_id=task.task_id, task=task, wrapper=wrapper, log_dir=log_dir, task_dir=task_dir,
-                           identity=identity)
+                           identity=identity, container_image=identity.reference if managed else "",
+                           container_mode=managed)
+
+    def _managed_container(self, task: Any, spec: EnvSpec) -> str:
+        """``htcondor_container``: whether HTCondor, not the wrapper, starts the task's Apptainer image."""
+        from b2box.settings import get_setting
+
+        mode = str(get_setting("htcondor_container", default="wrapper", task=task))
+        if self.backend != "htcondor" or mode == "wrapper" or not spec.in_container:
+            return ""
+        if spec.runtime != "apptainer":
+            raise TaskDefinitionError(f"{task.task_id}: htcondor_container {mode!r} starts Apptainer images; "
+                                      f"{spec.image!r} runs with {spec.runtime}. Use a SIF, a sandbox or docker://, "
+                                      "or htcondor_container 'wrapper'.")
+        if spec.binds or spec.extra_args or spec.gpus:
+            raise TaskDefinitionError(f"{task.task_id}: with htcondor_container {mode!r} the site decides binds and "
+                                      "options; remove binds, extra_args and gpus (use htcondor_settings) or use "
+                                      "htcondor_container 'wrapper'.")
+        return mode
 
     @staticmethod
     def _environment(spec: EnvSpec) -> dict[str, str]:
@@ -208,6 +233,17 @@ class JobPreparer:
             return apptainer.command(identity, spec.apptainer_command, binds, working_dir, spec.gpus,
                                      list(spec.extra_args), inner)
         raise TaskDefinitionError(f"{task.task_id}: unknown runtime {spec.runtime!r}")
+
+
+def _refuse_file_transfer(task: Any) -> None:
+    """b2luigi's ``transfer_files`` would silently do nothing here: say so instead."""
+    from b2box.settings import get_setting
+
+    if get_setting("transfer_files", default=[], task=task):
+        raise TaskDefinitionError(
+            f"{task.task_id}: setting 'transfer_files' is not supported: b2box jobs read their wrapper, script "
+            "and inputs and write results and logs on a filesystem shared with the worker nodes. Remove the "
+            "setting and keep result_dir, the logs and the script on the shared filesystem.")
 
 
 def _unique(folders: list[str]) -> list[str]:
@@ -246,7 +282,8 @@ def group_job(members: list[PreparedJob]) -> PreparedJob:
     os.chmod(script, 0o700)
     first = members[0]
     return PreparedJob(task_id=f"group:{first.task_id}", task=first.task, wrapper=script, log_dir=folder,
-                       task_dir=folder, identity=first.identity)
+                       task_dir=folder, identity=first.identity, container_image=first.container_image,
+                       container_mode=first.container_mode)
 
 
 def _ensure(folder: str) -> str:

@@ -79,7 +79,8 @@ def pack(wave: list[tuple[Node, PreparedJob]]) -> list[_Unit]:
             continue
         key = json.dumps([node.family, size, get_setting("job_name", default="", task=node.task),
                           get_setting("htcondor_settings", default={}, task=node.task),
-                          get_setting("slurm_settings", default={}, task=node.task)], sort_keys=True, default=str)
+                          get_setting("slurm_settings", default={}, task=node.task),
+                          job.container_mode, job.container_image], sort_keys=True, default=str)
         bucket = buckets.setdefault(key, [])
         bucket.append((node, job))
         if len(bucket) == size:

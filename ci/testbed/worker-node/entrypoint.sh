@@ -43,6 +43,23 @@ install -d /var/lib/slurm/slurmd
 slurmctld
 slurmd
 
+# HTCondor starts container-universe jobs with a .sif image only where it advertises HasSIF, which it does when
+# its test SIF runs. Debian's package ships the test sandbox but not that SIF: make it (well under a second).
+sif_test=/usr/libexec/condor/exit_37.sif
+if [ ! -e "$sif_test" ] && [ -d /usr/libexec/condor/singularity_test_sandbox ]; then
+    scratch=$(runuser -u "$USER_NAME" -- mktemp -d)
+    runuser -u "$USER_NAME" -- cp -r /usr/libexec/condor/singularity_test_sandbox "$scratch/sandbox"
+    if runuser -u "$USER_NAME" -- env HOME="/home/$USER_NAME" apptainer build "$scratch/exit_37.sif" \
+            "$scratch/sandbox" > "$LOGS/condor/exit_37-build.log" 2>&1; then
+        install -m 0755 "$scratch/exit_37.sif" "$sif_test"
+    fi
+    rm -rf "$scratch"
+fi
+# The folders a site binds into the containers HTCondor starts (here: those shared with the host).
+if [ -n "${TESTBED_BIND_DIRS:-}" ]; then
+    echo "SINGULARITY_BIND_EXPR = \"$TESTBED_BIND_DIRS\"" > /etc/condor/config.d/60-testbed-binds.conf
+fi
+
 # HTCondor personal pool (see /etc/condor/config.d/50-b2box-testbed.conf).
 install -d -o condor -g condor "$LOGS/condor"
 condor_master

@@ -27,9 +27,15 @@ case "$out" in
 esac
 
 # The startd advertises one partitionable slot; jobs get dynamic slots cut from its CPUs.
+# HasSIF: the starter ran its test SIF, so container-universe jobs with a .sif image can match.
 if cpus=$($T condor_status -constraint 'SlotType =!= "Dynamic"' -af TotalSlotCpus 2>&1) && [ -n "$cpus" ] \
         && queue=$($T runuser -u "$USER_NAME" -- condor_q -totals 2>&1); then
-    report htcondor ok "$cpus CPUs in slots"
+    sif=$($T condor_status -constraint 'SlotType =!= "Dynamic"' -af HasSIF 2>&1)
+    if [ "$sif" = true ]; then
+        report htcondor ok "$cpus CPUs in slots, HasSIF"
+    else
+        report htcondor down "$cpus CPUs in slots but HasSIF is ${sif:-missing} (see condor/StarterLog.testing)"
+    fi
 else
     report htcondor down "${cpus:-no slots} ${queue:-}"
 fi
