@@ -183,8 +183,8 @@ def process(
     global calls
     calls += 1
     running_job = job_module.current()
-    if running_job is not None:  # inside a batch job: run just that task
-        raise SystemExit(job_module.run(*running_job))
+    if running_job is not None:  # inside a batch job: run just that task (or the tasks of its group)
+        raise SystemExit(job_module.run_current())
     tasks = list(task_like_elements) if isinstance(task_like_elements, list | tuple) else [task_like_elements]
     arguments = parse_arguments(argv, ignore_additional_command_line_args)
     try:

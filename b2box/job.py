@@ -86,6 +86,7 @@ def _now() -> str:
 
 
 _current: tuple[JobSpec, str] | None = None
+_group: list[Any] = []  # the members of a group job (b2box.job_group.GroupMember)
 
 
 def current() -> tuple[JobSpec, str] | None:
@@ -160,15 +161,28 @@ def run(spec: JobSpec, job_id: str) -> int:
     return code
 
 
+def run_current() -> int:
+    """Run what this job process is for: its task, or each task of its group (:mod:`b2box.job_group`)."""
+    if _current is None:
+        raise RuntimeError("not inside a b2box job")
+    if _group:
+        from b2box.job_group import run_group
+
+        return run_group(_group, _current[1])
+    return run(*_current)
+
+
 def main(argv: list[str]) -> None:
-    """Entry point inside a job: ``<job.json> [batch job id]``."""
-    global _current
+    """Entry point inside a job: ``<job.json or group.json> [batch job id]``."""
+    global _current, _group
+    from b2box.job_group import read_group
     from b2box.settings import trust_validated_sources
 
     trust_validated_sources()
-    spec = JobSpec.read(argv[0])
+    members = read_group(argv[0])
+    spec = JobSpec.read(members[0].job if members else argv[0])
     job_id = argv[1] if len(argv) > 1 else ""
-    _current = (spec, job_id)
+    _current, _group = (spec, job_id), members or []
     if spec.script:
         os.environ["B2BOX_SCRIPT"] = spec.script
         sys.argv = [spec.script]
@@ -176,4 +190,4 @@ def main(argv: list[str]) -> None:
         runpy.run_path(spec.script, run_name="__main__")
     # The script normally calls process(), which runs the job and exits; a script without a
     # process() call (tasks defined in an importable module) gets its job run here.
-    raise SystemExit(run(spec, job_id))
+    raise SystemExit(run_current())

@@ -4,8 +4,8 @@ For each size, b2box runs N trivial tasks, each in Apptainer, and reports: wall 
 time (first job start to last job end, from the jobs' own records), b2box's lag beyond the pool (wall time
 after the last job ended), and the number of submit calls and status queries. With --tasks-per-job K the
 same is measured with K tasks per batch job. b2luigi 1.3.0 runs the same tasks (without a container, its
-best case) for the sizes up to --b2luigi-max. Results: printed, and written to
-benchmarks/results/batch_<system>.json.
+best case) for the sizes up to --b2luigi-max, beside b2box without a container ("b2box bare"). Results:
+printed, and written to benchmarks/results/batch_<system>.json.
 
     python3 ci/testbed.py up; then on the worker node (see README):
     python benchmarks/batch_systems.py --system htcondor --sif /path/analysis.sif --sizes 100 500
@@ -101,7 +101,7 @@ def record(rows: list[dict[str, Any]], system: str, sif: str) -> Path:
 
 def describe(row: dict[str, Any]) -> str:
     calls = f", {row['submit_calls']} submits, {row['status_queries']} status queries" if "submit_calls" in row else ""
-    return (f"{row['implementation']:>8} N={row['tasks']:>4}: {row['wall_s']:7.1f} s wall, pool busy "
+    return (f"{row['implementation']:>10} N={row['tasks']:>4}: {row['wall_s']:7.1f} s wall, pool busy "
             f"{row['pool_busy_s']:6.1f} s, done {row['lag_after_last_job_s']:5.1f} s after the last job{calls}")
 
 
@@ -135,11 +135,19 @@ def main() -> None:
             print(describe(row), flush=True)
             record(rows, options.system, options.sif)
     for count in sorted({row["tasks"] for row in rows if row["tasks"] <= options.b2luigi_max}):
+        # b2luigi runs without a container; so does this row, for a like-for-like comparison
+        bare = run_once(sys.executable, "b2box", options.system, count, {"batch_poll_interval": 1.0},
+                        options.folder)
+        bare["implementation"] = "b2box bare"
+        rows.append(bare)
+        print(describe(bare), flush=True)
         row = run_once(b2luigi_python(options.folder), "b2luigi", options.system, count, {}, options.folder)
         rows.append(row)
         print(describe(row), flush=True)
-        ours = next(r for r in rows if r["implementation"] == "b2box" and r["tasks"] == count)
-        print(f"  b2box reports done {row['wall_s'] / ours['wall_s']:.1f}x sooner than b2luigi on N={count}")
+        for name in ("b2box", "b2box bare"):
+            ours = next(r for r in rows if r["implementation"] == name and r["tasks"] == count)
+            print(f"  {name} reports done {row['wall_s'] / ours['wall_s']:.1f}x sooner than b2luigi on N={count}")
+        record(rows, options.system, options.sif)
     print(f"results written to {record(rows, options.system, options.sif)}")
 
 

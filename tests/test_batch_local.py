@@ -120,3 +120,21 @@ def test_hostile_values_round_trip_and_secrets_stay_out_of_logs(tmp_path: Path, 
         if log.is_file() and log.name in ("stdout", "stderr", "provenance.json", "exit.json", "failure.log"):
             logged.append(log.read_text(encoding="utf-8", errors="replace"))
     assert not any("hunter2-secret" in text for text in logged)
+
+
+def test_tasks_of_a_group_share_one_python_and_fail_alone(tmp_path: Path) -> None:
+    """tasks_per_job: one Python for the group, a fork per task; a failing or crashing task is its own."""
+    script = copy_workflow("grouped.py", tmp_path / "wf")
+    folder = script.parent
+    result = run_python(script, "--batch", env={"GROUP_N": "8", "GROUP_FAIL": "5", "GROUP_CRASH": "6"})
+    assert result.returncode == 1
+    pieces = {i: json.loads((folder / f"results/index={i}/piece.json").read_text()) for i in (0, 1, 2, 3, 4, 7)}
+    assert len({pieces[i]["ppid"] for i in (0, 1, 2, 3)}) == 1, "the first four ran in one group Python"
+    assert len({pieces[i]["pid"] for i in (0, 1, 2, 3)}) == 4, "each in a child of its own"
+    exits = {i: json.loads((folder / f"logs/index={i}/Piece/exit.json").read_text())["exit_code"] for i in range(8)}
+    assert exits == {0: 0, 1: 0, 2: 0, 3: 0, 4: 0, 5: 1, 6: 139, 7: 0}
+    assert "piece 5 fails on purpose" in (folder / "logs/index=5/Piece/stderr").read_text()
+    assert str(folder / "logs/index=6/Piece/stderr") in result.stderr
+    assert not list(folder.glob("results/index=[56]/**/piece.json")), "no output of a failed task"
+    jobs = {i: json.loads((folder / f"logs/index={i}/Piece/provenance.json").read_text())["job_id"] for i in (4, 7)}
+    assert jobs[4] == jobs[7], "the second group is one job"

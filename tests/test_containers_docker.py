@@ -28,13 +28,17 @@ def workflow(folder: Path, settings: dict[str, object]) -> Path:
     return script
 
 
-def test_same_workflow_in_docker_and_without_container(tmp_path: Path, analysis_image: str, docker_client) -> None:
+@pytest.mark.parametrize("tasks_per_job", [1, 3])
+def test_same_workflow_in_docker_and_without_container(tmp_path: Path, analysis_image: str, docker_client,
+                                                       tasks_per_job: int) -> None:
+    """Also with the three Number tasks in one job: one container, one Python for the group."""
     expected_digest = docker_client.images.get(analysis_image).id
     results = {}
     for runtime in ("none", "docker"):
         folder = tmp_path / runtime
         script = workflow(folder, {"image": analysis_image if runtime == "docker" else "", "runtime": runtime,
-                                   "env": {"GREETING": "hello 'world' $(not run)"}, "env_script": "env.sh"})
+                                   "env": {"GREETING": "hello 'world' $(not run)"}, "env_script": "env.sh",
+                                   "tasks_per_job": tasks_per_job})
         finished = run_python(script, "--batch")
         assert finished.returncode == 0, finished.stderr
         assert json.loads((folder / "results/sum.json").read_text()) == {"sum": 3}
@@ -52,6 +56,9 @@ def test_same_workflow_in_docker_and_without_container(tmp_path: Path, analysis_
             assert record["hostname"] != os.uname().nodename, "the job ran in a container"
         for output in (folder / "results").rglob("*.json"):
             assert output.stat().st_uid == os.getuid() and output.stat().st_gid == os.getgid()
+        records = folder.glob("logs/index=*/Number/provenance.json")
+        job_ids = {json.loads(path.read_text())["job_id"] for path in records}
+        assert len(job_ids) == (1 if tasks_per_job == 3 else 3)
     assert results["docker"]["executable"] != results["none"]["executable"]
 
 

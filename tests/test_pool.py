@@ -95,6 +95,20 @@ def test_htcondor_starts_the_container_itself(worker: Any, shared_tmp: Path, ana
 
 
 @pytest.mark.htcondor
+@pytest.mark.apptainer
+def test_tasks_per_job_share_one_container_on_htcondor(worker: Any, shared_tmp: Path, analysis_sif: str) -> None:
+    script = setup_workflow(shared_tmp, {"image": analysis_sif, "batch_system": "htcondor", "result_dir": "results",
+                                         "tasks_per_job": 4, "batch_poll_interval": 0.5})
+    run_in_pool(worker, script, "--batch", env={"POOL_N": "8"})
+    found = items(shared_tmp)
+    assert len(found) == 8 and all(item["python"].startswith("3.11") for item in found), "ran in the image"
+    assert len({item["ppid"] for item in found[:4]}) == 1, "one Python in one container for the group"
+    records = [provenance(shared_tmp, index) for index in range(8)]
+    assert len({record["job_id"] for record in records}) == 2, "8 tasks in 2 jobs"
+    assert all(record["image"]["digest"] == sha256(analysis_sif) for record in records)
+
+
+@pytest.mark.htcondor
 def test_htcondor_command_line_fallback(worker: Any, shared_tmp: Path) -> None:
     """Where HTCondor's Python bindings are missing, condor_submit/condor_q/condor_rm do the same work."""
     script = setup_workflow(shared_tmp, {"batch_system": "htcondor", "htcondor_interface": "cli",

@@ -14,7 +14,7 @@ import shlex
 import site
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import b2box
@@ -52,6 +52,8 @@ class PreparedJob:
     # HTCondor starts this image itself (htcondor_container); empty: the wrapper starts its container
     container_image: str = ""
     container_mode: str = ""
+    # jobs with equal keys can share one container and one Python (see JobPreparer.group)
+    environment_key: str = ""
 
     @property
     def stdout(self) -> str:
@@ -110,6 +112,7 @@ class JobPreparer:
     def __init__(self, backend: str) -> None:
         self.backend = backend
         self._identities: dict[tuple[str, str, str], ImageIdentity] = {}
+        self._plans: dict[str, tuple[EnvSpec, WrapperPlan]] = {}  # task id -> what its wrapper was made from
 
     def identity(self, task: Any, spec: EnvSpec) -> ImageIdentity:
         key = (spec.runtime, spec.image, spec.pinned_digest)
@@ -177,12 +180,42 @@ class JobPreparer:
             pinned_digest=spec.pinned_digest,
             job_server_python="" if spec.in_container else sys.executable,
         )
-        with open(wrapper, "w", encoding="utf-8") as handle:
-            handle.write(render(plan))
-        os.chmod(wrapper, 0o700)
+        _write_script(wrapper, render(plan))
+        self._plans[task.task_id] = (spec, plan)
         return PreparedJob(task_id=task.task_id, task=task, wrapper=wrapper, log_dir=log_dir, task_dir=task_dir,
                            identity=identity, container_image=identity.reference if managed else "",
-                           container_mode=managed)
+                           container_mode=managed, environment_key=_environment_key(spec, plan, script))
+
+    def group(self, members: list[PreparedJob]) -> PreparedJob:
+        """One job for several prepared ones (``tasks_per_job``).
+
+        Members that share their environment (image, env_script, variables, script) run in one container
+        and one Python, a fork per task (:mod:`b2box.job_group`); others run their wrappers one after another.
+        """
+        first = members[0]
+        if len({job.environment_key for job in members}) > 1 or any(job.task_id not in self._plans
+                                                                     for job in members):
+            return group_job(members)
+        from b2box.batch.waves import state_dir
+        from b2box.job_group import GroupMember, write_group
+
+        folder = tempfile.mkdtemp(prefix="group-", dir=_ensure(os.path.join(state_dir(), GROUP_FOLDER)))
+        group_file, script = os.path.join(folder, "group.json"), os.path.join(folder, WRAPPER_FILE)
+        write_group(group_file, [GroupMember(job=os.path.join(job.task_dir, JOB_FILE), stdout=job.stdout,
+                                             stderr=job.stderr, exit=job.exit_file) for job in members])
+        spec, plan = self._plans[first.task_id]
+        container = [] if first.container_mode or not spec.in_container else self._container_command(
+            first.task, spec, first.identity, plan.working_dir,
+            [folder, *(path for job in members for path in (job.task_dir, job.log_dir))], [script, "--inside"],
+            also=[job.task for job in members[1:]])
+        _write_script(script, render(replace(
+            plan, title=f"{len(members)} tasks in one job: {', '.join(job.task_id for job in members)}",
+            wrapper_path=script, container_command=container, job_file=group_file,
+            exit_file=os.path.join(folder, EXIT_FILE), job_server_python="",
+            members=[(job.exit_file, job.stderr) for job in members])))
+        return PreparedJob(task_id=f"group:{first.task_id}", task=first.task, wrapper=script, log_dir=folder,
+                           task_dir=folder, identity=first.identity, container_image=first.container_image,
+                           container_mode=first.container_mode)
 
     def _managed_container(self, task: Any, spec: EnvSpec) -> str:
         """``htcondor_container``: whether HTCondor, not the wrapper, starts the task's Apptainer image."""
@@ -213,10 +246,12 @@ class JobPreparer:
         return [*spec.executable_prefix, *executable]
 
     def _container_command(self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str,
-                           job_dirs: list[str], inner: list[str]) -> list[str]:
+                           job_dirs: list[str], inner: list[str], also: list[Any] | None = None) -> list[str]:
+        """The command that starts the container for ``task`` (and the tasks ``also`` run in it)."""
         if not spec.in_container:
             return []
-        folders = [layout.task_result_dir(task), *job_dirs, working_dir]
+        folders = [layout.task_result_dir(task), *(layout.task_result_dir(other) for other in also or []),
+                   *job_dirs, working_dir]
         if spec.env_script and os.path.isfile(spec.env_script):
             folders.append(os.path.dirname(spec.env_script))
         script = script_path()
@@ -233,6 +268,17 @@ class JobPreparer:
             return apptainer.command(identity, spec.apptainer_command, binds, working_dir, spec.gpus,
                                      list(spec.extra_args), inner)
         raise TaskDefinitionError(f"{task.task_id}: unknown runtime {spec.runtime!r}")
+
+
+def _write_script(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o700)
+
+
+def _environment_key(spec: EnvSpec, plan: WrapperPlan, script: str) -> str:
+    """What must be equal for jobs to share a container and a Python."""
+    return json.dumps([spec.model_dump(mode="json"), plan.working_dir, plan.env, script], sort_keys=True)
 
 
 def _refuse_file_transfer(task: Any) -> None:

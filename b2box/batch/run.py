@@ -66,10 +66,9 @@ def _tasks_per_job(task: Any) -> int:
     return max(1, size)
 
 
-def pack(wave: list[tuple[Node, PreparedJob]]) -> list[_Unit]:
+def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer) -> list[_Unit]:
     """Pack tasks of one family with the same batch settings into jobs of up to ``tasks_per_job`` tasks."""
-    from b2box.batch.prepare import group_job
-
+    group_job = preparer.group
     buckets: dict[str, list[tuple[Node, PreparedJob]]] = {}
     units: list[_Unit] = []
     for node, job in wave:
@@ -234,7 +233,7 @@ class BatchRunner:
             waves.setdefault(name, []).append((node, job))
             room -= 1
         for name, wave in waves.items():
-            units = pack(wave)
+            units = pack(wave, self.preparer(name))
             job_ids = self.backends[name].submit([unit.job for unit in units])
             self.stats.submit_calls += 1
             self.stats.jobs += len(units)

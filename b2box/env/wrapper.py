@@ -73,6 +73,8 @@ class WrapperPlan:
     sif_to_verify: str = ""
     pinned_digest: str = ""
     job_server_python: str = ""  # without a container: the Python that may use a local job server
+    # a group job (tasks_per_job): each member's (exit record, stderr), so none is left without a record
+    members: Sequence[tuple[str, str]] = ()
 
 
 def q(value: str) -> str:
@@ -156,9 +158,10 @@ def render(plan: WrapperPlan) -> str:
         "",
         "b2box_record() {",
         "    # The job's own record of how it ended, known even when the batch system has forgotten the job.",
-        f"    printf '{{\"exit_code\": %d, \"end_time\": \"%s\", \"host\": \"%s\"}}\\n' \"$1\" "
-        f"\"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)\" \"$(hostname)\" > {q(plan.exit_file + '.tmp')}.$$ "
-        f"&& mv -f {q(plan.exit_file + '.tmp')}.$$ {q(plan.exit_file)}",
+        "    local target",
+        f'    if [ $# -ge 2 ]; then target=$2; else target={q(plan.exit_file)}; fi',
+        "    printf '{\"exit_code\": %d, \"end_time\": \"%s\", \"host\": \"%s\"}\\n' \"$1\" "
+        '"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$(hostname)" > "$target.tmp.$$" && mv -f "$target.tmp.$$" "$target"',
         "}",
         f"cd -- {q(plan.working_dir)} || {{ {say('cannot enter the working folder %s', plan.working_dir)}; "
         f"b2box_record {EXIT_NO_WORKING_DIR}; exit {EXIT_NO_WORKING_DIR}; }}",
@@ -166,11 +169,26 @@ def render(plan: WrapperPlan) -> str:
         *_verify_digest(plan),
         start,
         "b2box_status=$?",
+        *_unrecorded_members(plan),
         'b2box_record "$b2box_status"',
         'exit "$b2box_status"',
         "",
     ]
     return "\n".join(lines)
+
+
+def _unrecorded_members(plan: WrapperPlan) -> list[str]:
+    """After a group job: a member the group never reached gets a record and a line in its log saying so."""
+    if not plan.members:
+        return []
+    lines = ["# Tasks of this group that did not run (the container did not start, the job was killed ...).",
+             '[ "$b2box_status" -eq 0 ] && b2box_missing=73 || b2box_missing=$b2box_status']
+    for exit_file, stderr in plan.members:
+        note = say("this task's group job ended (exit %s) before the task ran; see %s", "$b2box_status",
+                   plan.exit_file.rsplit("/", 1)[0] + "/stderr").replace(q("$b2box_status"), '"$b2box_status"')
+        lines.append(f"[ -e {q(exit_file)} ] || {{ {{ {note}; }} 2>> {q(stderr)}; "
+                     f'b2box_record "$b2box_missing" {q(exit_file)}; }}')
+    return lines
 
 
 def host_python_version() -> str:

@@ -29,7 +29,7 @@ class Item(b2luigi.Task):
         time.sleep(float(os.environ.get("POOL_SLEEP", "0")))
         with open(self.get_output_file_name("item.json"), "w") as handle:
             json.dump({"index": self.index, "python": platform.python_version(), "uid": os.getuid(),
-                       "host": socket.gethostname()}, handle)
+                       "host": socket.gethostname(), "ppid": os.getppid()}, handle)
 
 
 class Total(b2luigi.Task):
