@@ -99,3 +99,19 @@ def test_transfer_files_is_refused_rather_than_ignored() -> None:
     b2luigi.set_setting("transfer_files", ["/some/where/file.txt"])
     with pytest.raises(B2BoxError, match=r"Packed__99914b932b: setting 'transfer_files' is not supported"):
         JobPreparer("htcondor").prepare(Packed())
+
+
+class Numbered(Packed):
+    index = b2luigi.IntParameter()
+
+
+def test_group_that_cannot_start_leaves_every_member_a_record(tmp_path: Path) -> None:
+    b2luigi.set_setting("executable", ["/nowhere/python3"])
+    preparer = JobPreparer("local")
+    members = [preparer.prepare(Numbered(index=index)) for index in range(3)]
+    group = preparer.group(members)
+    finished = subprocess.run(["bash", group.wrapper], capture_output=True, text=True)
+    assert finished.returncode == 72 and "has no /nowhere/python3" in finished.stderr
+    for member in members:
+        assert json.loads(Path(member.exit_file).read_text())["exit_code"] == 72
+        assert "group job ended (exit 72) before the task ran" in Path(member.stderr).read_text()
