@@ -76,3 +76,18 @@ def test_sif_in_two_steps_then_one_environment_in_docker_apptainer_and_htcondor(
                    and r["backend"] == system for r in records), records
         item = json.loads((folder / "results/index=0/item.json").read_text())
         assert item["python"].startswith("3.11"), "ran in the analysis image, with b2box from the image"
+
+    # No shared filesystem: the job brings its files along and HTCondor carries its results back.
+    folder = shared_tmp / "transfer"
+    folder.mkdir()
+    (folder / "calibration.txt").write_text("constants")
+    give_tree_to(shared_tmp, worker)
+    script = setup_workflow(folder, {"image": "env:analysis", "batch_system": "htcondor", "result_dir": "results",
+                                     "batch_poll_interval": 0.5, "transfer_files": [str(folder / "calibration.txt")]})
+    run_in_pool(worker, script, "--batch", env={"POOL_N": "3"})
+    assert json.loads((folder / "results/count=3/total.json").read_text()) == {"total": 3}, "inputs went along"
+    records = [provenance(folder, index) for index in range(3)]
+    assert all(r["image"]["digest"] == entry["sif_sha256"] and r["exit_code"] == 0 for r in records)
+    assert not list(folder.glob("logs/**/b2box-out.tar")), "what came back was unpacked"
+    ads = worker.run(["condor_history", "-constraint", f'Iwd == "{folder}"', "-af", "TransferInput"], check=False)
+    assert ads.stdout.count("b2box-bundle.tar") == 4, ads.stdout

@@ -95,10 +95,59 @@ def test_htcondor_started_container_leaves_the_wrapper_without_one(tmp_path: Pat
         JobPreparer("htcondor").prepare(Packed())
 
 
-def test_transfer_files_is_refused_rather_than_ignored() -> None:
+def test_transfer_files_where_it_cannot_work_is_an_error_not_ignored() -> None:
     b2luigi.set_setting("transfer_files", ["/some/where/file.txt"])
-    with pytest.raises(B2BoxError, match=r"Packed__99914b932b: setting 'transfer_files' is not supported"):
+    with pytest.raises(B2BoxError, match=r"Packed__99914b932b: transfer_files works with batch_system 'htcondor'"):
+        JobPreparer("local").prepare(Packed())
+    with pytest.raises(B2BoxError, match=r"Packed__99914b932b: transfer_files needs an Apptainer image"):
         JobPreparer("htcondor").prepare(Packed())
+
+
+def test_job_bringing_its_files_along(tmp_path: Path) -> None:
+    """transfer_files: the bundle holds the job's files at their paths; the wrapper binds them from $B2BOX_ROOT."""
+    import tarfile
+
+    from b2box.batch import transfer
+
+    image = tmp_path / "analysis.sif"
+    fake_sif(image, b"an image")
+    extra = tmp_path / "calibration" / "constants.txt"
+    extra.parent.mkdir()
+    extra.write_text("42")
+    b2luigi.set_setting("image", str(image))
+    b2luigi.set_setting("transfer_files", [str(extra)])
+    job = JobPreparer("htcondor").prepare(Packed())
+    assert job.transfer
+    with tarfile.open(Path(job.log_dir) / transfer.BUNDLE) as tar:
+        names = tar.getnames()
+        manifest = tar.extractfile(transfer.MANIFEST).read().decode()  # type: ignore[union-attr]
+    for path in (str(extra), job.wrapper, str(Path(job.task_dir) / "job.json")):
+        assert path.lstrip("/") in names
+    assert f"b2box_wrapper={job.wrapper}" in manifest
+    text = Path(job.wrapper).read_text()
+    assert '--bind "${B2BOX_ROOT:-}"/' in text and 'cd -- "${B2BOX_ROOT:-}"' in text
+    assert str(Path(job.log_dir) / "exit.json") in text and "site-packages" not in text, "nothing of the host bound"
+
+
+def test_returned_results_land_only_in_the_tasks_folders(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from b2box.batch import transfer
+
+    task = Packed()
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    output = Path(task.get_output_file_name("packed.txt"))
+    with tarfile.open(log_dir / transfer.RETURNED, "w") as tar:
+        for path, data in ((output, b"result"), (log_dir / "exit.json", b'{"exit_code": 0}'),
+                           (tmp_path / "elsewhere.txt", b"not allowed")):
+            info = tarfile.TarInfo(str(path).lstrip("/"))
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    transfer.restore(task, str(log_dir))
+    assert output.read_text() == "result" and (log_dir / "exit.json").is_file()
+    assert not (tmp_path / "elsewhere.txt").exists() and not (log_dir / transfer.RETURNED).exists()
 
 
 class Numbered(Packed):

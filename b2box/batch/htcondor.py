@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from b2box.batch import transfer
 from b2box.batch.backend import JobState, JobStatus
 from b2box.batch.prepare import PreparedJob
 from b2box.batch.waves import Wave, WaveTracker
@@ -58,8 +59,23 @@ def container_lines(mode: str, image: str) -> dict[str, str]:
     return {}
 
 
+def transfer_lines(wave: Wave) -> dict[str, str]:
+    """No shared filesystem: HTCondor carries the launcher and each job's bundle in, its results out."""
+    returned = wave.path("$(ProcId)", "log", transfer.RETURNED)
+    return {
+        "executable": wave.path(transfer.LAUNCHER_FILE),
+        "transfer_executable": "true",
+        "arguments": "",
+        "should_transfer_files": "YES",
+        "when_to_transfer_output": "ON_EXIT",
+        "transfer_input_files": wave.path("$(ProcId)", "log", transfer.BUNDLE),
+        "transfer_output_files": transfer.RETURNED,
+        "transfer_output_remaps": f'"{transfer.RETURNED} = {returned}"',
+    }
+
+
 def submit_description(wave: Wave, job_name: str | None, settings: Mapping[str, Any],
-                       container: tuple[str, str] = ("", "")) -> dict[str, str]:
+                       container: tuple[str, str] = ("", ""), moving: bool = False) -> dict[str, str]:
     """The submit description of a wave: every job runs ``bash <wave>/<ProcId>/job.sh`` (in ``container``'s
     image when HTCondor starts it: (mode, image))."""
     description = {
@@ -73,6 +89,7 @@ def submit_description(wave: Wave, job_name: str | None, settings: Mapping[str, 
         "environment": '"B2BOX_JOB_ID=$(ClusterId).$(ProcId)"',
         "getenv": "false",
         **container_lines(*container),
+        **(transfer_lines(wave) if moving else {}),
     }
     if job_name:
         description["JobBatchName"] = '"' + job_name.replace('"', "'") + '"'
@@ -108,13 +125,14 @@ def statuses(job_ids: Sequence[str], ads: Sequence[Mapping[str, Any]]) -> dict[s
     return {job_id: found.get(job_id, JobStatus(JobState.FINISHED)) for job_id in job_ids}
 
 
-def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str, str, str], list[PreparedJob]]:
-    """Jobs that share settings (and the image HTCondor starts, if any) share a cluster."""
-    groups: dict[tuple[str, str, str, str], list[PreparedJob]] = {}
+def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str, str, str, bool], list[PreparedJob]]:
+    """Jobs that share settings (the image HTCondor starts, if any, and file transfer) share a cluster."""
+    groups: dict[tuple[str, str, str, str, bool], list[PreparedJob]] = {}
     for job in jobs:
         name = get_setting("job_name", default="", task=job.task) or ""
         settings = get_setting("htcondor_settings", default={}, task=job.task) or {}
-        key = (str(name), json.dumps(settings, sort_keys=True, default=str), job.container_mode, job.container_image)
+        key = (str(name), json.dumps(settings, sort_keys=True, default=str), job.container_mode, job.container_image,
+               job.transfer)
         groups.setdefault(key, []).append(job)
     return groups
 
@@ -140,9 +158,12 @@ class HTCondorBackend:
 
     def submit(self, jobs: Sequence[PreparedJob]) -> dict[str, str]:
         submitted: dict[str, str] = {}
-        for (name, settings, mode, image), group in _group(jobs).items():
+        for (name, settings, mode, image, moving), group in _group(jobs).items():
             wave = Wave.create(self.name, group)
-            description = submit_description(wave, name or None, json.loads(settings), (mode, image))
+            if moving:
+                with open(wave.path(transfer.LAUNCHER_FILE), "w", encoding="utf-8") as handle:
+                    handle.write(transfer.LAUNCHER)
+            description = submit_description(wave, name or None, json.loads(settings), (mode, image), moving)
             cluster = self._submit(wave, description, len(group))
             ids = {job.task_id: f"{cluster}.{index}" for index, job in enumerate(group)}
             self.waves.add(wave, ids.values())

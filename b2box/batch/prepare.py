@@ -19,6 +19,7 @@ from typing import Any
 
 import b2box
 from b2box import layout
+from b2box.batch import transfer
 from b2box.env import apptainer, docker
 from b2box.env.identity import DigestMismatch, ImageIdentity
 from b2box.env.spec import EnvSpec, spec_for_task
@@ -54,6 +55,7 @@ class PreparedJob:
     container_mode: str = ""
     # jobs with equal keys can share one container and one Python (see JobPreparer.group)
     environment_key: str = ""
+    transfer: bool = False  # brings its files along (b2box.batch.transfer)
 
     @property
     def stdout(self) -> str:
@@ -138,7 +140,7 @@ class JobPreparer:
 
     def prepare(self, task: Any) -> PreparedJob:
         spec = spec_for_task(task)
-        _refuse_file_transfer(task)
+        moving = self._transfer_wanted(task, spec)
         managed = self._managed_container(task, spec)
         identity = self.identity(task, spec)
         task_dir = layout.get_task_file_dir(task)
@@ -160,12 +162,14 @@ class JobPreparer:
             settings=portable_settings(),
         ).write(job_file)
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
+        transferred = transfer.transferred_paths(task) if moving else None
+        folders = self._job_folders(task, spec, working_dir, [task_dir, log_dir], transferred=transferred)
         plan = WrapperPlan(
             title=task.task_id,
             wrapper_path=wrapper,
             working_dir=working_dir,
             container_command=[] if managed else self._container_command(
-                task, spec, identity, working_dir, [task_dir, log_dir], [wrapper, "--inside"]),
+                task, spec, identity, working_dir, folders, [wrapper, "--inside"]),
             image_label=identity.reference or "the host (no container)",
             env_script=spec.env_script,
             env=self._environment(spec),
@@ -173,18 +177,39 @@ class JobPreparer:
             job_file=job_file,
             exit_file=os.path.join(log_dir, EXIT_FILE),
             host_python_version=host_python_version(),
-            host_site_dirs=b2box_site_dirs() if spec.in_container else [],
+            host_site_dirs=b2box_site_dirs() if spec.in_container and not moving else [],
             # (a batch system that starts the container itself gets the digest checked here, at submission)
             sif_to_verify=identity.reference if identity.runtime == "apptainer" and identity.digest and not managed
             else "",
             pinned_digest=spec.pinned_digest,
             job_server_python="" if spec.in_container else sys.executable,
+            rooted_binds=folders if moving else (),
         )
         _write_script(wrapper, render(plan))
         self._plans[task.task_id] = (spec, plan)
+        if transferred is not None:
+            companions = [path for path in (script, os.path.join(os.path.dirname(script), "settings.json"),
+                                            spec.env_script) if path]
+            returns = transfer.returned_folders(task, log_dir)
+            transfer.write_bundle(os.path.join(log_dir, transfer.BUNDLE), [job_file, wrapper, *companions,
+                                  *transferred], [*folders, *returns], wrapper, returns)
         return PreparedJob(task_id=task.task_id, task=task, wrapper=wrapper, log_dir=log_dir, task_dir=task_dir,
                            identity=identity, container_image=identity.reference if managed else "",
-                           container_mode=managed, environment_key=_environment_key(spec, plan, script))
+                           container_mode=managed, environment_key=_environment_key(spec, plan, script),
+                           transfer=moving)
+
+    def _transfer_wanted(self, task: Any, spec: EnvSpec) -> bool:
+        """``transfer_files``: the job brings its files along (HTCondor, Apptainer; see b2box.batch.transfer)."""
+        if not transfer.wanted(task):
+            return False
+        fix = "or remove transfer_files and keep result_dir, the logs and the script on a shared filesystem."
+        if self.backend != "htcondor":
+            raise TaskDefinitionError(f"{task.task_id}: transfer_files works with batch_system 'htcondor' only; "
+                                      f"use it there, {fix}")
+        if spec.runtime != "apptainer":
+            raise TaskDefinitionError(f"{task.task_id}: transfer_files needs an Apptainer image with b2box inside "
+                                      f"(b2box build-env --apptainer, image = 'env:NAME'), {fix}")
+        return True
 
     def group(self, members: list[PreparedJob]) -> PreparedJob:
         """One job for several prepared ones (``tasks_per_job``).
@@ -204,10 +229,11 @@ class JobPreparer:
         write_group(group_file, [GroupMember(job=os.path.join(job.task_dir, JOB_FILE), stdout=job.stdout,
                                              stderr=job.stderr, exit=job.exit_file) for job in members])
         spec, plan = self._plans[first.task_id]
+        folders = self._job_folders(first.task, spec, plan.working_dir,
+                                    [folder, *(path for job in members for path in (job.task_dir, job.log_dir))],
+                                    also=[job.task for job in members[1:]])
         container = [] if first.container_mode or not spec.in_container else self._container_command(
-            first.task, spec, first.identity, plan.working_dir,
-            [folder, *(path for job in members for path in (job.task_dir, job.log_dir))], [script, "--inside"],
-            also=[job.task for job in members[1:]])
+            first.task, spec, first.identity, plan.working_dir, folders, [script, "--inside"])
         _write_script(script, render(replace(
             plan, title=f"{len(members)} tasks in one job: {', '.join(job.task_id for job in members)}",
             wrapper_path=script, container_command=container, job_file=group_file,
@@ -245,11 +271,10 @@ class JobPreparer:
         executable = list(spec.executable) or (["python3"] if spec.in_container else [sys.executable])
         return [*spec.executable_prefix, *executable]
 
-    def _container_command(self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str,
-                           job_dirs: list[str], inner: list[str], also: list[Any] | None = None) -> list[str]:
-        """The command that starts the container for ``task`` (and the tasks ``also`` run in it)."""
-        if not spec.in_container:
-            return []
+    def _job_folders(self, task: Any, spec: EnvSpec, working_dir: str, job_dirs: list[str],
+                     also: list[Any] | None = None, transferred: list[str] | None = None) -> list[str]:
+        """The folders a job's container binds: outputs, the job's own, the working, env_script and script folders,
+        and (shared filesystem) b2box's installation or (no shared filesystem) what the job brings along."""
         folders = [layout.task_result_dir(task), *(layout.task_result_dir(other) for other in also or []),
                    *job_dirs, working_dir]
         if spec.env_script and os.path.isfile(spec.env_script):
@@ -257,10 +282,20 @@ class JobPreparer:
         script = script_path()
         if script:
             folders.append(os.path.dirname(script))
-        folders += b2box_site_dirs()
-        binds = _unique([*folders, *spec.binds])
+        if transferred is None:
+            folders += b2box_site_dirs()
+        else:
+            folders += [path if os.path.isdir(path) else os.path.dirname(path) for path in transferred]
         for folder in folders:
             os.makedirs(folder, exist_ok=True)
+        return _unique(folders)
+
+    def _container_command(self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str,
+                           folders: list[str], inner: list[str]) -> list[str]:
+        """The command that starts the container, binding ``folders`` and the spec's own binds."""
+        if not spec.in_container:
+            return []
+        binds = _unique([*folders, *spec.binds])
         if spec.runtime == "docker":
             name = "b2box-" + hashlib.sha1(task.task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
             return docker.command(identity, binds, working_dir, spec.gpus, list(spec.extra_args), name, inner)
@@ -279,17 +314,6 @@ def _write_script(path: str, text: str) -> None:
 def _environment_key(spec: EnvSpec, plan: WrapperPlan, script: str) -> str:
     """What must be equal for jobs to share a container and a Python."""
     return json.dumps([spec.model_dump(mode="json"), plan.working_dir, plan.env, script], sort_keys=True)
-
-
-def _refuse_file_transfer(task: Any) -> None:
-    """b2luigi's ``transfer_files`` would silently do nothing here: say so instead."""
-    from b2box.settings import get_setting
-
-    if get_setting("transfer_files", default=[], task=task):
-        raise TaskDefinitionError(
-            f"{task.task_id}: setting 'transfer_files' is not supported: b2box jobs read their wrapper, script "
-            "and inputs and write results and logs on a filesystem shared with the worker nodes. Remove the "
-            "setting and keep result_dir, the logs and the script on the shared filesystem.")
 
 
 def _unique(folders: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 import luigi.task
 
-from b2box.batch import ledger
+from b2box.batch import ledger, transfer
 from b2box.batch.backend import Backend, JobState, JobStatus
 from b2box.batch.prepare import JobPreparer, PreparedJob
 from b2box.errors import B2BoxError
@@ -73,7 +73,7 @@ def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer) -> list[_U
     units: list[_Unit] = []
     for node, job in wave:
         size = _tasks_per_job(node.task)
-        if size == 1:
+        if size == 1 or job.transfer:  # a job that brings its files along goes alone
             units.append(_Unit(job=job, members=[(node, job)]))
             continue
         key = json.dumps([node.family, size, get_setting("job_name", default="", task=node.task),
@@ -103,6 +103,7 @@ def _tail(path: str, lines: int = _TAIL_LINES) -> str:
 
 def judge(job: PreparedJob, status: JobStatus) -> str | None:
     """None when the job succeeded; otherwise why it failed."""
+    transfer.restore(job.task, job.log_dir)  # a job without a shared filesystem brought its results back
     record = read_json(job.exit_file)
     if record is None:
         code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""

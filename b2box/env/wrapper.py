@@ -75,6 +75,9 @@ class WrapperPlan:
     job_server_python: str = ""  # without a container: the Python that may use a local job server
     # a group job (tasks_per_job): each member's (exit record, stderr), so none is left without a record
     members: Sequence[tuple[str, str]] = ()
+    # no shared filesystem (b2box.batch.transfer): these folders live under $B2BOX_ROOT on the worker node and
+    # are bound from there at their usual paths into the container
+    rooted_binds: Sequence[str] = ()
 
 
 def q(value: str) -> str:
@@ -143,9 +146,26 @@ def _verify_digest(plan: WrapperPlan) -> list[str]:
     ]
 
 
+ROOT = '"${B2BOX_ROOT:-}"'
+
+
+def host_path(plan: WrapperPlan, path: str) -> str:
+    """A path outside the container: under $B2BOX_ROOT when the job brought its folders along."""
+    return ROOT + q(path) if plan.rooted_binds else q(path)
+
+
+def _container_words(plan: WrapperPlan) -> str:
+    """The container command; the sources of ``rooted_binds`` are the folders' copies under $B2BOX_ROOT."""
+    rendered = []
+    for previous, word in zip(["", *plan.container_command], plan.container_command, strict=False):
+        rooted = previous == "--bind" and word.split(":", 1)[0] in plan.rooted_binds
+        rendered.append(ROOT + q(word) if rooted else q(word))
+    return " ".join(rendered)
+
+
 def render(plan: WrapperPlan) -> str:
     """The wrapper's text."""
-    start = f'{words(plan.container_command)} "$b2box_job_id"' if plan.container_command else '(inside "$b2box_job_id")'
+    start = f'{_container_words(plan)} "$b2box_job_id"' if plan.container_command else '(inside "$b2box_job_id")'
     lines = [
         "#!/bin/bash",
         f"# b2box job: {plan.title}",
@@ -159,11 +179,12 @@ def render(plan: WrapperPlan) -> str:
         "b2box_record() {",
         "    # The job's own record of how it ended, known even when the batch system has forgotten the job.",
         "    local target",
-        f'    if [ $# -ge 2 ]; then target=$2; else target={q(plan.exit_file)}; fi',
+        f'    if [ $# -ge 2 ]; then target=$2; else target={host_path(plan, plan.exit_file)}; fi',
         "    printf '{\"exit_code\": %d, \"end_time\": \"%s\", \"host\": \"%s\"}\\n' \"$1\" "
         '"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$(hostname)" > "$target.tmp.$$" && mv -f "$target.tmp.$$" "$target"',
         "}",
-        f"cd -- {q(plan.working_dir)} || {{ {say('cannot enter the working folder %s', plan.working_dir)}; "
+        f"cd -- {host_path(plan, plan.working_dir)} || "
+        f"{{ {say('cannot enter the working folder %s', plan.working_dir)}; "
         f"b2box_record {EXIT_NO_WORKING_DIR}; exit {EXIT_NO_WORKING_DIR}; }}",
         'b2box_job_id="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"',
         *_verify_digest(plan),
