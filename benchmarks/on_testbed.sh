@@ -23,15 +23,15 @@ sif=$(python3 ci/testbed.py sif | tail -1)
 
 wheels=$shared/b2luigi-wheels
 if ! ls "$wheels"/b2luigi-1.3.0-*.whl >/dev/null 2>&1; then
+    # b2luigi and luigi as wheels (pure Python), their requirements as wheels for the worker node's Python
+    # (xrootd has none: batch_systems.py puts a stub in its place, see reference_stubs/)
     pool_python=$(docker exec "$container" python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    python3 -m pip wheel --quiet --no-deps --wheel-dir "$wheels" b2luigi==1.3.0 luigi==3.6.0
     python3 -m pip download --quiet --dest "$wheels" --only-binary=:all: --python-version "$pool_python" \
         --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-        --platform any b2luigi==1.3.0 luigi==3.6.0 "parse>=1.8.4" "colorama>=0.3.9" "cachetools>=5.0.0" \
-        "tenacity>=8,<9" "webdavclient3>=3.14.7" "typer>=0.12.0" "shellingham>=1.5" "click>=8.0.0" "setuptools<81" \
-        --no-deps
-    python3 -m pip download --quiet --dest "$wheels" --only-binary=:all: --python-version "$pool_python" \
-        --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-        --platform any luigi==3.6.0 "webdavclient3>=3.14.7" "typer>=0.12.0"
+        --platform any "python-dateutil>=2.7.5,<3" "tornado>=5.0,<7" python-daemon "parse>=1.8.4" \
+        "colorama>=0.3.9" "cachetools>=5.0.0" "tenacity>=8,<9" "webdavclient3>=3.14.7" "typer>=0.12.0" \
+        "shellingham>=1.5" "click>=8.0.0" "setuptools<81"
 fi
 
 bench=$shared/bench
