@@ -33,6 +33,7 @@ class Everything(b2luigi.WrapperTask):
 if __name__ == "__main__":
     b2luigi.set_setting("result_dir", os.environ["BENCH_RESULTS"])
     b2luigi.set_setting("log_dir", os.path.join(os.environ["BENCH_RESULTS"], "logs"))
+    b2luigi.set_setting("task_file_dir", os.path.join(os.environ["BENCH_RESULTS"], "task_files"))
     if os.environ.get("BENCH_BATCH_SYSTEM"):
         b2luigi.set_setting("batch_system", os.environ["BENCH_BATCH_SYSTEM"])
     workers = int(os.environ.get("BENCH_WORKERS", "1"))

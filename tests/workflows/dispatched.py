@@ -28,4 +28,5 @@ class Survives(b2luigi.Task):
 
 if __name__ == "__main__":
     b2luigi.set_setting("result_dir", os.environ["RESULTS"])
+    b2luigi.set_setting("log_dir", os.path.join(os.environ["RESULTS"], "logs"))
     b2luigi.process([Crashes(), Survives()])
