@@ -27,7 +27,7 @@ from b2box.env.wrapper import WrapperPlan, host_python_version, render
 from b2box.errors import B2BoxError, TaskDefinitionError
 from b2box.job import EXIT_FILE, JOB_FILE, PROVENANCE_FILE, JobSpec
 from b2box.paths import script_path
-from b2box.settings import iter_global_settings
+from b2box.settings import get_setting, iter_global_settings
 
 WRAPPER_FILE = "job.sh"
 STDOUT_FILE, STDERR_FILE = "stdout", "stderr"
@@ -53,8 +53,6 @@ class PreparedJob:
     # HTCondor starts this image itself (htcondor_container); empty: the wrapper starts its container
     container_image: str = ""
     container_mode: str = ""
-    # jobs with equal keys can share one container and one Python (see JobPreparer.group)
-    environment_key: str = ""
     transfer: bool = False  # brings its files along (b2box.batch.transfer)
 
     @property
@@ -163,13 +161,15 @@ class JobPreparer:
         ).write(job_file)
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
         transferred = transfer.transferred_paths(task) if moving else None
-        folders = self._job_folders(task, spec, working_dir, [task_dir, log_dir], transferred=transferred)
+        starts_container = spec.in_container and not managed
+        folders = self._job_folders(task, spec, working_dir, [task_dir, log_dir],
+                                    transferred=transferred) if starts_container else []
         plan = WrapperPlan(
             title=task.task_id,
             wrapper_path=wrapper,
             working_dir=working_dir,
-            container_command=[] if managed else self._container_command(
-                task, spec, identity, working_dir, folders, [wrapper, "--inside"]),
+            container_command=self._container_command(task, spec, identity, working_dir, folders,
+                                                      [wrapper, "--inside"]) if starts_container else [],
             image_label=identity.reference or "the host (no container)",
             env_script=spec.env_script,
             env=self._environment(spec),
@@ -195,8 +195,7 @@ class JobPreparer:
                                   *transferred], [*folders, *returns], wrapper, returns)
         return PreparedJob(task_id=task.task_id, task=task, wrapper=wrapper, log_dir=log_dir, task_dir=task_dir,
                            identity=identity, container_image=identity.reference if managed else "",
-                           container_mode=managed, environment_key=_environment_key(spec, plan, script),
-                           transfer=moving)
+                           container_mode=managed, transfer=moving)
 
     def _transfer_wanted(self, task: Any, spec: EnvSpec) -> bool:
         """``transfer_files``: the job brings its files along (HTCondor, Apptainer; see b2box.batch.transfer)."""
@@ -218,35 +217,32 @@ class JobPreparer:
         and one Python, a fork per task (:mod:`b2box.job_group`); others run their wrappers one after another.
         """
         first = members[0]
-        if len({job.environment_key for job in members}) > 1 or any(job.task_id not in self._plans
-                                                                     for job in members):
+        plans = [self._plans.get(job.task_id) for job in members]
+        if any(plan is None for plan in plans) or len({_environment_key(*plan) for plan in plans if plan}) > 1:
             return group_job(members)
-        from b2box.batch.waves import state_dir
         from b2box.job_group import GroupMember, write_group
 
-        folder = tempfile.mkdtemp(prefix="group-", dir=_ensure(os.path.join(state_dir(), GROUP_FOLDER)))
+        folder = _new_group_folder()
         group_file, script = os.path.join(folder, "group.json"), os.path.join(folder, WRAPPER_FILE)
         write_group(group_file, [GroupMember(job=os.path.join(job.task_dir, JOB_FILE), stdout=job.stdout,
                                              stderr=job.stderr, exit=job.exit_file) for job in members])
         spec, plan = self._plans[first.task_id]
-        folders = self._job_folders(first.task, spec, plan.working_dir,
-                                    [folder, *(path for job in members for path in (job.task_dir, job.log_dir))],
-                                    also=[job.task for job in members[1:]])
-        container = [] if first.container_mode or not spec.in_container else self._container_command(
-            first.task, spec, first.identity, plan.working_dir, folders, [script, "--inside"])
+        container: list[str] = []
+        if spec.in_container and not first.container_mode:
+            folders = self._job_folders(first.task, spec, plan.working_dir,
+                                        [folder, *(path for job in members for path in (job.task_dir, job.log_dir))],
+                                        also=[job.task for job in members[1:]])
+            container = self._container_command(first.task, spec, first.identity, plan.working_dir, folders,
+                                                [script, "--inside"])
         _write_script(script, render(replace(
             plan, title=f"{len(members)} tasks in one job: {', '.join(job.task_id for job in members)}",
             wrapper_path=script, container_command=container, job_file=group_file,
             exit_file=os.path.join(folder, EXIT_FILE), job_server_python="",
             members=[(job.exit_file, job.stderr) for job in members])))
-        return PreparedJob(task_id=f"group:{first.task_id}", task=first.task, wrapper=script, log_dir=folder,
-                           task_dir=folder, identity=first.identity, container_image=first.container_image,
-                           container_mode=first.container_mode)
+        return _group_prepared(first, script, folder)
 
     def _managed_container(self, task: Any, spec: EnvSpec) -> str:
         """``htcondor_container``: whether HTCondor, not the wrapper, starts the task's Apptainer image."""
-        from b2box.settings import get_setting
-
         mode = str(get_setting("htcondor_container", default="wrapper", task=task))
         if self.backend != "htcondor" or mode == "wrapper" or not spec.in_container:
             return ""
@@ -311,9 +307,9 @@ def _write_script(path: str, text: str) -> None:
     os.chmod(path, 0o700)
 
 
-def _environment_key(spec: EnvSpec, plan: WrapperPlan, script: str) -> str:
-    """What must be equal for jobs to share a container and a Python."""
-    return json.dumps([spec.model_dump(mode="json"), plan.working_dir, plan.env, script], sort_keys=True)
+def _environment_key(spec: EnvSpec, plan: WrapperPlan) -> str:
+    """What must be equal for jobs to share a container and a Python (the script is the run's own)."""
+    return json.dumps([spec.model_dump(mode="json"), plan.working_dir, plan.env], sort_keys=True)
 
 
 def _unique(folders: list[str]) -> list[str]:
@@ -335,9 +331,7 @@ def group_job(members: list[PreparedJob]) -> PreparedJob:
     Each member keeps its own wrapper, logs and exit record, so each task is
     judged on its own; what is saved is the batch system's per-job cost.
     """
-    from b2box.batch.waves import state_dir
-
-    folder = tempfile.mkdtemp(prefix="group-", dir=_ensure(os.path.join(state_dir(), GROUP_FOLDER)))
+    folder = _new_group_folder()
     script = os.path.join(folder, WRAPPER_FILE)
     lines = ["#!/bin/bash", f"# b2box group job: {len(members)} tasks, one after another (tasks_per_job)",
              "# All members report the same batch job id.",
@@ -347,15 +341,20 @@ def group_job(members: list[PreparedJob]) -> PreparedJob:
         lines.append(f"/bin/bash {shlex.quote(member.wrapper)} > {shlex.quote(member.stdout)} "
                      f"2> {shlex.quote(member.stderr)} || b2box_status=1")
     lines += ['exit "$b2box_status"', ""]
-    with open(script, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
-    os.chmod(script, 0o700)
-    first = members[0]
+    _write_script(script, "\n".join(lines))
+    return _group_prepared(members[0], script, folder)
+
+
+def _new_group_folder() -> str:
+    from b2box.batch.waves import state_dir
+
+    folder = os.path.join(state_dir(), GROUP_FOLDER)
+    os.makedirs(folder, exist_ok=True)
+    return tempfile.mkdtemp(prefix="group-", dir=folder)
+
+
+def _group_prepared(first: PreparedJob, script: str, folder: str) -> PreparedJob:
+    """The group job as backends see it: named after its first task, logging into its own folder."""
     return PreparedJob(task_id=f"group:{first.task_id}", task=first.task, wrapper=script, log_dir=folder,
                        task_dir=folder, identity=first.identity, container_image=first.container_image,
                        container_mode=first.container_mode)
-
-
-def _ensure(folder: str) -> str:
-    os.makedirs(folder, exist_ok=True)
-    return folder

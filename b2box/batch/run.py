@@ -68,7 +68,6 @@ def _tasks_per_job(task: Any) -> int:
 
 def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer) -> list[_Unit]:
     """Pack tasks of one family with the same batch settings into jobs of up to ``tasks_per_job`` tasks."""
-    group_job = preparer.group
     buckets: dict[str, list[tuple[Node, PreparedJob]]] = {}
     units: list[_Unit] = []
     for node, job in wave:
@@ -83,13 +82,13 @@ def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer) -> list[_U
         bucket = buckets.setdefault(key, [])
         bucket.append((node, job))
         if len(bucket) == size:
-            units.append(_Unit(job=group_job([job for _, job in bucket]), members=list(bucket)))
+            units.append(_Unit(job=preparer.group([job for _, job in bucket]), members=list(bucket)))
             bucket.clear()
     for bucket in buckets.values():
         if len(bucket) == 1:
             units.append(_Unit(job=bucket[0][1], members=list(bucket)))
         elif bucket:
-            units.append(_Unit(job=group_job([job for _, job in bucket]), members=list(bucket)))
+            units.append(_Unit(job=preparer.group([job for _, job in bucket]), members=list(bucket)))
     return units
 
 

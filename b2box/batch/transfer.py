@@ -25,11 +25,14 @@ from typing import Any
 
 import luigi
 
+from b2box.errors import TaskDefinitionError
+from b2box.settings import get_setting
+from b2box.staging import PARTIAL_PREFIX
+
 BUNDLE = "b2box-bundle.tar"
 RETURNED = "b2box-out.tar"
 MANIFEST = "b2box-manifest.sh"
 LAUNCHER_FILE = "launcher.sh"
-PARTIAL_PREFIX = ".b2box-partial-"
 
 LAUNCHER = f"""#!/bin/bash
 # b2box launcher of a job without a shared filesystem (b2box.batch.transfer): unpack what the job needs under
@@ -46,20 +49,14 @@ exit "$b2box_status"
 
 
 def wanted(task: Any) -> bool:
-    from b2box.settings import get_setting
-
     return bool(get_setting("transfer_files", default=[], task=task))
 
 
 def transferred_paths(task: Any) -> list[str]:
     """The task's ``transfer_files`` and inputs, as absolute paths."""
-    from b2box.settings import get_setting
-
     listed = [str(path) for path in get_setting("transfer_files", default=[], task=task) or []]
     relative = [path for path in listed if not os.path.isabs(path)]
     if relative:
-        from b2box.errors import TaskDefinitionError
-
         raise TaskDefinitionError(f"{task.task_id}: transfer_files must be absolute paths, not {relative}")
     inputs = [target.path for target in luigi.task.flatten(task.input()) if hasattr(target, "path")]
     return [*listed, *(os.path.abspath(path) for path in inputs)]

@@ -15,6 +15,7 @@ executed by accident. The script never prints the environment.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -99,9 +100,13 @@ def words(values: Sequence[str]) -> str:
     return " ".join(q(value) for value in values)
 
 
-def say(template: str, *args: str) -> str:
-    """A bash command printing a b2box message to stderr; values are passed as quoted printf arguments."""
-    return f"printf {q('b2box: ' + template + chr(92) + 'n')} {words(args)} >&2"
+def say(template: str, *args: str, variables: Sequence[str] = ()) -> str:
+    """A bash command printing a b2box message to stderr; values are passed as quoted printf arguments, except
+    the shell ``variables`` (such as ``$b2box_status``) among them, which are expanded when the message prints."""
+    command = f"printf {q('b2box: ' + template + chr(92) + 'n')} {words(args)} >&2"
+    for variable in variables:
+        command = command.replace(q(variable), f'"{variable}"')
+    return command
 
 
 def _inside(plan: WrapperPlan) -> list[str]:
@@ -143,8 +148,8 @@ def _verify_digest(plan: WrapperPlan) -> list[str]:
         return []
     expected = plan.pinned_digest.removeprefix("sha256:")
     refuse = say("refusing to run: %s is sha256:%s, not the pinned sha256:%s. Rebuild or re-lock the image "
-                 "(b2box build-env).", plan.sif_to_verify, "$b2box_digest", expected)
-    refuse = refuse.replace(q("$b2box_digest"), '"$b2box_digest"')
+                 "(b2box build-env).", plan.sif_to_verify, "$b2box_digest", expected,
+                 variables=["$b2box_digest"])
     return [
         "# The image must be the pinned one: compare its sha256 before starting.",
         f"b2box_digest=$(sha256sum -- {q(plan.sif_to_verify)} | cut -d' ' -f1)",
@@ -214,9 +219,10 @@ def _unrecorded_members(plan: WrapperPlan) -> list[str]:
         return []
     lines = ["# Tasks of this group that did not run (the container did not start, the job was killed ...).",
              '[ "$b2box_status" -eq 0 ] && b2box_missing=73 || b2box_missing=$b2box_status']
+    group_log = os.path.join(os.path.dirname(plan.exit_file), "stderr")
+    note = say("this task's group job ended (exit %s) before the task ran; see %s", "$b2box_status", group_log,
+               variables=["$b2box_status"])
     for exit_file, stderr in plan.members:
-        note = say("this task's group job ended (exit %s) before the task ran; see %s", "$b2box_status",
-                   plan.exit_file.rsplit("/", 1)[0] + "/stderr").replace(q("$b2box_status"), '"$b2box_status"')
         lines.append(f"[ -e {q(exit_file)} ] || {{ {{ {note}; }} 2>> {q(stderr)}; "
                      f'b2box_record "$b2box_missing" {q(exit_file)}; }}')
     return lines
