@@ -9,29 +9,23 @@ and ``process()``.
 from luigi import *  # noqa: F403 - b2luigi re-exports luigi's namespace, and so does b2box
 from luigi.util import copies
 
-from b2box import parameters as _parameters
+from b2box.api import parameters as _parameters
 
 _parameters.install()
 
 import functools as _functools  # noqa: E402
 import warnings as _warnings  # noqa: E402
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError  # noqa: E402
-from importlib.metadata import version as _version  # noqa: E402
 from typing import Any as _Any  # noqa: E402
 
 import luigi as _luigi  # noqa: E402
 
-from b2box.decorators import inherits, on_temporary_files, requires  # noqa: E402
-from b2box.dispatch import DispatchableTask, dispatch  # noqa: E402
-from b2box.entrypoint import process  # noqa: E402
-from b2box.parameters import BatchIntParameter, BoolParameter  # type: ignore[assignment]  # noqa: E402
-from b2box.settings import clear_setting, get_setting, set_setting  # noqa: E402
-from b2box.task import ExternalTask, Task, WrapperTask  # noqa: E402
-
-try:
-    __version__ = _version("b2box")
-except _PackageNotFoundError:  # a source checkout that was not installed
-    __version__ = "0.0.0+unknown"
+from b2box.api.decorators import inherits, on_temporary_files, requires  # noqa: E402
+from b2box.api.dispatch import DispatchableTask, dispatch  # noqa: E402
+from b2box.api.parameters import BatchIntParameter, BoolParameter  # type: ignore[assignment]  # noqa: E402
+from b2box.api.task import ExternalTask, Task, WrapperTask  # noqa: E402
+from b2box.cli.process import process  # noqa: E402
+from b2box.settings.lookup import clear_setting, get_setting, set_setting  # noqa: E402
+from b2box.version import __version__ as __version__  # noqa: E402
 
 
 @_functools.wraps(_luigi.build)  # type: ignore[no-redef]

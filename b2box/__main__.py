@@ -1,5 +1,5 @@
 """``python -m b2box`` is the ``b2box`` command."""
 
-from b2box.cli import main
+from b2box.cli.app import main
 
 main()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import b2box
-from b2box import settings
+from b2box.settings import lookup as settings
 
 pytest_plugins = ["tests.testbed_plugin"]  # testbed markers and fixtures (ci/testbed.py)
 

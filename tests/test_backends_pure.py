@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from b2box.batch import htcondor, slurm
-from b2box.batch.backend import JobState
+from b2box.batch.backends import htcondor, slurm
+from b2box.batch.backends.base import JobState
 from b2box.batch.waves import Wave
 
 

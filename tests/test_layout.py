@@ -124,7 +124,7 @@ def test_result_dir_argument_of_add_to_output(tmp_path: Path) -> None:
 
 
 def test_log_and_task_file_dirs(tmp_path: Path) -> None:
-    from b2box.layout import get_log_file_dir, get_task_file_dir
+    from b2box.settings.layout import get_log_file_dir, get_task_file_dir
 
     task = WithHidden(visible=1, secret=2)
     assert get_log_file_dir(task) == f"{tmp_path}/logs/visible=1/WithHidden/"

@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 
 import b2box as b2luigi
-from b2box.progress import ProgressReporter
-from b2box.scheduling import LocalScheduler
+from b2box.engine.progress import ProgressReporter
+from b2box.engine.scheduler import LocalScheduler
 
 
 class Part(b2luigi.Task):
@@ -40,7 +40,7 @@ class Clock:
 
 
 def test_terminal_gets_a_redrawn_line_and_a_failure_line(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("b2box.progress.time.monotonic", Clock())
+    monkeypatch.setattr("b2box.engine.progress.time.monotonic", Clock())
     stream = io.StringIO()
     LocalScheduler(reporter=ProgressReporter(stream=stream, live=True)).run([Whole()])
     text = stream.getvalue()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import b2box as b2luigi
-from b2box.graph import State
+from b2box.engine.graph import State
 
 
 def run(*tasks, workers: int = 1):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import b2box as b2luigi
-from b2box import settings
 from b2box.errors import SettingsError
+from b2box.settings import lookup as settings
 
 
 class Configured(b2luigi.Task):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import b2box as b2luigi
-from b2box.entrypoint import process
+from b2box.cli.process import process
 
 
 class Number(b2luigi.Task):

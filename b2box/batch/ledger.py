@@ -16,14 +16,16 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from b2box import layout
-from b2box.job import read_json, write_json
+from b2box.job.files import read_json, write_json
+from b2box.settings import layout
 
 LEDGER_FILE = "batch_job.json"
 
 
 @dataclass(frozen=True)
 class Entry:
+    """One submitted job of a task, as recorded."""
+
     backend: str
     job_id: str
     submitted: float
@@ -34,12 +36,14 @@ def _path(task: Any) -> str:
 
 
 def record(task: Any, backend: str, job_id: str) -> None:
+    """Write the task's job id now, before anything else can go wrong."""
     path = _path(task)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_json(path, {"backend": backend, "job_id": job_id, "submitted": time.time()})
 
 
 def lookup(task: Any) -> Entry | None:
+    """The job an earlier run recorded for ``task``, if any."""
     data = read_json(_path(task))
     if data is None or not {"backend", "job_id"} <= data.keys():
         return None
@@ -47,5 +51,6 @@ def lookup(task: Any) -> Entry | None:
 
 
 def forget(task: Any) -> None:
+    """The task's job is judged: nothing is left to re-attach to."""
     with contextlib.suppress(FileNotFoundError):
         os.remove(_path(task))

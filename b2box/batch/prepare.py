@@ -17,19 +17,24 @@ import tempfile
 from dataclasses import dataclass, replace
 from typing import Any
 
-import b2box
-from b2box import layout
+from b2box import version as b2box_version
 from b2box.batch import transfer
+from b2box.batch.state import state_dir
 from b2box.env import apptainer, docker
 from b2box.env.identity import DigestMismatch, ImageIdentity
 from b2box.env.spec import EnvSpec, spec_for_task
 from b2box.env.wrapper import WrapperPlan, host_python_version, render
 from b2box.errors import B2BoxError, TaskDefinitionError
-from b2box.job import EXIT_FILE, JOB_FILE, PROVENANCE_FILE, JobSpec
-from b2box.paths import script_path
-from b2box.settings import get_setting, iter_global_settings
+from b2box.job import bootstrap, client
+from b2box.job.files import EXIT_FILE, JOB_FILE, PROVENANCE_FILE, JobSpec
+from b2box.job.group import GroupMember, write_group
+from b2box.settings import layout
+from b2box.settings.lookup import iter_global_settings
+from b2box.settings.paths import script_path
+from b2box.settings.resolved import settings_of
 
 WRAPPER_FILE = "job.sh"
+BOOTSTRAP = os.path.abspath(bootstrap.__file__)  # bound into containers with b2box's folders, bundled for transfers
 STDOUT_FILE, STDERR_FILE = "stdout", "stderr"
 SECRET_MARKERS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "PROXY", "CREDENTIAL", "AUTH", "COOKIE")
 
@@ -74,7 +79,7 @@ class PreparedJob:
 
 def b2box_site_dirs() -> list[str]:
     """Folders that make this b2box importable: its site-packages and, for an editable install, its source."""
-    folders = [os.path.dirname(os.path.dirname(os.path.abspath(b2box.__file__)))]
+    folders = [os.path.dirname(os.path.dirname(os.path.abspath(b2box_version.__file__)))]
     for folder in [*site.getsitepackages(), site.getusersitepackages()]:
         if os.path.isdir(folder) and folder not in folders:
             folders.append(folder)
@@ -156,11 +161,12 @@ class JobPreparer:
         JobSpec(
             task_id=task.task_id, module=cls.__module__, class_name=cls.__qualname__, family=task.task_family,
             params=task.to_str_params(), script=script, log_dir=log_dir, backend=self.backend,
-            image=identity.as_dict(), b2box_version=b2box.__version__, import_path=import_path_of(cls),
+            image=identity.as_dict(), b2box_version=b2box_version.__version__, import_path=import_path_of(cls),
             settings=portable_settings(),
         ).write(job_file)
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
-        transferred = transfer.transferred_paths(task) if moving else None
+        # a job that brings its files along brings the bootstrap too (the image's own b2box does the rest)
+        transferred = [*transfer.transferred_paths(task), BOOTSTRAP] if moving else None
         starts_container = spec.in_container and not managed
         folders = self._job_folders(task, spec, working_dir, [task_dir, log_dir],
                                     transferred=transferred) if starts_container else []
@@ -182,7 +188,10 @@ class JobPreparer:
             sif_to_verify=identity.reference if identity.runtime == "apptainer" and identity.digest and not managed
             else "",
             pinned_digest=spec.pinned_digest,
+            bootstrap=BOOTSTRAP,
             job_server_python="" if spec.in_container else sys.executable,
+            job_client=client.__file__,
+            server_lost_exit=client.EXIT_SERVER_LOST,
             rooted_binds=folders if moving else (),
         )
         _write_script(wrapper, render(plan))
@@ -214,14 +223,12 @@ class JobPreparer:
         """One job for several prepared ones (``tasks_per_job``).
 
         Members that share their environment (image, env_script, variables, script) run in one container
-        and one Python, a fork per task (:mod:`b2box.job_group`); others run their wrappers one after another.
+        and one Python, a fork per task (:mod:`b2box.job.group`); others run their wrappers one after another.
         """
         first = members[0]
         plans = [self._plans.get(job.task_id) for job in members]
         if any(plan is None for plan in plans) or len({_environment_key(*plan) for plan in plans if plan}) > 1:
             return group_job(members)
-        from b2box.job_group import GroupMember, write_group
-
         folder = _new_group_folder()
         group_file, script = os.path.join(folder, "group.json"), os.path.join(folder, WRAPPER_FILE)
         write_group(group_file, [GroupMember(job=os.path.join(job.task_dir, JOB_FILE), stdout=job.stdout,
@@ -243,7 +250,7 @@ class JobPreparer:
 
     def _managed_container(self, task: Any, spec: EnvSpec) -> str:
         """``htcondor_container``: whether HTCondor, not the wrapper, starts the task's Apptainer image."""
-        mode = str(get_setting("htcondor_container", default="wrapper", task=task))
+        mode = settings_of(task).batch.htcondor_container
         if self.backend != "htcondor" or mode == "wrapper" or not spec.in_container:
             return ""
         if spec.runtime != "apptainer":
@@ -346,8 +353,6 @@ def group_job(members: list[PreparedJob]) -> PreparedJob:
 
 
 def _new_group_folder() -> str:
-    from b2box.batch.waves import state_dir
-
     folder = os.path.join(state_dir(), GROUP_FOLDER)
     os.makedirs(folder, exist_ok=True)
     return tempfile.mkdtemp(prefix="group-", dir=folder)

@@ -25,9 +25,9 @@ from typing import Any
 
 import luigi
 
+from b2box.api.staging import PARTIAL_PREFIX
 from b2box.errors import TaskDefinitionError
-from b2box.settings import get_setting
-from b2box.staging import PARTIAL_PREFIX
+from b2box.settings.resolved import settings_of
 
 BUNDLE = "b2box-bundle.tar"
 RETURNED = "b2box-out.tar"
@@ -49,12 +49,13 @@ exit "$b2box_status"
 
 
 def wanted(task: Any) -> bool:
-    return bool(get_setting("transfer_files", default=[], task=task))
+    """Whether the task's jobs bring their files along (``transfer_files`` is set)."""
+    return bool(settings_of(task).batch.transfer_files)
 
 
 def transferred_paths(task: Any) -> list[str]:
     """The task's ``transfer_files`` and inputs, as absolute paths."""
-    listed = [str(path) for path in get_setting("transfer_files", default=[], task=task) or []]
+    listed = list(settings_of(task).batch.transfer_files)
     relative = [path for path in listed if not os.path.isabs(path)]
     if relative:
         raise TaskDefinitionError(f"{task.task_id}: transfer_files must be absolute paths, not {relative}")

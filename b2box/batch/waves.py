@@ -17,17 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from b2box.batch.prepare import PreparedJob
-from b2box.paths import map_folder
-from b2box.settings import get_setting
-
-STATE_FOLDER = ".b2box"
-
-
-def state_dir() -> str:
-    """``<task_file_dir>/.b2box``: waves and submit files of this workflow."""
-    folder = os.path.join(map_folder(get_setting("task_file_dir", default="task_files")), STATE_FOLDER)
-    os.makedirs(folder, exist_ok=True)
-    return folder
+from b2box.batch.state import state_dir
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ _CACHE_FILE = os.path.join(os.path.expanduser("~"), ".cache", "b2box", "sif-dige
 
 @functools.lru_cache(maxsize=4)
 def version(apptainer: str) -> str:
+    """``apptainer --version`` for provenance; empty when it cannot run here."""
     try:
         found = subprocess.run([apptainer, "--version"], capture_output=True, text=True, timeout=30)
     except OSError:

@@ -38,6 +38,8 @@ REPOSITORY = "b2box-env"
 
 @dataclass(frozen=True)
 class Definition:
+    """One environment: ``images/<name>/`` with its Dockerfile."""
+
     name: str
     folder: Path
 
@@ -71,18 +73,25 @@ def definitions(project: Path, names: list[str] | None = None) -> list[Definitio
     return [found[name] for name in names]
 
 
-def definition_hash(definition: Definition) -> str:
-    """sha256 over every file of the definition (names and contents) and b2box's version."""
-    from b2box import __version__
-
-    digest = hashlib.sha256(f"b2box {__version__}\n".encode())
-    for path in sorted(p for p in definition.folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(definition.folder)).encode() + b"\0")
+def _update_with_folder(digest: Any, folder: Path, pattern: str = "*") -> None:
+    for path in sorted(p for p in folder.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
+
+
+def definition_hash(definition: Definition) -> str:
+    """sha256 over every file of the definition (names and contents), b2box's version and b2box's own code, so an
+    image never keeps a b2box other than the one building it (the same wherever that b2box is installed)."""
+    from b2box import version
+
+    digest = hashlib.sha256(f"b2box {version.__version__}\n".encode())
+    _update_with_folder(digest, definition.folder)
+    _update_with_folder(digest, Path(version.__file__).resolve().parent, "*.py")
     return digest.hexdigest()
 
 
 def read_lock(project: Path) -> dict[str, Any]:
+    """The environments locked in ``b2box.lock`` (empty when there is none)."""
     path = project / LOCK_FILE
     if not path.is_file():
         return {}
@@ -94,6 +103,7 @@ def read_lock(project: Path) -> dict[str, Any]:
 
 
 def write_lock(project: Path, environments: dict[str, Any]) -> Path:
+    """Write ``b2box.lock`` atomically; its path."""
     path = project / LOCK_FILE
     partial = path.with_name(f".{LOCK_FILE}.{os.getpid()}")
     partial.write_text(json.dumps({"environments": dict(sorted(environments.items()))}, indent=2) + "\n")
@@ -116,10 +126,10 @@ def check(project: Path, names: list[str] | None = None) -> list[str]:
 
 def _wheelhouse(python_version: str) -> Path:
     """b2box (this installation's version) and its dependencies as wheels for the image's Python."""
-    import b2box
+    from b2box import version
 
     folder = Path(tempfile.mkdtemp(prefix="b2box-wheelhouse-"))
-    source = Path(b2box.__file__).resolve().parent.parent
+    source = Path(version.__file__).resolve().parent.parent
     if (source / "pyproject.toml").is_file():
         spec = str(source)
         built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
@@ -128,7 +138,7 @@ def _wheelhouse(python_version: str) -> Path:
             raise B2BoxError(f"could not build the b2box wheel from {source}:\n{built.stderr.strip()}")
         requirement = str(next(folder.glob("b2box-*.whl")))
     else:
-        requirement = f"b2box=={b2box.__version__}"
+        requirement = f"b2box=={version.__version__}"
     fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder),
                               "--only-binary=:all:", "--python-version", python_version,
                               "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",

@@ -32,6 +32,7 @@ def _client() -> Any:
 
 
 def engine_version() -> str:
+    """The Docker engine's version, for provenance."""
     return str(_client().version().get("Version", ""))
 
 

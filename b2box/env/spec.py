@@ -2,11 +2,12 @@
 
 A task declares its environment through settings (task attributes,
 ``set_setting`` or ``settings.json``): ``image``, ``runtime``, ``env_script``,
-``env``, ``binds``, ``gpus``, ``extra_args``. b2luigi's names keep working:
-``apptainer_image`` (runtime apptainer), ``apptainer_mounts`` (binds),
-``apptainer_additional_params`` (extra_args), ``executable``,
-``working_dir``. The spec is validated when the job is prepared, before
-anything is submitted, and errors name the task and the field.
+``env``, ``binds``, ``gpus``, ``extra_args``; b2luigi's Apptainer names are
+folded in when the settings are resolved (:mod:`b2box.settings.resolved`).
+Here the stated environment becomes a checked :class:`EnvSpec`: ``env:NAME``
+images resolve through ``b2box.lock``, ``runtime = "auto"`` is decided, and
+every field is validated when the job is prepared, before anything is
+submitted, with errors that name the task and the field.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from b2box.env.build import ENV_PREFIX, resolve_env_image
-from b2box.errors import B2BoxError, TaskDefinitionError
-from b2box.paths import map_folder
-from b2box.settings import _no_value, get_setting
+from b2box.errors import B2BoxError, SettingsError, TaskDefinitionError
+from b2box.settings.paths import script_dir
+from b2box.settings.resolved import settings_of
 
 Runtime = Literal["apptainer", "docker", "none"]
 
@@ -81,57 +82,33 @@ def _runtime_for(image: str, requested: str) -> Runtime:
     return "docker"
 
 
-def _setting(task: Any, key: str, default: Any) -> Any:
-    value = get_setting(key, default=_no_value, task=task)
-    return default if value is _no_value or value is None else value
-
-
-def _words(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return value.split()
-    return [str(item) for item in value]
-
-
 def spec_for_task(task: Any) -> EnvSpec:
-    """Collect and validate the task's environment settings; errors name the task and field."""
-    image = _setting(task, "image", "") or _setting(task, "apptainer_image", "")
-    requested = _setting(task, "runtime", "auto")
-    locked_digest = ""
-    if str(image).startswith(ENV_PREFIX):
-        from b2box.paths import script_dir
-
+    """The task's validated environment, from its resolved settings; errors name the task and field."""
+    try:
+        stated = settings_of(task).environment
+    except SettingsError as error:
+        raise TaskDefinitionError(str(error)) from None
+    image, requested, locked_digest = stated.image, stated.runtime, ""
+    if image.startswith(ENV_PREFIX):
         try:
-            image, locked_digest, requested = resolve_env_image(str(image), str(requested), script_dir())
+            image, locked_digest, requested = resolve_env_image(image, requested, script_dir())
         except B2BoxError as error:
             raise TaskDefinitionError(f"{task.task_id}: {error}") from None
-    if not _setting(task, "image", "") and _setting(task, "apptainer_image", ""):
-        requested = "apptainer" if requested == "auto" else requested
-    binds = _words(_setting(task, "binds", [])) + _words(_setting(task, "apptainer_mounts", []))
-    extra = _words(_setting(task, "extra_args", [])) + _words(_setting(task, "apptainer_additional_params", []))
-    env_script = _setting(task, "env_script", "")
-    working_dir = _setting(task, "working_dir", "")
-    executable = _setting(task, "executable", None)
     raw: dict[str, Any] = {
-        "runtime": _runtime_for(str(image), str(requested)) if requested in ("auto", "apptainer", "docker", "none")
+        "runtime": _runtime_for(image, requested) if requested in ("auto", "apptainer", "docker", "none")
         else requested,
-        "image": str(image),
-        "env_script": map_folder(env_script) if env_script else "",
-        "env": _setting(task, "env", {}) or {},
-        "binds": tuple(map_folder(bind) for bind in binds),
-        "gpus": _setting(task, "gpus", False),
-        "extra_args": tuple(extra),
-        "working_dir": map_folder(working_dir) if working_dir else "",
-        "executable": tuple(_words(executable)) if executable is not None else (),
-        "executable_prefix": tuple(_words(_setting(task, "executable_prefix", []))),
-        "pinned_digest": _setting(task, "image_digest", "") or locked_digest,
-        "apptainer_command": _setting(task, "apptainer_cmd", "") or _default_apptainer(),
+        "image": image,
+        "env_script": stated.env_script,
+        "env": dict(stated.env),
+        "binds": stated.binds,
+        "gpus": stated.gpus,
+        "extra_args": stated.extra_args,
+        "working_dir": stated.working_dir,
+        "executable": stated.executable or (),
+        "executable_prefix": stated.executable_prefix,
+        "pinned_digest": stated.image_digest or locked_digest,
+        "apptainer_command": stated.apptainer_cmd or _default_apptainer(),
     }
-    if isinstance(executable, str):
-        raise TaskDefinitionError(
-            f"{task.task_id}: setting 'executable' must be a list such as ['python3'], not the string {executable!r}."
-        )
     try:
         spec = EnvSpec.model_validate(raw)
     except ValidationError as exc:

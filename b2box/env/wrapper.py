@@ -1,12 +1,14 @@
 """The wrapper: one readable bash script per job, run unchanged by every backend.
 
-Outside the container it enters the working folder, (for pinned SIFs)
-checks the image digest, starts the container with every needed folder bound
-at the same path, and finally records the exit status and end time in
-``exit.json`` beside the logs, so the result of a job is known even when the
-batch system has forgotten it. Inside the container (the same file, called
-with ``--inside``) it sources the ``env_script``, exports the variables and
-starts the task with b2box.
+Its text is ``templates/job.sh``, a file a site admin can read; this module
+fills in the job's values. Outside the container the wrapper enters the
+working folder, (for pinned SIFs) checks the image digest, starts the
+container with every needed folder bound at the same path, and finally
+records the exit status and end time in ``exit.json`` beside the logs, so
+the result of a job is known even when the batch system has forgotten it.
+Inside the container (the same file, called with ``--inside``) it sources
+the ``env_script``, exports the variables and starts the job's first Python,
+``b2box/job/bootstrap.py``.
 
 Every value is quoted with ``shlex.quote``: spaces, quotes, ``$()``,
 backticks, newlines and non-ASCII text arrive unchanged and nothing is
@@ -15,54 +17,21 @@ executed by accident. The script never prints the environment.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
-from b2box.batch.jobserver import CLIENT, EXIT_SERVER_LOST
-
-EXIT_BAD_ENVIRONMENT = 72
-EXIT_DIGEST_MISMATCH = 74
+# Exit codes the template uses (templates/job.sh writes them as numbers, for the reader).
 EXIT_NO_WORKING_DIR = 70
 EXIT_ENV_SCRIPT = 71
-
-# Runs inside the job's Python; kept Python-2-compatible so an image with an ancient python3
-# gets a clear message instead of a syntax error.
-_BOOTSTRAP = r"""import sys
-image, host_version, site_dirs = sys.argv[1], sys.argv[2], [d for d in sys.argv[3].split(":") if d]
-def fail(message):
-    sys.stderr.write("b2box: " + message + "\n")
-    sys.exit(72)
-# A job never talks to a central scheduler: while luigi is imported, keep its HTTP client's libraries away
-# (luigi then falls back to urllib); that halves a job's start in an image. The task itself may import them.
-unused = [name for name in ("requests", "requests_unixsocket", "tornado") if name not in sys.modules]
-for name in unused:
-    sys.modules[name] = None
-def release():
-    for name in unused:
-        if name in sys.modules and sys.modules[name] is None:
-            del sys.modules[name]
-try:
-    import b2box.job
-except ImportError as first:
-    here = "%d.%d" % sys.version_info[:2]
-    if sys.version_info < (3, 11) or not site_dirs:
-        fail("%s: %s is Python %s without b2box (%s); b2box needs Python 3.11 or newer to be mounted from "
-             "the host (which runs %s). Fix: run 'b2box build-env' to add b2box to the image, or pip "
-             "install b2box inside it." % (image, sys.executable, here, first, host_version))
-    import site
-    for folder in site_dirs:
-        site.addsitedir(folder)
-    try:
-        import b2box.job
-    except ImportError as second:
-        fail("%s: the host's b2box does not load in this image (%s). Fix: run 'b2box build-env' to "
-             "add b2box to the image, or pip install b2box inside it." % (image, second))
-release()
-b2box.job.main(sys.argv[4:])
-"""
+EXIT_BAD_ENVIRONMENT = 72
+EXIT_DIGEST_MISMATCH = 74
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 
 @dataclass(frozen=True)
@@ -83,7 +52,10 @@ class WrapperPlan:
     host_site_dirs: Sequence[str]
     sif_to_verify: str = ""
     pinned_digest: str = ""
+    bootstrap: str = ""  # b2box/job/bootstrap.py: the job's first Python program
     job_server_python: str = ""  # without a container: the Python that may use a local job server
+    job_client: str = ""  # b2box/job/client.py, which asks that server to fork the task
+    server_lost_exit: int = 75  # the client's status when there is no server: start Python as usual
     # a group job (tasks_per_job): each member's (exit record, stderr), so none is left without a record
     members: Sequence[tuple[str, str]] = ()
     # no shared filesystem (b2box.batch.transfer): these folders live under $B2BOX_ROOT on the worker node and
@@ -97,6 +69,7 @@ def q(value: str) -> str:
 
 
 def words(values: Sequence[str]) -> str:
+    """Quote several words for bash."""
     return " ".join(q(value) for value in values)
 
 
@@ -109,38 +82,25 @@ def say(template: str, *args: str, variables: Sequence[str] = ()) -> str:
     return command
 
 
-def _inside(plan: WrapperPlan) -> list[str]:
-    python = plan.python[0]
-    bootstrap_args = [plan.image_label, plan.host_python_version, ":".join(plan.host_site_dirs), plan.job_file]
-    lines = [
-        "inside() {",
-        "    # Runs inside the container (or directly, without one); $1 is the batch job id.",
-        f"    cd -- {q(plan.working_dir)} || {{ {say('cannot enter the working folder %s', plan.working_dir)}; "
-        f"exit {EXIT_NO_WORKING_DIR}; }}",
+def _source_env_script(plan: WrapperPlan) -> str:
+    if not plan.env_script:
+        return ""
+    failed = say("env_script %s failed", plan.env_script)
+    return f"source {q(plan.env_script)} || {{ {failed}; exit {EXIT_ENV_SCRIPT}; }}"
+
+
+def _use_job_server(plan: WrapperPlan) -> list[str]:
+    if not plan.job_server_python:
+        return []
+    return [
+        "if [ -S \"${B2BOX_JOB_SERVER:-}\" ]; then",
+        "    # A b2box job server on this machine forks the task from a warm process (b2box.job.server);",
+        f"    # when it is gone ({plan.server_lost_exit}), Python is started as usual below.",
+        f"    {q(plan.job_server_python)} -I -S {q(plan.job_client)} \"$B2BOX_JOB_SERVER\" {q(plan.job_file)} \"$1\"",
+        "    b2box_client=$?",
+        f"    [ \"$b2box_client\" -eq {plan.server_lost_exit} ] || exit \"$b2box_client\"",
+        "fi",
     ]
-    if plan.env_script:
-        lines.append(f"    source {q(plan.env_script)} || {{ {say('env_script %s failed', plan.env_script)}; "
-                     f"exit {EXIT_ENV_SCRIPT}; }}")
-    for name, value in sorted(plan.env.items()):
-        lines.append(f"    export {name}={q(value)}")
-    missing_python = say("image %s has no %s: install Python in it or set the 'executable' setting",
-                         plan.image_label, python)
-    if plan.job_server_python:
-        lines += [
-            "    if [ -S \"${B2BOX_JOB_SERVER:-}\" ]; then",
-            "        # A b2box job server on this machine forks the task from a warm process (b2box.batch.jobserver);",
-            f"        # when it is gone ({EXIT_SERVER_LOST}), Python is started as usual below.",
-            f"        {q(plan.job_server_python)} -I -S -c {q(CLIENT)} \"$B2BOX_JOB_SERVER\" {q(plan.job_file)} \"$1\"",
-            "        b2box_client=$?",
-            f"        [ \"$b2box_client\" -eq {EXIT_SERVER_LOST} ] || exit \"$b2box_client\"",
-            "    fi",
-        ]
-    lines += [
-        f"    command -v {q(python)} >/dev/null 2>&1 || {{ {missing_python}; exit {EXIT_BAD_ENVIRONMENT}; }}",
-        f"    exec {words(plan.python)} -c {q(_BOOTSTRAP)} {words(bootstrap_args)} \"$1\"",
-        "}",
-    ]
-    return lines
 
 
 def _verify_digest(plan: WrapperPlan) -> list[str]:
@@ -179,38 +139,57 @@ def _container_words(plan: WrapperPlan) -> str:
 
 
 def render(plan: WrapperPlan) -> str:
-    """The wrapper's text."""
+    """The wrapper's text: ``templates/job.sh`` with the plan's values filled in."""
+    python = plan.python[0]
     start = f'{_container_words(plan)} "$b2box_job_id"' if plan.container_command else '(inside "$b2box_job_id")'
-    lines = [
-        "#!/bin/bash",
-        f"# b2box job: {plan.title}",
-        f"# Runs in: {plan.image_label}",
-        "# Written by b2box for this job; change the task's settings, not this file.",
-        "set -u",
-        "",
-        *_inside(plan),
-        'if [ "${1:-}" = "--inside" ]; then inside "${2:-}"; fi',
-        "",
-        "b2box_record() {",
-        "    # The job's own record of how it ended, known even when the batch system has forgotten the job.",
-        "    local target",
-        f'    if [ $# -ge 2 ]; then target=$2; else target={host_path(plan, plan.exit_file)}; fi',
-        "    printf '{\"exit_code\": %d, \"end_time\": \"%s\", \"host\": \"%s\"}\\n' \"$1\" "
-        '"$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" "$(hostname)" > "$target.tmp.$$" && mv -f "$target.tmp.$$" "$target"',
-        "}",
-        f"cd -- {host_path(plan, plan.working_dir)} || "
-        f"{{ {say('cannot enter the working folder %s', plan.working_dir)}; "
-        f"b2box_record {EXIT_NO_WORKING_DIR}; exit {EXIT_NO_WORKING_DIR}; }}",
-        'b2box_job_id="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"',
-        *_verify_digest(plan),
-        start,
-        "b2box_status=$?",
-        *_unrecorded_members(plan),
-        'b2box_record "$b2box_status"',
-        'exit "$b2box_status"',
-        "",
-    ]
-    return "\n".join(lines)
+    return fill(_template(), {
+        "title": plan.title,
+        "image_label": plan.image_label,
+        "working_dir": q(plan.working_dir),
+        "host_working_dir": host_path(plan, plan.working_dir),
+        "say_no_working_dir": say("cannot enter the working folder %s", plan.working_dir),
+        "source_env_script": _source_env_script(plan),
+        "export_env": [f"export {name}={q(value)}" for name, value in sorted(plan.env.items())],
+        "use_job_server": _use_job_server(plan),
+        "python": q(python),
+        "say_no_python": say("image %s has no %s: install Python in it or set the 'executable' setting",
+                             plan.image_label, python),
+        "python_words": words(plan.python),
+        "bootstrap": q(plan.bootstrap),
+        "bootstrap_args": words([plan.image_label, plan.host_python_version, ":".join(plan.host_site_dirs),
+                                 plan.job_file]),
+        "exit_file": host_path(plan, plan.exit_file),
+        "verify_digest": _verify_digest(plan),
+        "start": start,
+        "record_unstarted_members": _unrecorded_members(plan),
+    })
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> str:
+    return (resources.files("b2box.env") / "templates" / "job.sh").read_text(encoding="utf-8")
+
+
+def fill(template: str, values: Mapping[str, str | list[str]]) -> str:
+    """Fill ``{{name}}`` placeholders. A placeholder alone on its line is a block: each of its lines keeps the
+    placeholder's indentation, and an empty block leaves no line; elsewhere a value is one line of text."""
+    lines = []
+    for line in template.splitlines():
+        alone = _PLACEHOLDER.fullmatch(line.strip())
+        if alone:
+            value = values[alone.group(1)]
+            block = value if isinstance(value, list) else ([value] if value else [])
+            indent = line[: len(line) - len(line.lstrip())]
+            lines += [indent + text if text else text for text in block]
+            continue
+        lines.append(_PLACEHOLDER.sub(lambda match: _inline(values[match.group(1)]), line))
+    return "\n".join(lines) + "\n"
+
+
+def _inline(value: str | list[str]) -> str:
+    if isinstance(value, list) or "\n" in value:
+        raise ValueError(f"a placeholder inside a line takes one line of text, not {value!r}")
+    return value
 
 
 def _unrecorded_members(plan: WrapperPlan) -> list[str]:
@@ -229,4 +208,5 @@ def _unrecorded_members(plan: WrapperPlan) -> list[str]:
 
 
 def host_python_version() -> str:
+    """``3.11``: the host's Python, named when an image cannot load the host's b2box."""
     return f"{sys.version_info[0]}.{sys.version_info[1]}"

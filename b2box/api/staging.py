@@ -1,0 +1,115 @@
+"""Atomic outputs: write under a temporary name, move into place on success.
+
+While a task's ``run()`` executes, ``get_output_file_name(key)`` returns a
+hidden path next to the final file, ``<dir>/.b2box-partial-<host>-<pid>-<n>-<name>``:
+the file name keeps its extension, so tools that look at it still work.
+Only when ``run()`` returns without an exception are the files renamed into
+place (a rename within one folder: nothing is copied). A task that raises,
+is killed or segfaults leaves no output under its real name, so it never
+looks complete.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import luigi
+import luigi.task
+
+PARTIAL_PREFIX = ".b2box-partial-"
+_ATTRIBUTE = "_b2box_staging"
+_counter = itertools.count()
+_HOST = socket.gethostname().split(".")[0]
+
+
+@dataclass
+class _Staged:
+    temporary: str
+    final: str
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+@dataclass
+class OutputStaging:
+    """The staged outputs of one run of one task; a context manager."""
+
+    task: Any
+    opened_by_event: bool = False  # opened by luigi's START event, closed by SUCCESS/FAILURE
+    staged: dict[str, _Staged] = field(default_factory=dict)
+
+    def path_for(self, key: str, final: str) -> str:
+        """The temporary path that stands in for ``final`` until commit."""
+        entry = self.staged.get(key)
+        if entry is None:
+            trailing = final.endswith("/")
+            final = final.rstrip("/")
+            parent, name = os.path.split(final)
+            if parent and not os.path.isdir(parent):
+                os.makedirs(parent, exist_ok=True)
+            hidden = f"{PARTIAL_PREFIX}{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
+            temporary = os.path.join(parent, hidden) + ("/" if trailing else "")
+            entry = self.staged[key] = _Staged(temporary=temporary, final=final)
+        return entry.temporary
+
+    def commit(self) -> None:
+        """Move every produced file into place."""
+        for entry in self.staged.values():
+            temporary = entry.temporary.rstrip("/")
+            if os.path.lexists(temporary):
+                if os.path.isdir(entry.final) and not os.path.islink(entry.final):
+                    shutil.rmtree(entry.final)
+                os.replace(temporary, entry.final)
+        self.staged.clear()
+
+    def discard(self) -> None:
+        """Remove everything written so far: nothing of a failed run stays."""
+        for entry in self.staged.values():
+            _remove(entry.temporary.rstrip("/"))
+        self.staged.clear()
+
+    def __enter__(self) -> OutputStaging:
+        setattr(self.task, _ATTRIBUTE, self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            else:
+                self.discard()
+        finally:
+            if getattr(self.task, _ATTRIBUTE, None) is self:
+                delattr(self.task, _ATTRIBUTE)
+
+
+def active_staging(task: Any) -> OutputStaging | None:
+    """The staging in effect for ``task``, if its ``run()`` is executing."""
+    return getattr(task, _ATTRIBUTE, None)
+
+
+def create_output_dirs(task: Any, targets: list[Any] | None = None) -> None:
+    """Create the folders of all declared outputs (b2luigi does this before ``run``)."""
+    for target in targets if targets is not None else luigi.task.flatten(task.output()):
+        if isinstance(target, luigi.LocalTarget):
+            parent = os.path.dirname(os.path.abspath(target.path))
+            if not os.path.isdir(parent):
+                os.makedirs(parent, exist_ok=True)
+        elif hasattr(target, "makedirs"):
+            target.makedirs()

@@ -1,0 +1,334 @@
+"""The poll loop shared by all backends: submit ready tasks in waves, follow them, decide.
+
+Each pass submits every task that has become ready (one ``submit`` call per
+wave), then asks the backend for the state of all active jobs in one
+``poll`` call. A job that has left the batch system is judged by its own
+exit record (``exit.json``, written by the wrapper) and by the task's
+outputs: exit code 0 without every output is a failure, and a job that
+vanished without a record is a failure, never a success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import luigi.task
+
+from b2box.batch import ledger, transfer
+from b2box.batch.backends.base import Backend, JobState, JobStatus
+from b2box.batch.prepare import JobPreparer, PreparedJob
+from b2box.batch.selection import backend_for, resolve_batch_system
+from b2box.engine.execute import missing_outputs
+from b2box.engine.graph import Node, State, TaskGraph
+from b2box.engine.scheduler import Reporter, RunResult, SilentReporter
+from b2box.errors import B2BoxError
+from b2box.job.files import read_json
+from b2box.job.main import current as current_job
+from b2box.settings.resolved import drop_resolved_settings, run_settings, settings_of
+
+_TAIL_LINES = 5
+
+
+@dataclass(eq=False)
+class _Active:
+    node: Node
+    job: PreparedJob
+    job_id: str
+    backend: str
+
+
+@dataclass
+class BatchStats:
+    """How much talking to the batch system a run took."""
+
+    submit_calls: int = 0
+    poll_calls: int = 0
+    jobs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Unit:
+    """What one batch job runs: one task, or several packed together."""
+
+    job: PreparedJob
+    members: list[tuple[Node, PreparedJob]]
+
+
+def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer) -> list[_Unit]:
+    """Pack tasks of one family with the same batch settings into jobs of up to ``tasks_per_job`` tasks."""
+    buckets: dict[str, list[tuple[Node, PreparedJob]]] = {}
+    units: list[_Unit] = []
+    for node, job in wave:
+        batch = settings_of(node.task).batch
+        size = batch.tasks_per_job
+        if size == 1 or job.transfer:  # a job that brings its files along goes alone
+            units.append(_Unit(job=job, members=[(node, job)]))
+            continue
+        key = json.dumps([node.family, size, batch.grouping_key(), job.container_mode, job.container_image],
+                         sort_keys=True, default=str)
+        bucket = buckets.setdefault(key, [])
+        bucket.append((node, job))
+        if len(bucket) == size:
+            units.append(_Unit(job=preparer.group([job for _, job in bucket]), members=list(bucket)))
+            bucket.clear()
+    for bucket in buckets.values():
+        if len(bucket) == 1:
+            units.append(_Unit(job=bucket[0][1], members=list(bucket)))
+        elif bucket:
+            units.append(_Unit(job=preparer.group([job for _, job in bucket]), members=list(bucket)))
+    return units
+
+
+def _tail(path: str, lines: int = _TAIL_LINES) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:]).strip()
+    except OSError:
+        return ""
+
+
+def judge(job: PreparedJob, status: JobStatus) -> str | None:
+    """None when the job succeeded; otherwise why it failed."""
+    transfer.restore(job.task, job.log_dir)  # a job without a shared filesystem brought its results back
+    record = read_json(job.exit_file)
+    if record is None:
+        code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+        return (f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
+                f"{status.reason}".strip())
+    exit_code = record.get("exit_code")
+    if exit_code != 0:
+        tail = _tail(job.stderr)
+        return f"the job exited with code {exit_code}" + (f":\n{tail}" if tail else "")
+    missing = missing_outputs(luigi.task.flatten(job.task.output()))
+    if missing:
+        return "the job exited 0 but did not create " + ", ".join(missing)
+    return None
+
+
+class BatchRunner:
+    """Runs a task graph through batch backends (see the module docstring).
+
+    Each task goes to the backend its ``batch_system`` setting names; tasks
+    that only require others (``WrapperTask``) finish here at once instead of
+    occupying a batch slot. A held or failed job is removed and submitted
+    again up to the task's ``retries`` setting. Job ids are written to disk
+    as soon as they are known (:mod:`b2box.batch.ledger`), so a restarted
+    workflow re-attaches to its jobs instead of submitting them again.
+    """
+
+    def __init__(self, workers: int, reporter: Reporter | None = None, poll_interval: float = 1.0,
+                 backends: dict[str, Backend] | None = None, keep_jobs: bool = False) -> None:
+        self.workers = max(1, workers)
+        self.reporter: Reporter = reporter or SilentReporter()
+        self.poll_interval = poll_interval
+        self.backends: dict[str, Backend] = dict(backends or {})
+        self.keep_jobs = keep_jobs
+        self.preparers: dict[str, JobPreparer] = {}
+        self.stats = BatchStats()
+        self.active: dict[str, list[_Active]] = {}  # batch job id -> the tasks it runs (several when grouped)
+        self.attempts: dict[str, int] = {}
+
+    def run(self, tasks: Sequence[Any]) -> RunResult:
+        if current_job() is not None:
+            raise B2BoxError("a batch job tried to submit batch jobs itself; refusing (this would multiply jobs "
+                             "without end). Call process() only under `if __name__ == '__main__':`.")
+        graph = TaskGraph.build(tasks)
+        result = RunResult(graph=graph)
+        self.reporter.begin(graph)
+        try:
+            ready = self._reattach(graph, list(graph.ready()))
+            while ready or self.active:
+                ready = self._start_wave(graph, ready)
+                if self.active:
+                    self._wait()
+                    ready += self._poll(graph)
+        except KeyboardInterrupt:
+            result.interrupted = True
+            self._interrupted(graph)
+        finally:
+            for backend in self.backends.values():
+                backend.close()
+        result.counts = graph.counts()
+        self.reporter.end(graph)
+        return result
+
+    # -- talking to backends ------------------------------------------------------------------------
+
+    def backend(self, name: str) -> Backend:
+        if name not in self.backends:
+            self.backends[name] = backend_for(name)
+        return self.backends[name]
+
+    def preparer(self, name: str) -> JobPreparer:
+        return self.preparers.setdefault(name, JobPreparer(name))
+
+    def _ids_by_backend(self) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for job_id, entries in self.active.items():
+            grouped.setdefault(entries[0].backend, []).append(job_id)
+        return grouped
+
+    def _wait(self) -> None:
+        names = {entries[0].backend for entries in self.active.values()}
+        waiter = "local" if "local" in names else sorted(names)[0]
+        self.backends[waiter].wait(self.poll_interval)
+
+    def _poll(self, graph: TaskGraph) -> list[Node]:
+        """One status query per backend for all of its active jobs; what became ready."""
+        newly_ready: list[Node] = []
+        for name, ids in sorted(self._ids_by_backend().items()):
+            statuses = self.backends[name].poll(ids)
+            self.stats.poll_calls += 1
+            for job_id, status in statuses.items():
+                if job_id not in self.active:
+                    continue
+                if status.state is JobState.HELD:
+                    self.backends[name].cancel([job_id])
+                    for entry in self.active.pop(job_id):
+                        newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {status.reason}")
+                elif not status.state.active:
+                    for entry in self.active.pop(job_id):
+                        problem = judge(entry.job, status)
+                        if problem is None:
+                            ledger.forget(entry.node.task)
+                            newly_ready += self._succeed(entry.node)
+                        else:
+                            newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
+        return newly_ready
+
+    def _start_wave(self, graph: TaskGraph, ready: list[Node]) -> list[Node]:
+        """Finish wrappers here; prepare and submit the rest, one submit call per backend."""
+        waves: dict[str, list[tuple[Node, PreparedJob]]] = {}
+        rest: list[Node] = []
+        room = self.workers - len(self.active)
+        for position, node in enumerate(ready):
+            if isinstance(node.task, luigi.WrapperTask):
+                rest += self._finish_wrapper(node)
+                continue
+            if room <= 0:
+                rest += ready[position:]
+                break
+            try:
+                drop_resolved_settings(node.task)  # every submission (a retry too) sees the settings as they are now
+                name = resolve_batch_system(node.task)
+                self.backend(name)
+                job = self.preparer(name).prepare(node.task)
+            except B2BoxError as error:
+                self._fail(graph, node, str(error), None)
+                continue
+            waves.setdefault(name, []).append((node, job))
+            room -= 1
+        for name, wave in waves.items():
+            units = pack(wave, self.preparer(name))
+            job_ids = self.backends[name].submit([unit.job for unit in units])
+            self.stats.submit_calls += 1
+            self.stats.jobs += len(units)
+            for unit in units:
+                job_id = job_ids[unit.job.task_id]
+                for node, job in unit.members:
+                    ledger.record(node.task, name, job_id)
+                    self._track(node, job, job_id, name)
+        return rest
+
+    def _track(self, node: Node, job: PreparedJob, job_id: str, backend: str) -> None:
+        self.active.setdefault(job_id, []).append(_Active(node=node, job=job, job_id=job_id, backend=backend))
+        node.state = State.RUNNING
+        node.log_path = job.stderr
+        self.reporter.changed(node)
+
+    def _reattach(self, graph: TaskGraph, ready: list[Node]) -> list[Node]:
+        """Adopt the jobs a killed earlier run left queued or running; the rest of ``ready`` is returned."""
+        found: dict[str, list[tuple[Node, ledger.Entry]]] = {}
+        for node in graph.nodes.values():
+            if node.state is State.PENDING and not isinstance(node.task, luigi.WrapperTask):
+                entry = ledger.lookup(node.task)
+                if entry is not None:
+                    found.setdefault(entry.backend, []).append((node, entry))
+        adopted: set[str] = set()
+        for name, entries in found.items():
+            try:
+                statuses = self.backend(name).poll([entry.job_id for _, entry in entries])
+            except B2BoxError as error:
+                self.reporter.note(f"b2box: cannot ask {name} about earlier jobs ({error}); submitting anew")
+                continue
+            self.stats.poll_calls += 1
+            for node, entry in entries:
+                status = statuses.get(entry.job_id)
+                if status is not None and status.state.active and node.waiting == 0:
+                    self._track(node, self.preparer(name).describe(node.task), entry.job_id, name)
+                    adopted.add(node.task_id)
+                else:
+                    if status is not None and status.state.active:
+                        self.backends[name].cancel([entry.job_id])  # its inputs are being remade
+                    ledger.forget(node.task)
+        if adopted:
+            self.reporter.note(f"b2box: re-attached to {len(adopted)} job(s) of an earlier run")
+        return [node for node in ready if node.task_id not in adopted]
+
+    def _interrupted(self, graph: TaskGraph) -> None:
+        entries = [entry for group in self.active.values() for entry in group]
+        if self.keep_jobs:
+            for entry in entries:
+                self._fail(graph, entry.node, f"{entry.job_id} left running (--keep-jobs); the next run "
+                           "re-attaches to it", entry.job)
+            return
+        for name, ids in self._ids_by_backend().items():
+            self.backends[name].cancel(ids)
+        for entry in entries:
+            ledger.forget(entry.node.task)
+            self._fail(graph, entry.node, f"interrupted (Ctrl-C); job {entry.job_id} was removed", entry.job)
+
+    # -- outcomes -----------------------------------------------------------------------------------
+
+    def _finish_wrapper(self, node: Node) -> list[Node]:
+        node.state = State.RUNNING
+        self.reporter.changed(node)
+        return self._succeed(node)
+
+    def _retry_or_fail(self, graph: TaskGraph, entry: _Active, message: str) -> list[Node]:
+        node = entry.node
+        ledger.forget(node.task)
+        attempt = self.attempts.get(node.task_id, 0) + 1
+        self.attempts[node.task_id] = attempt
+        retries = settings_of(node.task).batch.retries
+        if attempt <= retries:
+            self.reporter.note(f"b2box: {node.task_id}: {message.splitlines()[0]} -- retry {attempt} of {retries}")
+            node.state = State.PENDING
+            self.reporter.changed(node)
+            return [node]
+        self._fail(graph, node, message, entry.job)
+        return []
+
+    def _succeed(self, node: Node) -> list[Node]:
+        node.state = State.DONE
+        self.reporter.changed(node)
+        newly_ready = []
+        for dependent in node.dependents:
+            dependent.waiting -= 1
+            if dependent.waiting == 0 and dependent.state is State.PENDING:
+                newly_ready.append(dependent)
+        return newly_ready
+
+    def _fail(self, graph: TaskGraph, node: Node, message: str, job: PreparedJob | None) -> None:
+        node.state, node.error = State.FAILED, message
+        if job is not None:
+            node.log_path = job.stderr if os.path.exists(job.stderr) else job.log_dir
+        self.reporter.changed(node)
+        for blocked in graph.block_dependents(node):
+            self.reporter.changed(blocked)
+
+
+def run_batch(tasks: Sequence[Any], workers: int, reporter: Reporter | None = None,
+              keep_jobs: bool = False) -> RunResult:
+    """``--batch``: every task as a job of its batch system."""
+    settings = run_settings(workers)
+    runner = BatchRunner(workers=settings.workers, reporter=reporter, poll_interval=settings.batch_poll_interval,
+                         keep_jobs=keep_jobs)
+    result = runner.run(tasks)
+    result.batch_stats = runner.stats
+    return result

@@ -1,0 +1,39 @@
+"""Which batch system a task goes to, and the backend object that talks to it."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+from b2box.batch.backends.base import Backend
+from b2box.errors import B2BoxError
+from b2box.settings.resolved import run_settings, settings_of
+
+_DETECTION = (("bsub", "lsf"), ("condor_submit", "htcondor"), ("sbatch", "slurm"))
+
+
+def resolve_batch_system(task: Any) -> str:
+    """The task's ``batch_system``; ``auto`` picks the first batch system found here, as b2luigi does."""
+    name = settings_of(task).batch.system
+    if name == "auto":
+        name = next((system for command, system in _DETECTION if shutil.which(command)), "local")
+    return name
+
+
+def backend_for(name: str) -> Backend:
+    """The backend for a ``batch_system`` value."""
+    if name == "local":
+        from b2box.batch.backends.local import LocalBackend
+
+        return LocalBackend()
+    if name == "htcondor":
+        from b2box.batch.backends.htcondor import HTCondorBackend
+
+        interface = run_settings().htcondor_interface
+        return HTCondorBackend(use_bindings={"auto": None, "bindings": True, "cli": False}[interface])
+    if name == "slurm":
+        from b2box.batch.backends.slurm import SlurmBackend
+
+        return SlurmBackend()
+    raise B2BoxError(f"batch_system {name!r} is not available in this version of b2box; "
+                     "use 'local', 'htcondor' or 'slurm'.")

@@ -1,0 +1,247 @@
+"""The ``b2box`` command.
+
+``b2box run script.py`` runs a workflow script exactly as ``python script.py``
+would, with the flags turned into the script's own (``--batch``,
+``--dry-run`` ...), so a script behaves the same either way. Errors a user
+can fix are printed as one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import runpy
+import shutil
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, NoReturn
+
+import click
+from click.shell_completion import get_completion_class
+
+from b2box.cli import process as entrypoint
+from b2box.errors import B2BoxError
+
+EXIT_USAGE = 2
+
+
+def _error(message: str) -> NoReturn:
+    click.echo(f"b2box: error: {message}", err=True)
+    raise SystemExit(EXIT_USAGE)
+
+
+def run_script(script: str, flags: Sequence[str]) -> None:
+    """Execute ``script`` as ``__main__`` with ``flags`` as its command line; exit with its status."""
+    path = os.path.abspath(script)
+    if not os.path.isfile(path):
+        _error(f"{script}: no such workflow script. Give the path of a .py file that calls b2box.process().")
+    os.environ["B2BOX_SCRIPT"] = path
+    sys.argv = [path, *flags]
+    sys.path.insert(0, os.path.dirname(path))
+    calls_before = entrypoint.calls
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except B2BoxError as error:
+        _error(str(error))
+    if entrypoint.calls == calls_before:
+        _error(
+            f"{script} never called b2box.process(). End it with\n"
+            "    if __name__ == '__main__':\n        b2box.process(MyTask())"
+        )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="b2box", prog_name="b2box")
+def main() -> None:
+    """Run b2luigi-style workflows the same way on a laptop, batch farms, the grid and CI."""
+
+
+_SCRIPT = click.argument("script", type=click.Path(dir_okay=False))
+_SCRIPT_ARGS = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@_SCRIPT
+@click.option("--batch", is_flag=True, help="Send each task to the batch system (setting batch_system).")
+@click.option("--dry-run", is_flag=True, help="List pending tasks; exit 1 when there are any (for CI).")
+@click.option("--show-output", is_flag=True, help="List every output and whether it exists.")
+@click.option("--remove-output", "remove_output", metavar="TASK[,TASK]",
+              help="Remove the outputs of these task families and of everything depending on them.")
+@click.option("--workers", type=click.IntRange(min=1), help="How many tasks run at once.")
+@click.option("--test", is_flag=True, help="Run here, one task at a time, with logs on screen.")
+@click.option("-y", "--yes", is_flag=True, help="With --remove-output: do not ask.")
+@_SCRIPT_ARGS
+def run(script: str, batch: bool, dry_run: bool, show_output: bool, remove_output: str | None,
+        workers: int | None, test: bool, yes: bool, script_args: tuple[str, ...]) -> None:
+    """Run the workflow SCRIPT (extra arguments after -- go to the script)."""
+    flags = [flag for flag, on in (("--batch", batch), ("--dry-run", dry_run),
+                                   ("--show-output", show_output), ("--test", test), ("--yes", yes)) if on]
+    if workers:
+        flags += ["--workers", str(workers)]
+    if remove_output:
+        flags += ["--remove", remove_output]
+    run_script(script, [*flags, *script_args])
+
+
+@main.command()
+@_SCRIPT
+@_SCRIPT_ARGS
+def status(script: str, script_args: tuple[str, ...]) -> None:
+    """Show how many tasks of each family are complete, for the whole tree of SCRIPT."""
+    run_script(script, ["--status", *script_args])
+
+
+@main.command()
+@_SCRIPT
+@_SCRIPT_ARGS
+def show(script: str, script_args: tuple[str, ...]) -> None:
+    """List every output of SCRIPT's workflow and whether it exists."""
+    run_script(script, ["--show-output", *script_args])
+
+
+def _docker_for_build(need: bool) -> Any:
+    """The Docker engine to build with; with ``--apptainer`` alone, None where there is none (SIF from a saved
+    image)."""
+    from b2box.env.docker import _client
+
+    try:
+        return _client()
+    except B2BoxError:
+        if need:
+            raise
+        return None
+
+
+@main.command(name="build-env")
+@click.argument("names", nargs=-1)
+@click.option("--apptainer", is_flag=True,
+              help="Also build a SIF of each image. Without Apptainer here, the image is saved for a second run "
+              "where Apptainer is (exit 3); without Docker, that saved image is used.")
+@click.option("--check", is_flag=True, help="Only tell whether b2box.lock matches the definitions (exit 1 if not).")
+@click.option("--project", type=click.Path(file_okay=False), default=".",
+              help="Folder with images/ (default: the nearest above the current one).")
+def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str) -> None:
+    """Build the environments in images/ (all, or NAMES) with b2box inside, and lock their digests."""
+    from b2box.env import build
+
+    try:
+        root = build.find_project(project)
+        if check:
+            problems = build.check(root, list(names))
+            for problem in problems:
+                click.echo(f"b2box: {problem}", err=True)
+            if problems:
+                raise SystemExit(1)
+            click.echo(f"{root / build.LOCK_FILE} matches the definitions in {root / build.IMAGES_FOLDER}")
+            return
+        lock = build.read_lock(root)
+        client = _docker_for_build(need=not apptainer)
+        pending = []
+        for definition in build.definitions(root, list(names)):
+            old = lock.get(definition.name)
+            entry = build.build(definition, client) if client else build.locked_entry(root, definition, lock)
+            entry.update(build.kept_sif(old, entry))
+            if apptainer:
+                try:
+                    entry.update(build.build_sif(root, definition.name, entry, client))
+                except build.SifPending as waiting:
+                    pending.append(str(waiting))
+            cached = entry.pop("cached")
+            lock[definition.name] = entry
+            sif = f", {entry['sif']} {entry['sif_sha256']}" if "sif" in entry else ""
+            click.echo(f"{definition.name}: {entry['docker_image']} {entry['docker_id']}"
+                       f"{' (cached)' if cached else ''}{sif}")
+        click.echo(f"wrote {build.write_lock(root, lock)}")
+        for message in pending:
+            click.echo(f"b2box: {message}", err=True)
+        if pending:
+            raise SystemExit(3)
+    except B2BoxError as error:
+        _error(str(error))
+
+
+@main.command()
+@_SCRIPT
+@click.argument("tasks", nargs=-1)
+def provenance(script: str, tasks: tuple[str, ...]) -> None:
+    """Show what each task's last job ran in (image digest, runtime), where and when."""
+    run_script(script, ["--provenance", ",".join(tasks)] if tasks else ["--provenance"])
+
+
+@main.command()
+@_SCRIPT
+@click.argument("tasks", nargs=-1, required=True)
+@click.option("--only", is_flag=True, help="Remove only these families, not what depends on them.")
+@click.option("--keep", metavar="TASK[,TASK]", help="Keep the outputs of these families.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask before removing.")
+def remove(script: str, tasks: tuple[str, ...], only: bool, keep: str | None, yes: bool) -> None:
+    """Remove the outputs of the task families TASKS of SCRIPT (and of their dependents)."""
+    flags = ["--remove-only" if only else "--remove", ",".join(tasks)]
+    if keep:
+        flags += ["--keep", keep]
+    if yes:
+        flags.append("--yes")
+    run_script(script, flags)
+
+
+def _tool_line(name: str) -> str:
+    found = shutil.which(name)
+    return f"{name}: {found}" if found else f"{name}: not found"
+
+
+@main.command()
+@click.argument("script", required=False, type=click.Path(dir_okay=False))
+def info(script: str | None) -> None:
+    """Versions, settings files in effect and the batch systems and runtimes found here."""
+    from importlib.metadata import version
+
+    from b2box.settings.lookup import settings_sources, validate_settings
+
+    if script:
+        os.environ["B2BOX_SCRIPT"] = os.path.abspath(script)
+    lines = [
+        f"b2box {version('b2box')}",
+        f"luigi {version('luigi')}",
+        f"python {platform.python_version()} ({sys.executable})",
+    ]
+    try:
+        validate_settings()
+        sources = settings_sources()
+        lines.append("settings files: " + (", ".join(sources) if sources else "none"))
+    except B2BoxError as error:
+        lines.append(f"settings: INVALID: {error}")
+    lines.append("batch systems:")
+    lines += [f"  {_tool_line(tool)}" for tool in ("condor_submit", "sbatch", "bsub", "gbasf2")]
+    lines.append("container runtimes:")
+    lines += [f"  {_tool_line(tool)}" for tool in ("apptainer", "singularity", "docker")]
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(directory: str, force: bool) -> None:
+    """Write a starter workflow (workflow.py, settings.json) into DIRECTORY."""
+    templates = resources.files("b2box") / "templates"
+    os.makedirs(directory, exist_ok=True)
+    for name in ("workflow.py", "settings.json"):
+        destination = os.path.join(directory, name)
+        if os.path.exists(destination) and not force:
+            _error(f"{destination} exists; use --force to overwrite it or choose another directory.")
+        with open(destination, "w", encoding="utf-8") as handle:
+            handle.write((templates / name).read_text(encoding="utf-8"))
+        click.echo(f"wrote {destination}")
+    click.echo(f"Run it with: b2box run {os.path.join(directory, 'workflow.py')}")
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script, e.g. eval "$(b2box completion bash)"."""
+    completion_class: Any = get_completion_class(shell)
+    click.echo(completion_class(main, {}, "b2box", "_B2BOX_COMPLETE").source())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,260 @@
+"""``process()``: the entry point a workflow script calls, with b2luigi's flags.
+
+``python script.py [flags]`` and ``b2box run script.py [flags]`` end here.
+Unlike b2luigi, the exit status tells the truth: 0 when every requested
+task is complete, 1 when a task failed or was left incomplete (and for
+``--dry-run`` when work is pending), 2 for bad settings or flags, 130 after
+Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
+
+import luigi
+
+from b2box.cli import inspection
+from b2box.engine.graph import TaskGraph
+from b2box.engine.progress import ProgressReporter
+from b2box.engine.scheduler import LocalScheduler, RunResult, run_dependencies_here, write_failure_log
+from b2box.errors import B2BoxError
+from b2box.job import main as job_main
+from b2box.settings.lookup import set_setting, validate_settings
+from b2box.settings.resolved import DISPATCH_IN_PLACE, run_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+logger = logging.getLogger("b2box")
+calls = 0  # how often process() was called; `b2box run` checks that the script called it
+
+
+def _names(value: str) -> list[str]:
+    return [name for name in value.split(",") if name]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags every workflow script understands (b2luigi's, plus ``--workers`` and ``--status``)."""
+    parser = argparse.ArgumentParser(description="Run this b2box workflow.")
+    mode = parser.add_argument_group("what to do (default: run the workflow here)")
+    mode.add_argument("--batch", action="store_true", help="send each task to the batch system")
+    mode.add_argument("--test", action="store_true", help="run here, one task at a time, logs on screen")
+    mode.add_argument("--dry-run", action="store_true", help="list pending tasks; exit 1 if there are any")
+    mode.add_argument("--show-output", action="store_true", help="list every output and whether it exists")
+    mode.add_argument("--status", action="store_true", help="complete/pending counts per task family")
+    mode.add_argument("--provenance", type=_names, nargs="?", const=[], default=None, metavar="TASK[,TASK]",
+                      help="what each task's last job ran in, where and when")
+    mode.add_argument("--remove", type=_names, default=[], metavar="TASK[,TASK]",
+                      help="remove the outputs of these task families and of everything depending on them")
+    mode.add_argument("--remove-only", type=_names, default=[], metavar="TASK[,TASK]",
+                      help="remove the outputs of these task families only")
+    parser.add_argument("--keep", type=_names, default=[], metavar="TASK[,TASK]",
+                        help="with --remove: keep the outputs of these task families")
+    parser.add_argument("-y", "--yes", action="store_true", help="remove without asking")
+    parser.add_argument("--workers", type=int, default=None, help="tasks run in parallel (default: 1)")
+    parser.add_argument("--keep-jobs", action="store_true",
+                        help="with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)")
+    parser.add_argument("--scheduler-host", default="", help="use the central luigid scheduler on this host")
+    parser.add_argument("--scheduler-port", type=int, default=0, help="port of the central luigid scheduler")
+    parser.add_argument("--batch-runner", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--task-id", default="", help=argparse.SUPPRESS)
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None, ignore_unknown: bool) -> argparse.Namespace:
+    """Parse the script's flags; unknown flags are an error unless ``ignore_unknown``."""
+    parser = build_parser()
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if ignore_unknown:
+        parsed, _ = parser.parse_known_args(arguments)
+    else:
+        parsed = parser.parse_args(arguments)
+    central = bool(parsed.scheduler_host or parsed.scheduler_port)
+    if central and (parsed.test or parsed.dry_run):
+        parser.error("--test and --dry-run cannot use a central scheduler")
+    if parsed.batch_runner and not parsed.task_id:
+        parser.error("--batch-runner needs --task-id")
+    if parsed.workers is not None and parsed.workers < 1:
+        parser.error("--workers must be at least 1")
+    return parsed
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    sys.stderr.write(f"b2box: error: {message}\n")
+    sys.stderr.flush()
+    raise SystemExit(code)
+
+
+def _confirm_on_terminal(question: str) -> bool:
+    if not sys.stdin or not sys.stdin.isatty():
+        _fail("removal needs confirmation: run again with --yes (-y) to remove without asking")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _run_central(tasks: list[Any], workers: int, arguments: argparse.Namespace, build_kwargs: dict[str, Any]) -> bool:
+    """Hand the tasks to luigi's own worker and a central ``luigid``."""
+    kwargs = dict(build_kwargs)
+    if arguments.scheduler_host:
+        kwargs["scheduler_host"] = arguments.scheduler_host
+    if arguments.scheduler_port:
+        kwargs["scheduler_port"] = arguments.scheduler_port
+    kwargs.setdefault("log_level", "INFO")
+    return bool(luigi.build(tasks, workers=workers, local_scheduler=False, **kwargs))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, ``kill``) stops a batch run like Ctrl-C: its jobs are removed."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_as_batch_runner(tasks: list[Any], task_id: str) -> None:
+    """b2luigi's ``--batch-runner --task-id ID``: run that one task of the tree here."""
+    from b2box.engine.execute import TaskFailed, execute
+
+    graph = TaskGraph.build(tasks)
+    node = graph.nodes.get(task_id)
+    if node is None:
+        _fail(f"task id {task_id} is not part of this workflow's task graph", EXIT_FAILED)
+    set_setting(DISPATCH_IN_PLACE, True)
+    try:
+        execute(node.task, run_dependencies_here)
+    except TaskFailed as failure:
+        node.error = failure.explanation
+        write_failure_log(node)
+        sys.stderr.write(failure.explanation + "\n")
+        raise SystemExit(EXIT_FAILED) from None
+
+
+def _report(result: RunResult) -> int:
+    if result.interrupted:
+        sys.stderr.write("b2box: interrupted; running tasks were stopped, their outputs discarded.\n")
+        return EXIT_INTERRUPTED
+    if result.success:
+        return EXIT_OK
+    failed = result.failed
+    if failed:
+        sys.stderr.write(f"b2box: {len(failed)} task(s) failed:\n")
+        for node in failed[:20]:
+            where = f"  log: {node.log_path}" if node.log_path else ""
+            sys.stderr.write(f"  {node.task_id}{where}\n")
+        if len(failed) > 20:
+            sys.stderr.write(f"  ... and {len(failed) - 20} more\n")
+    else:
+        sys.stderr.write(f"b2box: {len(result.incomplete)} task(s) were left incomplete.\n")
+    return EXIT_FAILED
+
+
+def process(
+    task_like_elements: Any,
+    show_output: bool = False,
+    dry_run: bool = False,
+    test: bool = False,
+    batch: bool = False,
+    ignore_additional_command_line_args: bool = False,
+    remove: Sequence[str] = (),
+    remove_only: Sequence[str] = (),
+    auto_confirm: bool = False,
+    keep_tasks: Sequence[str] | None = None,
+    exit_on_failure: bool = True,
+    argv: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> RunResult | None:
+    """Run (or inspect) the workflow ending in ``task_like_elements``.
+
+    Keyword arguments not listed are luigi.build's (``workers``,
+    ``scheduler_host`` ...). Returns the :class:`~b2box.engine.scheduler.RunResult`
+    of a run when everything is complete; when a task failed or is left
+    incomplete it exits with status 1 (``exit_on_failure=False`` returns the
+    falsy result instead). Inspection modes (``--dry-run``, ``--show-output``,
+    ``--status``, ``--remove``) always exit.
+    """
+    global calls
+    calls += 1
+    running_job = job_main.current()
+    if running_job is not None:  # inside a batch job: run just that task (or the tasks of its group)
+        raise SystemExit(job_main.run_current())
+    tasks = list(task_like_elements) if isinstance(task_like_elements, list | tuple) else [task_like_elements]
+    arguments = parse_arguments(argv, ignore_additional_command_line_args)
+    try:
+        validate_settings()
+        return _process(tasks, arguments, show_output, dry_run, test, batch, remove, remove_only,
+                        auto_confirm, keep_tasks, exit_on_failure, kwargs)
+    except B2BoxError as error:
+        _fail(str(error))
+
+
+def _process(
+    tasks: list[Any],
+    arguments: argparse.Namespace,
+    show_output: bool,
+    dry_run: bool,
+    test: bool,
+    batch: bool,
+    remove: Sequence[str],
+    remove_only: Sequence[str],
+    auto_confirm: bool,
+    keep_tasks: Sequence[str] | None,
+    exit_on_failure: bool,
+    build_kwargs: dict[str, Any],
+) -> RunResult | None:
+    if arguments.batch_runner:
+        run_as_batch_runner(tasks, arguments.task_id)
+        raise SystemExit(EXIT_OK)
+    if show_output or arguments.show_output:
+        inspection.show_outputs(tasks)
+        raise SystemExit(EXIT_OK)
+    if dry_run or arguments.dry_run:
+        pending = inspection.dry_run(tasks)
+        raise SystemExit(EXIT_FAILED if pending else EXIT_OK)
+    if arguments.status:
+        inspection.status(tasks)
+        raise SystemExit(EXIT_OK)
+    if arguments.provenance is not None:
+        inspection.provenance(tasks, arguments.provenance)
+        raise SystemExit(EXIT_OK)
+    families, only = (list(arguments.remove or remove), False)
+    if not families:
+        families, only = (list(arguments.remove_only or remove_only), True)
+    if families:
+        yes = auto_confirm or arguments.yes
+        inspection.remove_outputs(tasks, families, only=only, keep=list(arguments.keep or keep_tasks or []),
+                                  confirm=None if yes else _confirm_on_terminal)
+        raise SystemExit(EXIT_OK)
+
+    workers = run_settings(build_kwargs.pop("workers", None) or arguments.workers).workers
+    for ignored in ("local_scheduler", "detailed_summary", "log_level"):
+        build_kwargs.pop(ignored, None)
+    if arguments.scheduler_host or arguments.scheduler_port:
+        ok = _run_central(tasks, int(workers), arguments, build_kwargs)
+        if not ok and exit_on_failure:
+            raise SystemExit(EXIT_FAILED)
+        return None
+    if test or arguments.test:
+        set_setting(DISPATCH_IN_PLACE, True)
+        logging.basicConfig(level=logging.DEBUG)
+        workers = 1
+    if batch or arguments.batch:
+        from b2box.batch.runner import run_batch
+
+        with _sigterm_as_interrupt():
+            result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(),
+                               keep_jobs=arguments.keep_jobs)
+    else:
+        result = LocalScheduler(workers=int(workers), reporter=ProgressReporter()).run(tasks)
+    code = _report(result)
+    if code != EXIT_OK and exit_on_failure:
+        raise SystemExit(code)
+    return result

@@ -1,0 +1,85 @@
+"""Run one task in this process, the way luigi's worker would, but safely.
+
+Around ``run()``: output folders are created, outputs are staged (see
+:mod:`b2box.api.staging`), luigi's events fire (START, SUCCESS, FAILURE,
+PROCESSING_TIME) and ``on_success``/``on_failure`` are called. Dynamic
+dependencies (a ``run()`` that yields tasks) are handed to a callback that
+completes them before ``run()`` continues. After a successful ``run()`` every
+declared output must exist: a task that "succeeds" without its outputs fails
+with the list of what is missing.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+import luigi
+import luigi.task
+
+from b2box.api.staging import OutputStaging, create_output_dirs
+
+RunDependencies = Callable[[list[Any]], None]
+
+
+class TaskFailed(Exception):
+    """A task's run failed; ``explanation`` is what luigi's ``on_failure`` made of it."""
+
+    def __init__(self, task_id: str, explanation: str) -> None:
+        super().__init__(f"{task_id} failed")
+        self.task_id = task_id
+        self.explanation = explanation
+
+
+class OutputsMissing(RuntimeError):
+    """``run()`` returned without creating every declared output."""
+
+
+def missing_outputs(targets: list[Any]) -> list[str]:
+    """Those of ``targets`` that do not exist."""
+    return [str(getattr(target, "path", target)) for target in targets if not target.exists()]
+
+
+def _drive(generator: types.GeneratorType[Any, Any, Any], run_dependencies: RunDependencies) -> None:
+    """Feed a ``run()`` generator the outputs of the tasks it yields, as luigi does."""
+    send: Any = None
+    while True:
+        try:
+            requested = next(generator) if send is None else generator.send(send)
+        except StopIteration:
+            return
+        tasks = luigi.task.flatten(requested)
+        pending = [task for task in tasks if not task.complete()]
+        if pending:
+            run_dependencies(pending)
+        send = luigi.task.getpaths(requested)
+
+
+def execute(task: Any, run_dependencies: RunDependencies) -> None:
+    """Run ``task`` here; raise :class:`TaskFailed` with luigi's explanation on any error."""
+    started = time.time()
+    try:
+        targets = luigi.task.flatten(task.output())
+        create_output_dirs(task, targets)
+        with OutputStaging(task):
+            task.trigger_event(luigi.Event.START, task)
+            result = task.run()
+            if isinstance(result, types.GeneratorType):
+                _drive(result, run_dependencies)
+        missing = missing_outputs(targets)
+        if missing:
+            raise OutputsMissing(
+                f"{task.task_id}: run() finished but did not create " + ", ".join(missing)
+                + ". Write each output to self.get_output_file_name(<name>) inside run()."
+            )
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:
+        explanation = task.on_failure(exc) or repr(exc)
+        task.trigger_event(luigi.Event.FAILURE, task, exc)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise TaskFailed(task.task_id, str(explanation)) from exc
+    task.trigger_event(luigi.Event.PROCESSING_TIME, task, time.time() - started)
+    task.on_success()
+    task.trigger_event(luigi.Event.SUCCESS, task)

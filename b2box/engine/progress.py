@@ -1,0 +1,126 @@
+"""Progress of a run: a live status line on a terminal, plain lines elsewhere.
+
+On a terminal one line on stderr is redrawn (at most ten times a second)
+with the done / running / pending / failed counts; a failed task prints a
+line of its own naming the task and its log. When stderr is not a terminal
+(CI logs), only a start line, one line per failure, a progress line at most
+every 30 seconds and the summary are printed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from b2box.engine.graph import Node, State, TaskGraph
+
+_REDRAW_SECONDS = 0.1
+_PLAIN_SECONDS = 30.0
+
+
+def _summary(counts: dict[State, int]) -> str:
+    done = counts[State.DONE] + counts[State.COMPLETE]
+    total = sum(counts.values())
+    parts = [
+        f"done {done}/{total}",
+        f"running {counts[State.RUNNING]}",
+        f"pending {counts[State.PENDING]}",
+        f"failed {counts[State.FAILED] + counts[State.MISSING]}",
+    ]
+    if counts[State.BLOCKED]:
+        parts.append(f"blocked {counts[State.BLOCKED]}")
+    return "  ".join(parts)
+
+
+class ProgressReporter:
+    """Shows how a run advances (see the module docstring)."""
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self._graph: TaskGraph | None = None
+        self._counts: dict[State, int] = {}
+        self._last_draw = 0.0
+        self._line_shown = False
+
+    def begin(self, graph: TaskGraph) -> None:
+        self._graph = graph
+        self._counts = graph.counts()
+        complete = self._counts[State.COMPLETE]
+        to_run = self._counts[State.PENDING]
+        self._print(f"b2box: {len(graph.nodes)} tasks, {complete} already complete, {to_run} to run")
+        for node in graph.nodes.values():
+            if node.state in (State.FAILED, State.MISSING):
+                self._report_failure(node)
+        self._last_draw = time.monotonic()
+
+    def changed(self, node: Node) -> None:
+        if self._graph is None:
+            return
+        self._counts = self._recount(node)
+        if node.state is State.FAILED:
+            self._report_failure(node)
+        now = time.monotonic()
+        interval = _REDRAW_SECONDS if self.live else _PLAIN_SECONDS
+        if now - self._last_draw >= interval:
+            self._last_draw = now
+            self._draw()
+
+    def note(self, text: str) -> None:
+        """A line of its own (a retry, a re-attach), printed above the status line."""
+        self._print(text)
+
+    def end(self, graph: TaskGraph) -> None:
+        self._clear()
+        counts = graph.counts()
+        self.stream.write(f"b2box: {_summary(counts)}\n")
+        self.stream.flush()
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _recount(self, node: Node) -> dict[State, int]:
+        """O(1): every change is one of these moves, so a run stays linear."""
+        counts = dict(self._counts)
+        previous = {
+            State.RUNNING: State.PENDING,
+            State.DONE: State.RUNNING,
+            State.FAILED: State.RUNNING,
+            State.BLOCKED: State.PENDING,
+        }.get(node.state)
+        if previous is not None and counts.get(previous, 0) > 0:
+            counts[previous] -= 1
+            counts[node.state] = counts.get(node.state, 0) + 1
+            return counts
+        return self._graph.counts() if self._graph else counts
+
+    def _report_failure(self, node: Node) -> None:
+        where = f" (log: {node.log_path})" if node.log_path else ""
+        reason = [line.strip() for line in (node.error or "").strip().splitlines() if line.strip()]
+        summary = ""
+        if reason:
+            summary = f": {reason[0]}" if len(reason) == 1 else f": {reason[0].rstrip(':')} … {reason[-1]}"
+        self._print(f"b2box: FAILED {node.task_id}{summary}{where}")
+
+    def _print(self, line: str) -> None:
+        redraw = self._line_shown
+        self._clear()
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        if redraw:
+            self._draw()
+
+    def _draw(self) -> None:
+        if not self._counts:
+            return
+        if self.live:
+            self.stream.write("\r\x1b[K" + "b2box: " + _summary(self._counts))
+            self._line_shown = True
+        else:
+            self.stream.write("b2box: " + _summary(self._counts) + "\n")
+        self.stream.flush()
+
+    def _clear(self) -> None:
+        if self.live and self._line_shown:
+            self.stream.write("\r\x1b[K")
+            self._line_shown = False

@@ -1,0 +1,245 @@
+"""The local scheduler: run a task graph in time linear in its size.
+
+luigi's own local scheduler walks every task each time a worker asks for
+work (``count_pending``, ``prune``), so N tasks cost O(N^2). Here the graph is
+built once (:class:`~b2box.engine.graph.TaskGraph`), every task keeps a count of
+unfinished requirements, and finishing a task only touches its dependents:
+O(tasks + edges) in all.
+
+With one worker, tasks run in this process. With several, each task runs in
+a forked child (as luigi does), at most ``workers`` at once; a crash of one
+child fails that task only.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from b2box.api.dispatch import describe_exit
+from b2box.engine.execute import TaskFailed, execute
+from b2box.engine.graph import Node, State, TaskGraph
+from b2box.settings import layout
+
+logger = logging.getLogger("b2box")
+_MAX_ERROR_CHARS = 16_000
+
+
+class Reporter(Protocol):
+    """Told about every change of a task's state (the progress display)."""
+
+    def begin(self, graph: TaskGraph) -> None: ...
+
+    def changed(self, node: Node) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def end(self, graph: TaskGraph) -> None: ...
+
+
+class SilentReporter:
+    """Reports nothing (nested runs of dynamic dependencies)."""
+
+    def begin(self, graph: TaskGraph) -> None:
+        pass
+
+    def changed(self, node: Node) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def end(self, graph: TaskGraph) -> None:
+        pass
+
+
+@dataclass
+class RunResult:
+    """What a run did; true when every requested task is complete."""
+
+    graph: TaskGraph
+    interrupted: bool = False
+    counts: dict[State, int] = field(default_factory=dict)
+    batch_stats: Any = None  # how many batch-system calls a --batch run made
+
+    @property
+    def success(self) -> bool:
+        return not self.interrupted and all(node.state.finished for node in self.graph.roots)
+
+    def __bool__(self) -> bool:
+        return self.success
+
+    @property
+    def failed(self) -> list[Node]:
+        return [node for node in self.graph.nodes.values() if node.state in (State.FAILED, State.MISSING)]
+
+    @property
+    def incomplete(self) -> list[Node]:
+        return [node for node in self.graph.nodes.values() if not node.state.finished]
+
+
+def write_failure_log(node: Node) -> None:
+    """Keep the traceback of a failed task beside its other logs; remember where."""
+    try:
+        folder = layout.get_log_file_dir(node.task)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "failure.log")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(node.error or "")
+        node.log_path = path
+    except Exception as exc:  # the log is a convenience; never mask the task's own failure
+        logger.debug("could not write failure log of %s: %s", node.task_id, exc)
+
+
+def run_dependencies_here(tasks: list[Any]) -> None:
+    """Complete the tasks a ``run()`` yielded, in this process, before it continues."""
+    result = LocalScheduler(workers=1, reporter=SilentReporter()).run(tasks)
+    if not result.success:
+        problems = "; ".join(f"{node.task_id}: {(node.error or '').strip()[-300:]}" for node in result.failed)
+        raise RuntimeError(f"dynamic dependencies did not complete: {problems or 'interrupted'}")
+
+
+def _child_main(task: Any, connection: multiprocessing.connection.Connection) -> None:
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        execute(task, run_dependencies_here)
+    except TaskFailed as failure:
+        connection.send(failure.explanation[-_MAX_ERROR_CHARS:])
+        connection.close()
+        sys.stdout.flush()
+        os._exit(1)
+    connection.send(None)
+    connection.close()
+
+
+@dataclass(eq=False)
+class _Child:
+    node: Node
+    process: Any
+    reader: multiprocessing.connection.Connection
+
+
+class LocalScheduler:
+    """Runs a graph with ``workers`` parallel tasks (see the module docstring)."""
+
+    def __init__(self, workers: int = 1, reporter: Reporter | None = None) -> None:
+        self.workers = max(1, int(workers))
+        self.reporter: Reporter = reporter or SilentReporter()
+        self._ready: list[tuple[int, int, Node]] = []
+        self._sequence = itertools.count()
+
+    def run(self, roots: list[Any]) -> RunResult:
+        graph = TaskGraph.build(roots)
+        result = RunResult(graph=graph)
+        self.reporter.begin(graph)
+        for node in graph.nodes.values():
+            if node.state in (State.FAILED, State.MISSING):
+                write_failure_log(node)
+        for node in graph.ready():
+            self._push(node)
+        try:
+            if self.workers == 1:
+                self._run_here(graph)
+            else:
+                self._run_forked(graph)
+        except KeyboardInterrupt:
+            result.interrupted = True
+        result.counts = graph.counts()
+        self.reporter.end(graph)
+        return result
+
+    # -- bookkeeping shared by both modes -----------------------------------------------------------
+
+    def _push(self, node: Node) -> None:
+        priority = getattr(node.task, "priority", 0) or 0
+        heapq.heappush(self._ready, (-priority, next(self._sequence), node))
+
+    def _pop(self) -> Node:
+        return heapq.heappop(self._ready)[2]
+
+    def _start(self, node: Node) -> None:
+        node.state = State.RUNNING
+        self.reporter.changed(node)
+
+    def _succeeded(self, node: Node) -> None:
+        node.state = State.DONE
+        self.reporter.changed(node)
+        for dependent in node.dependents:
+            dependent.waiting -= 1
+            if dependent.waiting == 0 and dependent.state is State.PENDING:
+                self._push(dependent)
+
+    def _failed(self, graph: TaskGraph, node: Node, error: str) -> None:
+        node.state, node.error = State.FAILED, error
+        write_failure_log(node)
+        self.reporter.changed(node)
+        for blocked in graph.block_dependents(node):
+            self.reporter.changed(blocked)
+
+    # -- one worker: in this process ----------------------------------------------------------------
+
+    def _run_here(self, graph: TaskGraph) -> None:
+        while self._ready:
+            node = self._pop()
+            self._start(node)
+            try:
+                execute(node.task, run_dependencies_here)
+            except TaskFailed as failure:
+                self._failed(graph, node, failure.explanation)
+            except KeyboardInterrupt:
+                self._failed(graph, node, "interrupted (Ctrl-C)")
+                raise
+            else:
+                self._succeeded(node)
+
+    # -- several workers: a forked child per task ---------------------------------------------------
+
+    def _run_forked(self, graph: TaskGraph) -> None:
+        context = multiprocessing.get_context("fork")
+        running: dict[int, _Child] = {}
+        try:
+            while self._ready or running:
+                while self._ready and len(running) < self.workers:
+                    node = self._pop()
+                    reader, writer = context.Pipe(duplex=False)
+                    process = context.Process(target=_child_main, args=(node.task, writer), daemon=False)
+                    self._start(node)
+                    process.start()
+                    writer.close()
+                    running[process.sentinel] = _Child(node=node, process=process, reader=reader)
+                for sentinel in multiprocessing.connection.wait(list(running)):
+                    child = running.pop(cast(int, sentinel))
+                    self._collect(graph, child)
+        except KeyboardInterrupt:
+            for child in running.values():
+                child.process.terminate()
+            for child in running.values():
+                child.process.join()
+                self._failed(graph, child.node, "interrupted (Ctrl-C)")
+            raise
+
+    def _collect(self, graph: TaskGraph, child: _Child) -> None:
+        message: str | None = None
+        try:
+            if child.reader.poll():
+                message = child.reader.recv()
+        except (EOFError, OSError):
+            message = None
+        child.reader.close()
+        child.process.join()
+        if child.process.exitcode == 0:
+            self._succeeded(child.node)
+        else:
+            status = describe_exit(child.process.exitcode)
+            self._failed(graph, child.node, message or f"the task's process died with {status}")

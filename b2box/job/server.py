@@ -1,0 +1,190 @@
+"""A warm process that local jobs without a container are forked from.
+
+Starting Python and importing luigi costs a job on this machine about a
+quarter of a CPU second, which is most of what a small local job costs. The
+local backend therefore starts one job server per run, forked from the
+scheduler after the workflow script has been loaded. A job's wrapper still
+runs as usual; its last step, instead of starting a new Python, hands its
+stdout/stderr to the server over a Unix socket (:mod:`b2box.job.client`, ~20 ms), the server
+forks a child that runs the task exactly as a job process would
+(:func:`b2box.job.run.run`) and reports its exit status back to the client, which
+exits with it. If the client goes away (the job is cancelled), the child is
+killed. If the server is not there, the wrapper starts Python as usual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+ENV_VAR = "B2BOX_JOB_SERVER"
+
+
+
+@dataclass(eq=False)
+class _Request:
+    connection: socket.socket
+    child: int
+
+
+def _exit_status(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _run_child(connection: socket.socket, listener: socket.socket, descriptors: list[int],
+               request: dict[str, Any]) -> None:
+    """In the forked child: become the job process and never return."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        listener.close()
+        connection.close()
+        for target, descriptor in enumerate(descriptors[:3]):
+            os.dup2(descriptor, target)
+        for descriptor in descriptors:
+            if descriptor > 2:
+                os.close(descriptor)
+        sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        os.chdir(request["cwd"])  # the job's folder and variables are the wrapper's, not the server's
+        os.environ.clear()
+        os.environ.update(request["env"])
+        from b2box.job.files import JobSpec
+        from b2box.job.run import run
+        from b2box.settings.lookup import reload_settings
+
+        reload_settings()
+        code = run(JobSpec.read(request["job"]), request["job_id"])
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    """A request: one byte carrying stdin/stdout/stderr, then a line of JSON (with the job's environment)."""
+    _, descriptors, _, _ = socket.recv_fds(connection, 1, 3)
+    message = b""
+    while not message.endswith(b"\n"):
+        more = connection.recv(1 << 16)
+        if not more:
+            break
+        message += more
+    return json.loads(message), descriptors
+
+
+def _stop_children(requests: dict[int, _Request]) -> None:
+    """Leaving: no job may outlive the server."""
+    for pid in requests:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid in requests:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def serve(listener: socket.socket) -> None:
+    """The server loop: one forked child per request; ends when the parent closes the socket file."""
+    requests: dict[int, _Request] = {}
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    def wake(*_: Any) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(wake_write, b"x")
+
+    signal.signal(signal.SIGCHLD, wake)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the scheduler decides what Ctrl-C stops
+    while True:
+        watched: list[socket.socket | int] = [listener, wake_read, *(r.connection for r in requests.values())]
+        readable, _, _ = select.select(watched, [], [], 1.0)
+        if not os.path.exists(listener.getsockname()):
+            _stop_children(requests)
+            os._exit(0)
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+        for waiting in list(requests.values()):
+            if waiting.connection in readable and not waiting.connection.recv(1, socket.MSG_PEEK):
+                with contextlib.suppress(ProcessLookupError):  # the client was cancelled: stop its job
+                    os.kill(waiting.child, signal.SIGTERM)
+        while requests:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            finished = requests.pop(pid, None)
+            if finished is not None:
+                with contextlib.suppress(OSError):
+                    finished.connection.sendall(f"{_exit_status(status)}\n".encode())
+                finished.connection.close()
+        if listener in readable:
+            connection, _ = listener.accept()
+            try:
+                request, descriptors = _receive(connection)
+            except (OSError, ValueError):
+                connection.close()  # a broken request: its client falls back to starting Python itself
+                continue
+            child = os.fork()
+            if child == 0:
+                _run_child(connection, listener, descriptors, request)
+            for descriptor in descriptors:
+                os.close(descriptor)
+            requests[child] = _Request(connection=connection, child=child)
+
+
+class JobServer:
+    """Starts the server process; removing its socket file stops it."""
+
+    def __init__(self) -> None:
+        self.folder = tempfile.mkdtemp(prefix="b2box-jobs-")
+        self.path = os.path.join(self.folder, "server.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.path)
+        listener.listen(128)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                os.setpgid(0, 0)  # Ctrl-C in the terminal reaches the scheduler, not the server
+                serve(listener)
+            finally:
+                os._exit(0)
+        listener.close()
+
+    def stop(self) -> None:
+        """Remove the socket file; the server notices within a second, stops its jobs and exits."""
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            pid, _ = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.02)
+        else:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+        with contextlib.suppress(OSError):
+            os.rmdir(self.folder)

@@ -1,0 +1,225 @@
+"""Settings: one typed model, one lookup chain.
+
+A setting is looked up, first hit wins, in
+
+1. the task: an attribute or property of that name on the task or its classes,
+2. ``set_setting(key, value)`` in the script,
+3. ``settings.json`` files: the script's folder upward (nearest first), then
+   the one file named by ``B2BOX_SETTINGS`` or ``B2LUIGI_SETTINGS_JSON``,
+4. environment variables ``B2BOX_<NAME>`` (``B2BOX_RESULT_DIR`` ...),
+5. the default: the caller's, else the model's.
+
+Settings files and environment variables are validated against
+:class:`~b2box.settings.model.SettingValues` (pydantic) the first time they are read, so a wrong
+type or a misspelt key stops the run before any task starts, with the file,
+the key and what was expected. Values of your own go under ``"custom"`` in a
+file. Dicts and lists handed out are copies: b2box never mutates what
+``set_setting`` was given, and one task cannot leak a change into another.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from b2box.settings.sources import CUSTOM_SECTION, raw_environment_values, read_settings_file, settings_file_paths
+
+# b2luigi's sentinel for "no default": returned as is when passed as default.
+_no_value = object()
+_MISSING = MISSING = object()
+_generation = 0  # changes whenever a source may have changed; resolved task settings older than it are stale
+
+
+def generation() -> int:
+    """A number that changes whenever ``set_setting``, ``clear_setting`` or a reload may have changed a value."""
+    return _generation
+
+
+def _changed() -> None:
+    global _generation
+    _generation += 1
+
+
+def load_settings_file(path: str) -> dict[str, Any]:
+    """Read one settings file; on the submitting side also validate it (errors name the file and the key)."""
+    data = read_settings_file(path)
+    if not _validating:
+        return data if isinstance(data, dict) else {}
+    from b2box.settings.model import validate_file_content
+
+    return validate_file_content(path, data)
+
+
+def _environment_values() -> dict[str, Any]:
+    if _validating:
+        from b2box.settings.model import environment_values
+
+        return environment_values()
+    return raw_environment_values()
+
+
+_validating = True
+
+
+def validating() -> bool:
+    """False inside a job, where every source was validated at submission (and pydantic may be missing)."""
+    return _validating
+
+
+def warn_deprecated(old_key: str, key: str) -> None:
+    """The warning for a value found under b2luigi's older name of a setting."""
+    warnings.warn(f"The setting '{old_key}' is deprecated; use '{key}' instead.", DeprecationWarning, stacklevel=3)
+
+
+def trust_validated_sources() -> None:
+    """Inside a job: settings were validated at submission; read them without pydantic."""
+    global _validating
+    _validating = False
+    reload_settings()
+
+
+# ----------------------------------------------------------------------------------------------------
+# The lookup chain
+
+
+@dataclass
+class _Layers:
+    files: list[tuple[str, dict[str, Any]]]
+    environment: dict[str, Any]
+
+
+_global_settings: dict[str, Any] = {}
+_layers: _Layers | None = None
+
+
+def reload_settings() -> None:
+    """Forget cached files and environment; the next lookup reads and validates them again."""
+    global _layers
+    _layers = None
+    _changed()
+
+
+def validate_settings() -> None:
+    """Read every settings file and ``B2BOX_*`` variable now, failing on the first bad one."""
+    reload_settings()
+    _current_layers()
+
+
+def _current_layers() -> _Layers:
+    global _layers
+    if _layers is None:
+        files = [(path, load_settings_file(path)) for path in settings_file_paths()]
+        _layers = _Layers(files=files, environment=_environment_values())
+    return _layers
+
+
+def settings_sources() -> list[str]:
+    """The settings files in effect, for ``b2box info``."""
+    return [path for path, _ in _current_layers().files]
+
+
+def _task_value(key: str, task: object) -> Any:
+    if key in getattr(task, "__dict__", {}):
+        return getattr(task, key)
+    for cls in type(task).__mro__:
+        if key in cls.__dict__:
+            return getattr(task, key)
+    return _MISSING
+
+
+TASK, SET_SETTING, ENVIRONMENT = "task", "set_setting", "environment"
+
+
+def find(key: str, task: object | None = None) -> tuple[Any, str]:
+    """``(value, origin)`` of ``key``: origin is ``"task"``, ``"set_setting"``, a settings file's path or
+    ``"environment"``; ``(MISSING, "")`` when nothing defines it. Values are not copied."""
+    if task is not None:
+        value = _task_value(key, task)
+        if value is not _MISSING:
+            return value, TASK
+    if key in _global_settings:
+        return _global_settings[key], SET_SETTING
+    layers = _current_layers()
+    for path, data in layers.files:
+        if key in data:
+            return data[key], path
+        custom = data.get(CUSTOM_SECTION)
+        if isinstance(custom, dict) and key in custom:
+            return custom[key], path
+    if key in layers.environment:
+        return layers.environment[key], ENVIRONMENT
+    return _MISSING, ""
+
+
+def _lookup(key: str, task: object | None) -> Any:
+    return find(key, task)[0]
+
+
+def copied(value: Any) -> Any:
+    """A deep copy of a dict, list or set (so nobody mutates what ``set_setting`` was given); others as they are."""
+    return copy.deepcopy(value) if isinstance(value, dict | list | set) else value
+
+
+def get_setting(
+    key: str,
+    default: Any = None,
+    task: object | None = None,
+    deprecated_keys: list[str] | None = None,
+) -> Any:
+    """The value of setting ``key`` (see the module docstring for the order).
+
+    Raises ``ValueError`` when nothing defines it and there is no default,
+    as b2luigi does.
+    """
+    value = _lookup(key, task)
+    if value is _MISSING:
+        for old_key in deprecated_keys or ():
+            value = _lookup(old_key, task)
+            if value is not _MISSING:
+                warnings.warn(
+                    f"The setting '{old_key}' is deprecated; use '{key}' instead.",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                break
+    if value is not _MISSING:
+        return copied(value)
+    if default is not None:
+        return default
+    known_default = model_default(key)
+    if known_default is not None:
+        return copied(known_default)
+    raise ValueError(f"No settings found for {key}! Set it with set_setting('{key}', ...) or in settings.json.")
+
+
+def model_default(key: str) -> Any:
+    """The settings model's default of ``key``; None inside a job (no pydantic there) or for unknown keys."""
+    try:
+        from b2box.settings.model import default_of
+    except ImportError:  # a job in an image whose Python cannot load pydantic: no model defaults there
+        return None
+    return default_of(key)
+
+
+def set_setting(key: str, value: Any) -> None:
+    """Set ``key`` for every task that does not define it itself (the object is kept, never changed)."""
+    if _validating:
+        from b2box.settings.model import check_value
+
+        check_value(key, value)
+    _global_settings[key] = value
+    _changed()
+
+
+def clear_setting(key: str) -> None:
+    """Forget a value given to :func:`set_setting`; unknown keys are ignored."""
+    _global_settings.pop(key, None)
+    _changed()
+
+
+def iter_global_settings() -> Iterator[tuple[str, Any]]:
+    """The values given to :func:`set_setting`, for handing them to a job."""
+    yield from _global_settings.items()

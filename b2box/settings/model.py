@@ -1,0 +1,217 @@
+"""The typed model of every setting, and the checks that name the source at fault.
+
+Kept apart from :mod:`b2box.settings.lookup` so that a job process never imports
+pydantic: jobs run with settings that were validated when they were
+submitted, and b2box's job side stays pure Python, which lets the host's
+installation be mounted into images with another Python version.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from b2box.errors import SettingsError
+from b2box.settings.sources import CUSTOM_SECTION, ENV_PREFIX
+
+
+def _fspath(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _split_words(value: Any) -> Any:
+    """Accept ``"--nv --cleanenv"`` as well as ``["--nv", "--cleanenv"]``."""
+    return value.split() if isinstance(value, str) else value
+
+
+PathStr = Annotated[str, BeforeValidator(_fspath)]
+Words = Annotated[list[str], NoDecode, BeforeValidator(_split_words)]
+BatchSystem = Literal["auto", "local", "lsf", "htcondor", "slurm", "gbasf2", "apptainer", "test", "custom"]
+
+
+class SettingValues(BaseModel):
+    """Every setting b2box and b2luigi know, with its type and default."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    # Where things go.
+    result_dir: PathStr = "."
+    log_dir: PathStr = "logs"
+    task_file_dir: PathStr = "task_files"
+    working_dir: PathStr | None = None
+    scratch_dir: PathStr | None = None
+    parameter_separator: str = "="
+    use_parameter_name_in_output: bool = True
+    # How things run.
+    workers: int = 1
+    batch_system: BatchSystem = "auto"
+    retries: int = 0
+    tasks_per_job: int = 1
+    htcondor_interface: Literal["auto", "bindings", "cli"] = "auto"
+    htcondor_container: Literal["wrapper", "container_image", "singularity_image"] = "wrapper"
+    batch_poll_interval: float = 1.0
+    executable: list[str] | None = None
+    executable_prefix: list[str] = []
+    executable_is_entrypoint: bool | None = None
+    task_cmd_additional_args: list[str] = []
+    add_filename_to_cmd: bool = True
+    shell: str = "bash"
+    # Environment of a job.
+    env_script: PathStr = ""
+    env: dict[str, str] = {}
+    image: str = ""
+    image_digest: str = ""
+    runtime: Literal["auto", "apptainer", "docker", "none"] = "auto"
+    binds: list[PathStr] = []
+    gpus: bool = False
+    extra_args: Words = []
+    apptainer_image: str = ""
+    apptainer_cmd: str = ""
+    apptainer_mounts: list[PathStr] = []
+    apptainer_mount_defaults: bool = True
+    apptainer_additional_params: Words = []
+    # Batch systems.
+    job_name: str | None = None
+    htcondor_settings: dict[str, Any] = {}
+    transfer_files: list[PathStr] = []
+    slurm_settings: dict[str, Any] = {}
+    queue: str | None = None
+    job_slots: int | None = None
+    batch_status_cache_ttl: float | None = None
+    # Targets.
+    default_task_target_class: Any = None
+    target_class_kwargs: dict[str, Any] = {}
+    n_download_threads: int | None = 2
+    # b2luigi's older names, still read (with a warning) where b2luigi reads them.
+    result_path: PathStr | None = None
+    log_folder: PathStr | None = None
+    cmd_prefix: list[str] | None = None
+    # Your own settings, read with get_setting("name") like any other.
+    custom: dict[str, Any] = {}
+
+
+KNOWN_SETTINGS: dict[str, Any] = dict(SettingValues.model_fields)
+_FREE_PREFIXES = ("gbasf2_", "_")  # gbasf2 has dozens of options; "_" marks b2luigi internals
+
+
+class _EnvironmentSettings(SettingValues, BaseSettings):
+    """The same fields, read from ``B2BOX_*`` environment variables by pydantic-settings."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", case_sensitive=False)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Errors that name the source
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    if error.get("type") == "literal_error":
+        message = message.replace("Input should be", "must be one of:")
+    return f"{message} (got {error.get('input')!r})"
+
+
+def _raise_for(source: str, exc: ValidationError, key_label: str = "setting") -> None:
+    problems = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else "?"
+        if error["type"] == "extra_forbidden":
+            hint = difflib.get_close_matches(key, KNOWN_SETTINGS, n=1)
+            suggestion = f"did you mean '{hint[0]}'? " if hint else ""
+            problems.append(
+                f"unknown {key_label} '{key}': {suggestion}"
+                f'put settings of your own under "{CUSTOM_SECTION}": {{"{key}": ...}}'
+            )
+        else:
+            problems.append(f"{key_label} '{key}': {_describe(error)}")
+    raise SettingsError(f"{source}: " + "; ".join(problems) + ". Fix it there and run again.")
+
+
+def validate_file_content(path: str, data: Any) -> dict[str, Any]:
+    """A settings file's content, checked against the model; errors name the file and the key."""
+    if not isinstance(data, dict):
+        raise SettingsError(
+            f"{path}: a settings file must hold one JSON object ({{\"result_dir\": ...}}), "
+            f"not {type(data).__name__}. Fix the file and run again."
+        )
+    checked = {key: value for key, value in data.items() if not key.startswith(_FREE_PREFIXES)}
+    try:
+        SettingValues.model_validate(checked)
+    except ValidationError as exc:
+        _raise_for(path, exc)
+    if not isinstance(data.get(CUSTOM_SECTION, {}), dict):
+        raise SettingsError(f'{path}: "{CUSTOM_SECTION}" must be an object of your own settings.')
+    return data
+
+
+def environment_values() -> dict[str, Any]:
+    """``B2BOX_*`` variables, typed by pydantic-settings; errors name the variable."""
+    try:
+        parsed = _EnvironmentSettings()
+    except ValidationError as exc:
+        problems = [f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {_describe(e)}" for e in exc.errors()]
+        raise SettingsError(
+            "environment: " + "; ".join(problems) + ". Fix or unset the variable."
+        ) from None
+    except Exception as exc:  # pydantic-settings reports JSON errors of complex fields this way
+        raise SettingsError(
+            f"environment: {exc}. Values of list and dict settings must be JSON, "
+            f"e.g. {ENV_PREFIX}ENV='{{\"A\": \"1\"}}'."
+        ) from None
+    values = {name: getattr(parsed, name) for name in parsed.model_fields_set}
+    own = {name.lower() for name in values}
+    for name, value in os.environ.items():
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):].lower() not in own:
+            values.setdefault(name[len(ENV_PREFIX):].lower(), value)
+    return values
+
+
+def check_value(key: str, value: Any) -> None:
+    """A ``set_setting`` value of a known key must have the key's type."""
+    if key not in KNOWN_SETTINGS or key == CUSTOM_SECTION:
+        return
+    try:
+        SettingValues.model_validate({key: value})
+    except ValidationError as exc:
+        raise SettingsError(
+            f"set_setting('{key}', {value!r}): {_describe(exc.errors()[0])}. Pass a value of that type."
+        ) from None
+
+
+_checked_values: dict[tuple[str, str, str], Any] = {}
+
+
+def checked_task_value(task_class: str, key: str, value: Any) -> Any:
+    """A value that a task defines itself, checked against (and converted to) the setting's type.
+
+    Results are remembered by value: the many tasks of a family share their class attributes.
+    """
+    if key not in KNOWN_SETTINGS or key == CUSTOM_SECTION:
+        return value
+    try:
+        memo = (key, type(value).__qualname__, repr(value))
+    except Exception:  # a value without a usable repr: check it every time
+        memo = None
+    if memo is not None and memo in _checked_values:
+        return _checked_values[memo]
+    try:
+        checked = getattr(SettingValues.model_validate({key: value}), key)
+    except ValidationError as exc:
+        raise SettingsError(
+            f"task {task_class}: attribute '{key}': {_describe(exc.errors()[0])}. "
+            "Give the attribute a value of the setting's type."
+        ) from None
+    if memo is not None:
+        _checked_values[memo] = checked
+    return checked
+
+
+def default_of(key: str) -> Any:
+    """The model's default of ``key``, or None."""
+    field = KNOWN_SETTINGS.get(key)
+    return None if field is None else field.default

@@ -1,0 +1,73 @@
+"""Where settings come from: ``settings.json`` files and ``B2BOX_*`` variables, read as plain JSON.
+
+Only the standard library is used here, so a job process (which may run with
+an image's Python that cannot load pydantic) reads the same sources as the
+submitting process. Checking them against the typed model is
+:mod:`b2box.settings.model`'s job, done once on the submitting side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from b2box.errors import SettingsError
+from b2box.settings.paths import script_dir
+
+SETTINGS_FILE_NAME = "settings.json"
+SETTINGS_FILE_ENV_VARS = ("B2BOX_SETTINGS", "B2LUIGI_SETTINGS_JSON")
+ENV_PREFIX = "B2BOX_"
+CUSTOM_SECTION = "custom"
+
+
+def read_settings_file(path: str) -> Any:
+    """The JSON content of one settings file; errors name the file and what to do."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{path}: settings file not found (named by the environment). Create it or unset the variable."
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). Fix the file."
+        ) from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read settings file ({exc.strerror}).") from None
+
+
+def settings_file_paths(start: str | None = None) -> list[str]:
+    """The settings files in lookup order: nearest folder first, then the named file."""
+    found = []
+    folder = os.path.abspath(start or script_dir())
+    while True:
+        candidate = os.path.join(folder, SETTINGS_FILE_NAME)
+        if os.path.isfile(candidate):
+            found.append(candidate)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for name in SETTINGS_FILE_ENV_VARS:
+        named = os.environ.get(name)
+        if named:
+            named = os.path.abspath(named)
+            if named not in found:
+                found.append(named)
+            break
+    return found
+
+
+def raw_environment_values() -> dict[str, Any]:
+    """``B2BOX_*`` variables, JSON-decoded where they are JSON (lists, dicts, numbers), else as text."""
+    values: dict[str, Any] = {}
+    for name, raw in os.environ.items():
+        if name.startswith(ENV_PREFIX):
+            key = name[len(ENV_PREFIX) :].lower()
+            try:
+                values[key] = json.loads(raw)
+            except ValueError:
+                values[key] = raw
+    return values
