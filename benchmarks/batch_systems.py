@@ -36,39 +36,57 @@ def _timestamp(text: str) -> float:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def run_once(python: str, implementation: str, system: str, count: int, settings: dict[str, Any],
-             base: str, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_once(
+    python: str,
+    implementation: str,
+    system: str,
+    count: int,
+    settings: dict[str, Any],
+    base: str,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"{implementation}-{system}-{count}-", dir=base))
     # Batch jobs run the script again in a clean environment: the implementation is written into the file.
     # (b2luigi's jobs also rebuild the whole task graph, so the size and system go in as well).
     text = WORKFLOW.read_text()
-    for name, default, value in (("BENCH_IMPL", "b2box", implementation), ("BENCH_N", "0", str(count)),
-                                 ("BENCH_SYSTEM", "local", system)):
+    for name, default, value in (
+        ("BENCH_IMPL", "b2box", implementation),
+        ("BENCH_N", "0", str(count)),
+        ("BENCH_SYSTEM", "local", system),
+    ):
         text = text.replace(f'os.environ.get("{name}", "{default}")', f'os.environ.get("{name}", "{value}")')
     (folder / "workflow.py").write_text(text)
     (folder / "settings.json").write_text(json.dumps({"result_dir": "results", **settings}))
     stats_file = folder / "stats.json"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("B2BOX_", "B2LUIGI_"))}
-    env.update(BENCH_IMPL=implementation, BENCH_N=str(count), BENCH_SYSTEM=system, BENCH_STATS=str(stats_file),
-               **(extra_env or {}))
+    env.update(
+        BENCH_IMPL=implementation,
+        BENCH_N=str(count),
+        BENCH_SYSTEM=system,
+        BENCH_STATS=str(stats_file),
+        **(extra_env or {}),
+    )
     started = time.time()
-    done = subprocess.run([python, "workflow.py"], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=7200)
+    done = subprocess.run([python, "workflow.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=7200)
     finished = time.time()
     outputs = glob.glob(str(folder / "results" / "index=*" / "done.txt"))
     if len(outputs) != count:
         raise RuntimeError(f"{implementation}: {len(outputs)} of {count} outputs\n{done.stderr[-3000:]}")
     row: dict[str, Any] = {"implementation": implementation, "tasks": count, "wall_s": finished - started}
-    records = [json.loads(Path(p).read_text()) for p in glob.glob(str(folder / "logs/**/provenance.json"),
-                                                                  recursive=True)]
+    records = [
+        json.loads(Path(p).read_text()) for p in glob.glob(str(folder / "logs/**/provenance.json"), recursive=True)
+    ]
     if records:
         first_start = min(_timestamp(r["start_time"]) for r in records)
         last_end = max(_timestamp(r["end_time"]) for r in records)
     else:
         first_start = min(os.path.getmtime(p) for p in outputs)
         last_end = max(os.path.getmtime(p) for p in outputs)
-    row.update(pool_busy_s=last_end - first_start, lag_after_last_job_s=finished - last_end,
-               submission_to_last_job_s=last_end - started)
+    row.update(
+        pool_busy_s=last_end - first_start,
+        lag_after_last_job_s=finished - last_end,
+        submission_to_last_job_s=last_end - started,
+    )
     if stats_file.exists():
         row.update(json.loads(stats_file.read_text()))
     shutil.rmtree(folder, ignore_errors=True)
@@ -85,11 +103,28 @@ def b2luigi_python(base: str) -> str:
         install = [str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels]
         subprocess.run([*install, "--no-deps", "b2luigi==1.3.0"], check=True)
         # b2luigi's requirements except xrootd, which has no wheel for this Python (see reference_stubs/)
-        subprocess.run([*install, "luigi==3.6.0", "parse>=1.8.4", "colorama>=0.3.9", "cachetools>=5.0.0",
-                        "tenacity>=8,<9", "webdavclient3>=3.14.7", "typer>=0.12.0", "shellingham>=1.5",
-                        "click>=8.0.0", "setuptools<81"], check=True)
-        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(
+            [
+                *install,
+                "luigi==3.6.0",
+                "parse>=1.8.4",
+                "colorama>=0.3.9",
+                "cachetools>=5.0.0",
+                "tenacity>=8,<9",
+                "webdavclient3>=3.14.7",
+                "typer>=0.12.0",
+                "shellingham>=1.5",
+                "click>=8.0.0",
+                "setuptools<81",
+            ],
+            check=True,
+        )
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         shutil.copytree(STUBS / "XRootD", Path(site) / "XRootD")
     return str(python)
 
@@ -101,8 +136,10 @@ def record(rows: list[dict[str, Any]], system: str, sif: str) -> Path:
 
 def describe(row: dict[str, Any]) -> str:
     calls = f", {row['submit_calls']} submits, {row['status_queries']} status queries" if "submit_calls" in row else ""
-    return (f"{row['implementation']:>10} N={row['tasks']:>4}: {row['wall_s']:7.1f} s wall, pool busy "
-            f"{row['pool_busy_s']:6.1f} s, done {row['lag_after_last_job_s']:5.1f} s after the last job{calls}")
+    return (
+        f"{row['implementation']:>10} N={row['tasks']:>4}: {row['wall_s']:7.1f} s wall, pool busy "
+        f"{row['pool_busy_s']:6.1f} s, done {row['lag_after_last_job_s']:5.1f} s after the last job{calls}"
+    )
 
 
 def main() -> None:
@@ -113,8 +150,11 @@ def main() -> None:
     parser.add_argument("--tasks-per-job", type=int, default=10)
     parser.add_argument("--b2luigi-max", type=int, default=100, help="0 skips b2luigi")
     parser.add_argument("--folder", default=os.getcwd(), help="a folder on the shared filesystem")
-    parser.add_argument("--reuse-b2box", action="store_true",
-                        help="take b2box's rows from the last results file instead of measuring them again")
+    parser.add_argument(
+        "--reuse-b2box",
+        action="store_true",
+        help="take b2box's rows from the last results file instead of measuring them again",
+    )
     options = parser.parse_args()
     rows = []
     settings = {"image": options.sif, "batch_poll_interval": 1.0}
@@ -128,16 +168,21 @@ def main() -> None:
         record(rows, options.system, options.sif)
     if options.tasks_per_job > 1:
         for count in options.sizes:
-            row = run_once(sys.executable, "b2box", options.system, count,
-                           {**settings, "tasks_per_job": options.tasks_per_job}, options.folder)
+            row = run_once(
+                sys.executable,
+                "b2box",
+                options.system,
+                count,
+                {**settings, "tasks_per_job": options.tasks_per_job},
+                options.folder,
+            )
             row["implementation"] = f"b2box x{options.tasks_per_job}"
             rows.append(row)
             print(describe(row), flush=True)
             record(rows, options.system, options.sif)
     for count in sorted({row["tasks"] for row in rows if row["tasks"] <= options.b2luigi_max}):
         # b2luigi runs without a container; so does this row, for a like-for-like comparison
-        bare = run_once(sys.executable, "b2box", options.system, count, {"batch_poll_interval": 1.0},
-                        options.folder)
+        bare = run_once(sys.executable, "b2box", options.system, count, {"batch_poll_interval": 1.0}, options.folder)
         bare["implementation"] = "b2box bare"
         rows.append(bare)
         print(describe(bare), flush=True)

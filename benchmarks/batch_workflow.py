@@ -38,7 +38,14 @@ if __name__ == "__main__":
         result = b2luigi.process(tasks, workers=100000, batch=True, exit_on_failure=False)
         stats = result.batch_stats
         with open(os.environ.get("BENCH_STATS", "stats.json"), "w") as handle:
-            json.dump({"submit_calls": stats.submit_calls, "status_queries": stats.poll_calls, "jobs": stats.jobs,
-                       "success": bool(result)}, handle)
+            json.dump(
+                {
+                    "submit_calls": stats.submit_calls,
+                    "status_queries": stats.poll_calls,
+                    "jobs": stats.jobs,
+                    "success": bool(result),
+                },
+                handle,
+            )
     else:
         b2luigi.process(tasks, workers=min(int(os.environ.get("BENCH_N", "1")), 100), batch=True)

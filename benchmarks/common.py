@@ -27,14 +27,16 @@ def b2luigi_python() -> str:
     return str(python)
 
 
-def timed_run(python: str, script: Path, env: dict[str, str], args: tuple[str, ...] = (),
-              timeout: float = 3600) -> float:
+def timed_run(
+    python: str, script: Path, env: dict[str, str], args: tuple[str, ...] = (), timeout: float = 3600
+) -> float:
     """Seconds of wall time for ``python script args`` in a fresh result folder; fails loudly."""
     results = tempfile.mkdtemp(prefix="b2box-bench-")
     full_env = {**os.environ, **env, "BENCH_RESULTS": results}
     started = time.perf_counter()
-    finished = subprocess.run([python, str(script), *args], env=full_env, capture_output=True, text=True,
-                              timeout=timeout, cwd=results)
+    finished = subprocess.run(
+        [python, str(script), *args], env=full_env, capture_output=True, text=True, timeout=timeout, cwd=results
+    )
     elapsed = time.perf_counter() - started
     shutil.rmtree(results, ignore_errors=True)
     if finished.returncode != 0:
@@ -46,7 +48,12 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
     """Store a benchmark's figures as JSON in benchmarks/results/<name>.json."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    data = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "python": sys.version.split()[0],
-            "cpus": os.cpu_count(), **data}
+    data = {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        **data,
+    }
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path

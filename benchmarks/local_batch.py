@@ -23,15 +23,25 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=10)
     options = parser.parse_args()
     common = {"BENCH_N": str(options.tasks), "BENCH_WORKERS": str(options.workers)}
-    b2box_s = timed_run(sys.executable, SCRIPT, {**common, "BENCH_IMPL": "b2box", "BENCH_BATCH_SYSTEM": "local"},
-                        ("--batch",))
+    b2box_s = timed_run(
+        sys.executable, SCRIPT, {**common, "BENCH_IMPL": "b2box", "BENCH_BATCH_SYSTEM": "local"}, ("--batch",)
+    )
     print(f"b2box   --batch (local):   {b2box_s:6.2f} s  ({1000 * b2box_s / options.tasks:.0f} ms per job)", flush=True)
-    b2luigi_s = timed_run(b2luigi_python(), SCRIPT,
-                          {**common, "BENCH_IMPL": "b2luigi", "BENCH_BATCH_SYSTEM": "test"}, ("--batch",))
+    b2luigi_s = timed_run(
+        b2luigi_python(), SCRIPT, {**common, "BENCH_IMPL": "b2luigi", "BENCH_BATCH_SYSTEM": "test"}, ("--batch",)
+    )
     print(f"b2luigi --batch (test):    {b2luigi_s:6.2f} s  ({1000 * b2luigi_s / options.tasks:.0f} ms per job)")
     print(f"b2box is {b2luigi_s / b2box_s:.1f}x faster")
-    path = write_results("local_batch", {"tasks": options.tasks, "workers": options.workers, "b2box_s": b2box_s,
-                                         "b2luigi_s": b2luigi_s, "speedup": b2luigi_s / b2box_s})
+    path = write_results(
+        "local_batch",
+        {
+            "tasks": options.tasks,
+            "workers": options.workers,
+            "b2box_s": b2box_s,
+            "b2luigi_s": b2luigi_s,
+            "speedup": b2luigi_s / b2box_s,
+        },
+    )
     print(f"results written to {path}")
 
 

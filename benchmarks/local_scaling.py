@@ -36,12 +36,15 @@ def main() -> None:
             row["speedup"] = row["b2luigi_s"] / row["b2box_s"]
         rows.append(row)
         speedup = f"  b2luigi {row['b2luigi_s']:8.2f} s  ratio {row['speedup']:6.1f}x" if "speedup" in row else ""
-        print(f"N={size:>6}  b2box {row['b2box_s']:7.2f} s ({row['b2box_ms_per_task']:.3f} ms/task){speedup}",
-              flush=True)
+        print(
+            f"N={size:>6}  b2box {row['b2box_s']:7.2f} s ({row['b2box_ms_per_task']:.3f} ms/task){speedup}", flush=True
+        )
     smallest, largest = rows[0], rows[-1]
     growth = (largest["b2box_s"] / smallest["b2box_s"]) / (largest["tasks"] / smallest["tasks"])
-    print(f"b2box time grows {growth:.2f}x as fast as N between N={smallest['tasks']} and N={largest['tasks']} "
-          "(1.0 = linear)")
+    print(
+        f"b2box time grows {growth:.2f}x as fast as N between N={smallest['tasks']} and N={largest['tasks']} "
+        "(1.0 = linear)"
+    )
     path = write_results("local_scaling", {"rows": rows, "b2box_growth_vs_linear": growth})
     print(f"results written to {path}")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import write_results
 
-WORKFLOW = '''
+WORKFLOW = """
 import b2box
 
 class Tiny(b2box.Task):
@@ -38,21 +38,21 @@ class Tiny(b2box.Task):
 
 if __name__ == "__main__":
     b2box.process(Tiny())
-'''
+"""
 
 
 def bare_command(wrapper: Path) -> list[str]:
     """The wrapper's own container command, running the job's Python line directly instead of the wrapper."""
     text = wrapper.read_text()
     start_of_exec = text.index("    exec ") + len("    exec ")
-    python_line = shlex.split(text[start_of_exec:text.index('"$1"', start_of_exec)])  # up to the job id
+    python_line = shlex.split(text[start_of_exec : text.index('"$1"', start_of_exec)])  # up to the job id
     start = next(line for line in text.splitlines() if "--inside" in line and not line.startswith("if"))
     container = shlex.split(start)[:-3]  # drop: wrapper path, --inside, "$b2box_job_id"
     if container[-1] == "/bin/bash":  # apptainer: image, then /bin/bash
         container = container[:-1]
     else:  # docker: --entrypoint /bin/bash ... image
         position = container.index("--entrypoint")
-        del container[position:position + 2]
+        del container[position : position + 2]
     return [*container, *python_line, "bare-run"]
 
 
@@ -75,8 +75,9 @@ def main() -> None:
     options = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="b2box-overhead-", dir=options.folder))
     (folder / "tiny.py").write_text(WORKFLOW)
-    (folder / "settings.json").write_text(json.dumps({"image": options.image, "runtime": options.runtime,
-                                                     "batch_system": "local"}))
+    (folder / "settings.json").write_text(
+        json.dumps({"image": options.image, "runtime": options.runtime, "batch_system": "local"})
+    )
     env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
     subprocess.run([sys.executable, "tiny.py", "--batch"], cwd=folder, env=env, check=True)
     wrapper = next(folder.glob("task_files/**/job.sh"))
@@ -87,11 +88,21 @@ def main() -> None:
         wrapped_times.append(timed(["/bin/bash", str(wrapper)], folder, output))
         bare_times.append(timed(bare, folder, output))
     wrapped, plain = statistics.median(wrapped_times), statistics.median(bare_times)
-    print(f"{options.runtime}: bare {1000 * plain:.0f} ms, through the wrapper {1000 * wrapped:.0f} ms, "
-          f"overhead {1000 * (wrapped - plain):+.0f} ms (medians of {options.repeat})")
-    path = write_results(f"wrapper_overhead_{options.runtime}", {
-        "image": options.image, "repeat": options.repeat, "bare_ms": 1000 * plain, "wrapper_ms": 1000 * wrapped,
-        "overhead_ms": 1000 * (wrapped - plain), "bare_command": bare})
+    print(
+        f"{options.runtime}: bare {1000 * plain:.0f} ms, through the wrapper {1000 * wrapped:.0f} ms, "
+        f"overhead {1000 * (wrapped - plain):+.0f} ms (medians of {options.repeat})"
+    )
+    path = write_results(
+        f"wrapper_overhead_{options.runtime}",
+        {
+            "image": options.image,
+            "repeat": options.repeat,
+            "bare_ms": 1000 * plain,
+            "wrapper_ms": 1000 * wrapped,
+            "overhead_ms": 1000 * (wrapped - plain),
+            "bare_command": bare,
+        },
+    )
     print(f"results written to {path}")
 
 

@@ -49,15 +49,29 @@ from testbed_lib.common import (
 from testbed_lib.pool import down, status, up, up_docker
 from testbed_lib.worker import Worker, source_files
 
-__all__ = ["ANALYSIS_IMAGE", "DEFAULT_UID", "POOL_LOG_DIR", "REPO", "WORKER_IMAGE", "TestbedError",
-           "TestbedUnavailable", "Worker", "down", "source_files", "status", "up", "up_docker"]
+__all__ = [
+    "ANALYSIS_IMAGE",
+    "DEFAULT_UID",
+    "POOL_LOG_DIR",
+    "REPO",
+    "WORKER_IMAGE",
+    "TestbedError",
+    "TestbedUnavailable",
+    "Worker",
+    "down",
+    "source_files",
+    "status",
+    "up",
+    "up_docker",
+]
 
 # ----------------------------------------------------------------------------------------------------------------- CLI
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ci/testbed.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ci/testbed.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="bring everything up (idempotent)")
     down_parser = commands.add_parser("down", help="remove the worker-node container; images stay")
@@ -86,8 +100,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "shell":
             user = "root" if args.root else USER
             tty = ["--tty"] if sys.stdin.isatty() else []
-            return subprocess.call(["docker", "exec", "--interactive", *tty, "--user", user, "--workdir",
-                                    str(SHARED_DIR), CONTAINER, "bash", "-l"])
+            return subprocess.call(
+                [
+                    "docker",
+                    "exec",
+                    "--interactive",
+                    *tty,
+                    "--user",
+                    user,
+                    "--workdir",
+                    str(SHARED_DIR),
+                    CONTAINER,
+                    "bash",
+                    "-l",
+                ]
+            )
     except TestbedUnavailable as error:
         print(f"testbed unavailable here: {error}", file=sys.stderr)
         return 3

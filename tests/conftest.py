@@ -35,19 +35,35 @@ def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     settings.reload_settings()
 
 
-def run_python(script: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_python(
+    script: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run a workflow script the way a user does: python script.py ARGS."""
     full_env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, str(script), *args], cwd=cwd or script.parent, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd or script.parent,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-def run_b2box(*args: str, cwd: Path, env: dict[str, str] | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_b2box(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the b2box command line."""
     full_env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "b2box.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "b2box.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -8,14 +8,37 @@ import pytest
 import b2box as b2luigi
 
 B2LUIGI_NAMES = [
-    "Task", "ExternalTask", "WrapperTask", "requires", "inherits", "copies", "on_temporary_files",
-    "dispatch", "DispatchableTask", "set_setting", "get_setting", "clear_setting", "process", "build",
-    "BoolParameter", "BatchIntParameter", "LocalTarget",
+    "Task",
+    "ExternalTask",
+    "WrapperTask",
+    "requires",
+    "inherits",
+    "copies",
+    "on_temporary_files",
+    "dispatch",
+    "DispatchableTask",
+    "set_setting",
+    "get_setting",
+    "clear_setting",
+    "process",
+    "build",
+    "BoolParameter",
+    "BatchIntParameter",
+    "LocalTarget",
 ]
 TASK_METHODS = [
-    "add_to_output", "get_output_file_name", "get_input_file_names", "get_input_file_name",
-    "get_input_file_names_from_dict", "get_all_input_file_names", "get_all_output_file_names",
-    "remove_output", "clone", "remove_log_files", "remove_task_files", "grouped_param_names",
+    "add_to_output",
+    "get_output_file_name",
+    "get_input_file_names",
+    "get_input_file_name",
+    "get_input_file_names_from_dict",
+    "get_all_input_file_names",
+    "get_all_output_file_names",
+    "remove_output",
+    "clone",
+    "remove_log_files",
+    "remove_task_files",
+    "grouped_param_names",
     "has_grouped_params",
 ]
 

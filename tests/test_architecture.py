@@ -138,14 +138,21 @@ def test_imports_point_down_the_layers_only() -> None:
 
 
 def test_nothing_below_the_root_imports_the_root() -> None:
-    offenders = [f"{module}:{line}" for module in MODULES if _layer(module) < len(LAYERS) - 1
-                 for target, line in _imports(module) if target == "b2box"]
+    offenders = [
+        f"{module}:{line}"
+        for module in MODULES
+        if _layer(module) < len(LAYERS) - 1
+        for target, line in _imports(module)
+        if target == "b2box"
+    ]
     assert offenders == []
 
 
-@pytest.mark.parametrize("layer", ["b2box.api", "b2box.engine", "b2box.env", "b2box.job", "b2box.batch",
-                                   "b2box.cli"])
+@pytest.mark.parametrize("layer", ["b2box.api", "b2box.engine", "b2box.env", "b2box.job", "b2box.batch", "b2box.cli"])
 def test_no_setting_is_looked_up_by_name_below_the_settings_layer(layer: str) -> None:
-    users = [f"{module}: {path.name}" for module, path in MODULES.items()
-             if module.startswith(layer + ".") and re.search(r"\bget_setting\b", path.read_text())]
+    users = [
+        f"{module}: {path.name}"
+        for module, path in MODULES.items()
+        if module.startswith(layer + ".") and re.search(r"\bget_setting\b", path.read_text())
+    ]
     assert users == []

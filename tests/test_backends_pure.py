@@ -12,10 +12,10 @@ from b2box.batch.waves import Wave
 
 
 def test_htcondor_description_addresses_jobs_by_procid_only(tmp_path: Path) -> None:
-    wave = Wave(folder=str(tmp_path / "it's a \"wave\" dir"), jobs=())
+    wave = Wave(folder=str(tmp_path / 'it\'s a "wave" dir'), jobs=())
     description = htcondor.submit_description(wave, 'my "job"', {"request_memory": "2 GB", "+AccountingGroup": '"x"'})
     assert description["executable"] == "/bin/bash"
-    assert description["arguments"] == "\"'" + str(tmp_path) + "/it''s a \"\"wave\"\" dir/$(ProcId)/job.sh'\""
+    assert description["arguments"] == "\"'" + str(tmp_path) + '/it\'\'s a ""wave"" dir/$(ProcId)/job.sh\'"'
     assert description["output"].endswith("/$(ProcId)/log/stdout")
     assert description["environment"] == '"B2BOX_JOB_ID=$(ClusterId).$(ProcId)"'
     assert description["JobBatchName"] == "\"my 'job'\""
@@ -29,8 +29,11 @@ def test_htcondor_description_addresses_jobs_by_procid_only(tmp_path: Path) -> N
         ({"JobStatus": 2}, JobState.RUNNING, ""),
         ({"JobStatus": 4, "ExitCode": 0}, JobState.FINISHED, ""),
         ({"JobStatus": 3}, JobState.FINISHED, "removed"),
-        ({"JobStatus": 5, "HoldReason": "Error from slot1: disk full"}, JobState.HELD,
-         "held: Error from slot1: disk full"),
+        (
+            {"JobStatus": 5, "HoldReason": "Error from slot1: disk full"},
+            JobState.HELD,
+            "held: Error from slot1: disk full",
+        ),
         ({"JobStatus": 42}, JobState.UNKNOWN, "unknown HTCondor JobStatus 42"),
     ],
 )

@@ -59,9 +59,15 @@ def start_hanging_batch_run(tmp_path: Path) -> tuple[Path, subprocess.Popen[str]
     env = {k: v for k, v in os.environ.items() if not k.startswith("B2BOX_")}
     env.update(CHAIN_HANG="0", CHAIN_READY=str(ready))
     # Ctrl-C must reach it even when pytest itself was started in the background (SIGINT ignored, inherited).
-    process = subprocess.Popen([sys.executable, str(script), "--batch"], cwd=script.parent, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--batch"],
+        cwd=script.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 60
     while not ready.exists() or not ready.read_text():
         assert time.monotonic() < deadline and process.poll() is None

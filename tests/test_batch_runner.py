@@ -164,8 +164,10 @@ def test_tasks_per_job_packs_several_tasks_into_one_job(tmp_path: Path) -> None:
     result = BatchRunner(workers=100, backends={"test": backend}).run([PackedAll()])
     assert result.success
     assert [len(wave) for wave in backend.submitted] == [3], "7 tasks in 3 jobs (3 + 3 + 1)"
-    job_ids = {ledger_id for ledger_id in
-               (json.loads(p.read_text())["job_id"] for p in (tmp_path / "logs").rglob("provenance.json"))}
+    job_ids = {
+        ledger_id
+        for ledger_id in (json.loads(p.read_text())["job_id"] for p in (tmp_path / "logs").rglob("provenance.json"))
+    }
     assert len(job_ids) == 3
     for index in range(7):
         assert (tmp_path / f"results/index={index}/leaf.txt").read_text() == str(index)

@@ -37,7 +37,8 @@ def locked(project: Path) -> dict[str, Any]:
 
 
 def test_sif_in_two_steps_then_one_environment_in_docker_apptainer_and_htcondor(
-        worker: Any, shared_tmp: Path, docker_client: Any) -> None:
+    worker: Any, shared_tmp: Path, docker_client: Any
+) -> None:
     shutil.copytree(REPO / "images", shared_tmp / "images", ignore=shutil.ignore_patterns(".sif"))
 
     on_host = run_b2box("build-env", "--apptainer", "analysis", cwd=shared_tmp, timeout=900)
@@ -68,12 +69,18 @@ def test_sif_in_two_steps_then_one_environment_in_docker_apptainer_and_htcondor(
         folder = shared_tmp / system
         folder.mkdir()
         give_tree_to(shared_tmp, worker)
-        script = setup_workflow(folder, {"image": "env:analysis", "batch_system": system, "result_dir": "results",
-                                         "batch_poll_interval": 0.5})
+        script = setup_workflow(
+            folder,
+            {"image": "env:analysis", "batch_system": system, "result_dir": "results", "batch_poll_interval": 0.5},
+        )
         run_in_pool(worker, script, "--batch", env={"POOL_N": "3"})
         records = [provenance(folder, index) for index in range(3)]
-        assert all(r["image"]["runtime"] == "apptainer" and r["image"]["digest"] == entry["sif_sha256"]
-                   and r["backend"] == system for r in records), records
+        assert all(
+            r["image"]["runtime"] == "apptainer"
+            and r["image"]["digest"] == entry["sif_sha256"]
+            and r["backend"] == system
+            for r in records
+        ), records
         item = json.loads((folder / "results/index=0/item.json").read_text())
         assert item["python"].startswith("3.11"), "ran in the analysis image, with b2box from the image"
 
@@ -82,8 +89,16 @@ def test_sif_in_two_steps_then_one_environment_in_docker_apptainer_and_htcondor(
     folder.mkdir()
     (folder / "calibration.txt").write_text("constants")
     give_tree_to(shared_tmp, worker)
-    script = setup_workflow(folder, {"image": "env:analysis", "batch_system": "htcondor", "result_dir": "results",
-                                     "batch_poll_interval": 0.5, "transfer_files": [str(folder / "calibration.txt")]})
+    script = setup_workflow(
+        folder,
+        {
+            "image": "env:analysis",
+            "batch_system": "htcondor",
+            "result_dir": "results",
+            "batch_poll_interval": 0.5,
+            "transfer_files": [str(folder / "calibration.txt")],
+        },
+    )
     run_in_pool(worker, script, "--batch", env={"POOL_N": "3"})
     assert json.loads((folder / "results/count=3/total.json").read_text()) == {"total": 3}, "inputs went along"
     records = [provenance(folder, index) for index in range(3)]

@@ -27,9 +27,19 @@ def free_port() -> int:
 def luigid(tmp_path: Path) -> Iterator[int]:
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "luigid"), "--address", "127.0.0.1", "--port", str(port),
-         "--state-path", str(tmp_path / "state.pickle"), "--logdir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "luigid"),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--state-path",
+            str(tmp_path / "state.pickle"),
+            "--logdir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -56,8 +66,9 @@ def test_workflow_runs_through_central_scheduler(luigid: int, tmp_path: Path) ->
 def test_failure_through_central_scheduler_exits_nonzero_without_output(luigid: int, tmp_path: Path) -> None:
     script = tmp_path / "chain.py"
     shutil.copy(WORKFLOWS / "chain.py", script)
-    failed = run_python(script, "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid),
-                        env={"CHAIN_FAIL": "1"})
+    failed = run_python(
+        script, "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid), env={"CHAIN_FAIL": "1"}
+    )
     assert failed.returncode == 1
     assert (tmp_path / "results/index=0/link.txt").exists()
     assert not (tmp_path / "results/index=1/link.txt").exists()

@@ -56,9 +56,7 @@ def test_status_show_and_remove(chain: Path) -> None:
     assert run_python(chain).returncode == 0
     status = run_b2box("status", str(chain), cwd=chain.parent)
     assert status.returncode == 0
-    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "3", "0", "3"]
-    ]
+    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [["Link", "3", "0", "3"]]
     show = run_b2box("show", str(chain), cwd=chain.parent)
     assert "✓ " + str(chain.parent / "results/index=2/link.txt") in show.stdout
     refused = run_b2box("remove", str(chain), "Link", cwd=chain.parent)
@@ -95,8 +93,9 @@ def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path:
     ready = tmp_path / "ready"
     env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
     env.update(CHAIN_HANG="1", CHAIN_READY=str(ready))
-    process = subprocess.Popen([sys.executable, str(chain)], cwd=chain.parent, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(chain)], cwd=chain.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while not ready.exists():
         assert time.monotonic() < deadline and process.poll() is None, "the task never started"
@@ -149,8 +148,11 @@ def test_unknown_flags_fail_unless_ignored(chain: Path) -> None:
     refused = run_python(chain, "--my-own-flag")
     assert refused.returncode == 2 and "--my-own-flag" in refused.stderr
     script = chain.parent / "ignoring.py"
-    script.write_text(chain.read_text().replace("b2luigi.process(Chain())",
-                                                "b2luigi.process(Chain(), ignore_additional_command_line_args=True)"))
+    script.write_text(
+        chain.read_text().replace(
+            "b2luigi.process(Chain())", "b2luigi.process(Chain(), ignore_additional_command_line_args=True)"
+        )
+    )
     accepted = run_python(script, "--my-own-flag")
     assert accepted.returncode == 0, accepted.stderr
 

@@ -24,21 +24,29 @@ def workflow(folder: Path, settings: dict[str, object]) -> Path:
     script = folder / "small.py"
     shutil.copy(WORKFLOWS / "small.py", script)
     (folder / "settings.json").write_text(json.dumps(settings))
-    (folder / "env.sh").write_text("export FROM_ENV_SCRIPT=\"sourced in $(pwd)\"\n")
+    (folder / "env.sh").write_text('export FROM_ENV_SCRIPT="sourced in $(pwd)"\n')
     return script
 
 
 @pytest.mark.parametrize("tasks_per_job", [1, 3])
-def test_same_workflow_in_docker_and_without_container(tmp_path: Path, analysis_image: str, docker_client,
-                                                       tasks_per_job: int) -> None:
+def test_same_workflow_in_docker_and_without_container(
+    tmp_path: Path, analysis_image: str, docker_client, tasks_per_job: int
+) -> None:
     """Also with the three Number tasks in one job: one container, one Python for the group."""
     expected_digest = docker_client.images.get(analysis_image).id
     results = {}
     for runtime in ("none", "docker"):
         folder = tmp_path / runtime
-        script = workflow(folder, {"image": analysis_image if runtime == "docker" else "", "runtime": runtime,
-                                   "env": {"GREETING": "hello 'world' $(not run)"}, "env_script": "env.sh",
-                                   "tasks_per_job": tasks_per_job})
+        script = workflow(
+            folder,
+            {
+                "image": analysis_image if runtime == "docker" else "",
+                "runtime": runtime,
+                "env": {"GREETING": "hello 'world' $(not run)"},
+                "env_script": "env.sh",
+                "tasks_per_job": tasks_per_job,
+            },
+        )
         finished = run_python(script, "--batch")
         assert finished.returncode == 0, finished.stderr
         assert json.loads((folder / "results/sum.json").read_text()) == {"sum": 3}

@@ -16,16 +16,30 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(scope="module")
 def b2box_image(docker_client) -> str:
-    built = subprocess.run([str(REPO / "ci/build-image.sh"), "b2box:test"], capture_output=True, text=True,
-                           timeout=900)
+    built = subprocess.run([str(REPO / "ci/build-image.sh"), "b2box:test"], capture_output=True, text=True, timeout=900)
     assert built.returncode == 0, built.stderr
     return "b2box:test"
 
 
 def docker_run(image: str, folder: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}",
-                           "--volume", f"{folder}:{folder}", "--workdir", str(folder), image, *command],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--user",
+            f"{os.getuid()}:{os.getgid()}",
+            "--volume",
+            f"{folder}:{folder}",
+            "--workdir",
+            str(folder),
+            image,
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_image_runs_the_example_and_gates_on_pending_work(b2box_image: str, tmp_path: Path) -> None:
@@ -58,14 +72,35 @@ def pipeline_commands(path: Path) -> list[str]:
 @pytest.mark.parametrize("definition", ["gitlab-ci.yml", "github-actions.yml"])
 def test_pipeline_commands_run_in_the_image(b2box_image: str, tmp_path: Path, definition: str) -> None:
     commands = pipeline_commands(PIPELINES / definition)
-    assert commands == ['b2box run "$WORKFLOW_SCRIPT" --dry-run', 'b2box run "$WORKFLOW_SCRIPT" --workers 2',
-                        'b2box run "$WORKFLOW_SCRIPT" --dry-run']
+    assert commands == [
+        'b2box run "$WORKFLOW_SCRIPT" --dry-run',
+        'b2box run "$WORKFLOW_SCRIPT" --workers 2',
+        'b2box run "$WORKFLOW_SCRIPT" --dry-run',
+    ]
     folder = tmp_path / "project"
     shutil.copytree(REPO / "examples/average", folder, ignore=shutil.ignore_patterns("results", "logs"))
     expected = [1, 0, 0]  # pending work fails the first job; after the run nothing is pending
     for command, code in zip(commands, expected, strict=True):
-        done = subprocess.run(["docker", "run", "--rm", "--user", f"{os.getuid()}:{os.getgid()}",
-                               "--env", "WORKFLOW_SCRIPT=workflow.py", "--volume", f"{folder}:{folder}",
-                               "--workdir", str(folder), b2box_image, "sh", "-c", command],
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--user",
+                f"{os.getuid()}:{os.getgid()}",
+                "--env",
+                "WORKFLOW_SCRIPT=workflow.py",
+                "--volume",
+                f"{folder}:{folder}",
+                "--workdir",
+                str(folder),
+                b2box_image,
+                "sh",
+                "-c",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert done.returncode == code, f"{command}: {done.stderr}"

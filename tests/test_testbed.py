@@ -13,8 +13,7 @@ import pytest
 from tests.testbed_plugin import testbed, wait_for_files
 
 # Written by every job: the Python version it ran with and the uid it ran as.
-REPORT = ("import os, sys; v = sys.version_info; "
-          "open(sys.argv[1], 'w').write('%d.%d %d' % (v[0], v[1], os.getuid()))")
+REPORT = "import os, sys; v = sys.version_info; open(sys.argv[1], 'w').write('%d.%d %d' % (v[0], v[1], os.getuid()))"
 ANALYSIS_PYTHON = "3.11"
 
 
@@ -38,15 +37,21 @@ def check_outputs(outputs: list[Path], uid: int) -> None:
 
 @pytest.mark.docker
 @pytest.mark.parametrize("uid", sorted({os.getuid(), testbed.DEFAULT_UID}), ids=lambda uid: f"uid{uid}")
-def test_docker_container_writes_results_as_the_given_user(docker_client: Any, analysis_image: str, tmp_path: Path,
-                                                           uid: int) -> None:
+def test_docker_container_writes_results_as_the_given_user(
+    docker_client: Any, analysis_image: str, tmp_path: Path, uid: int
+) -> None:
     results = tmp_path / "results"
     results.mkdir()
     results.chmod(0o777)
     gid = os.getgid() if uid == os.getuid() else uid
-    docker_client.containers.run(analysis_image, ["python3", "-c", REPORT, "/results/out.txt"], user=f"{uid}:{gid}",
-                                 volumes={str(results): {"bind": "/results", "mode": "rw"}}, network_disabled=True,
-                                 remove=True)
+    docker_client.containers.run(
+        analysis_image,
+        ["python3", "-c", REPORT, "/results/out.txt"],
+        user=f"{uid}:{gid}",
+        volumes={str(results): {"bind": "/results", "mode": "rw"}},
+        network_disabled=True,
+        remove=True,
+    )
     check_outputs([results / "out.txt"], uid)
     assert (results / "out.txt").stat().st_gid == gid
 
@@ -54,15 +59,24 @@ def test_docker_container_writes_results_as_the_given_user(docker_client: Any, a
 @pytest.mark.apptainer
 def test_apptainer_runs_python_of_the_analysis_image_from_a_sif(worker: Any, analysis_sif: str) -> None:
     assert Path(analysis_sif).is_file()  # made in the worker node, seen by the host at the same path
-    result = worker.run(["apptainer", "exec", analysis_sif, "python3", "-c",
-                         "import os, sys; print(sys.version_info[0], sys.version_info[1], os.getuid())"])
+    result = worker.run(
+        [
+            "apptainer",
+            "exec",
+            analysis_sif,
+            "python3",
+            "-c",
+            "import os, sys; print(sys.version_info[0], sys.version_info[1], os.getuid())",
+        ]
+    )
     assert result.stdout.split() == [*ANALYSIS_PYTHON.split("."), str(worker.uid)]
 
 
 @pytest.mark.htcondor
 @pytest.mark.apptainer
-def test_htcondor_jobs_run_apptainer_and_write_into_the_shared_folder(worker: Any, analysis_sif: str,
-                                                                       shared_tmp: Path) -> None:
+def test_htcondor_jobs_run_apptainer_and_write_into_the_shared_folder(
+    worker: Any, analysis_sif: str, shared_tmp: Path
+) -> None:
     job_script(shared_tmp, analysis_sif)
     (shared_tmp / "job.sub").write_text(
         "executable = job.sh\n"
@@ -88,12 +102,22 @@ def test_htcondor_jobs_run_apptainer_and_write_into_the_shared_folder(worker: An
 
 @pytest.mark.slurm
 @pytest.mark.apptainer
-def test_slurm_jobs_run_apptainer_and_write_into_the_shared_folder(worker: Any, analysis_sif: str,
-                                                                    shared_tmp: Path) -> None:
+def test_slurm_jobs_run_apptainer_and_write_into_the_shared_folder(
+    worker: Any, analysis_sif: str, shared_tmp: Path
+) -> None:
     script = job_script(shared_tmp, analysis_sif)
     (shared_tmp / "array.sh").write_text(f"#!/bin/sh\nexec {script} $SLURM_ARRAY_TASK_ID\n")
-    submitted = worker.run(["sbatch", "--parsable", "--array=0-1", f"--chdir={shared_tmp}",
-                            f"--output={shared_tmp}/slurm-%A_%a.out", str(shared_tmp / "array.sh")], cwd=shared_tmp)
+    submitted = worker.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--array=0-1",
+            f"--chdir={shared_tmp}",
+            f"--output={shared_tmp}/slurm-%A_%a.out",
+            str(shared_tmp / "array.sh"),
+        ],
+        cwd=shared_tmp,
+    )
     job = submitted.stdout.strip()
 
     def diagnose() -> str:

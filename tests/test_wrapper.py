@@ -140,8 +140,11 @@ def test_returned_results_land_only_in_the_tasks_folders(tmp_path: Path) -> None
     log_dir.mkdir()
     output = Path(task.get_output_file_name("packed.txt"))
     with tarfile.open(log_dir / transfer.RETURNED, "w") as tar:
-        for path, data in ((output, b"result"), (log_dir / "exit.json", b'{"exit_code": 0}'),
-                           (tmp_path / "elsewhere.txt", b"not allowed")):
+        for path, data in (
+            (output, b"result"),
+            (log_dir / "exit.json", b'{"exit_code": 0}'),
+            (tmp_path / "elsewhere.txt", b"not allowed"),
+        ):
             info = tarfile.TarInfo(str(path).lstrip("/"))
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))

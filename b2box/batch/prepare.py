@@ -130,16 +130,23 @@ class JobPreparer:
                 else:
                     found = ImageIdentity(runtime="none", runtime_version=f"python {sys.version.split()[0]}")
             except DigestMismatch as mismatch:
-                raise B2BoxError(f"{task.task_id}: refusing to run: {mismatch}. Rebuild the image or update "
-                                 "the pinned digest (image_digest setting or b2box.lock).") from None
+                raise B2BoxError(
+                    f"{task.task_id}: refusing to run: {mismatch}. Rebuild the image or update "
+                    "the pinned digest (image_digest setting or b2box.lock)."
+                ) from None
             self._identities[key] = found
         return self._identities[key]
 
     def describe(self, task: Any) -> PreparedJob:
         """Where an already submitted job of ``task`` logs, without writing anything."""
-        return PreparedJob(task_id=task.task_id, task=task, wrapper=os.path.join(layout.get_task_file_dir(task),
-                           WRAPPER_FILE), log_dir=layout.get_log_file_dir(task),
-                           task_dir=layout.get_task_file_dir(task), identity=ImageIdentity(runtime="unknown"))
+        return PreparedJob(
+            task_id=task.task_id,
+            task=task,
+            wrapper=os.path.join(layout.get_task_file_dir(task), WRAPPER_FILE),
+            log_dir=layout.get_log_file_dir(task),
+            task_dir=layout.get_task_file_dir(task),
+            identity=ImageIdentity(runtime="unknown"),
+        )
 
     def prepare(self, task: Any) -> PreparedJob:
         spec = spec_for_task(task)
@@ -159,23 +166,35 @@ class JobPreparer:
         wrapper = os.path.join(task_dir, WRAPPER_FILE)
         cls = type(task)
         JobSpec(
-            task_id=task.task_id, module=cls.__module__, class_name=cls.__qualname__, family=task.task_family,
-            params=task.to_str_params(), script=script, log_dir=log_dir, backend=self.backend,
-            image=identity.as_dict(), b2box_version=b2box_version.__version__, import_path=import_path_of(cls),
+            task_id=task.task_id,
+            module=cls.__module__,
+            class_name=cls.__qualname__,
+            family=task.task_family,
+            params=task.to_str_params(),
+            script=script,
+            log_dir=log_dir,
+            backend=self.backend,
+            image=identity.as_dict(),
+            b2box_version=b2box_version.__version__,
+            import_path=import_path_of(cls),
             settings=portable_settings(),
         ).write(job_file)
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
         # a job that brings its files along brings the bootstrap too (the image's own b2box does the rest)
         transferred = [*transfer.transferred_paths(task), BOOTSTRAP] if moving else None
         starts_container = spec.in_container and not managed
-        folders = self._job_folders(task, spec, working_dir, [task_dir, log_dir],
-                                    transferred=transferred) if starts_container else []
+        folders = (
+            self._job_folders(task, spec, working_dir, [task_dir, log_dir], transferred=transferred)
+            if starts_container
+            else []
+        )
         plan = WrapperPlan(
             title=task.task_id,
             wrapper_path=wrapper,
             working_dir=working_dir,
-            container_command=self._container_command(task, spec, identity, working_dir, folders,
-                                                      [wrapper, "--inside"]) if starts_container else [],
+            container_command=self._container_command(task, spec, identity, working_dir, folders, [wrapper, "--inside"])
+            if starts_container
+            else [],
             image_label=identity.reference or "the host (no container)",
             env_script=spec.env_script,
             env=self._environment(spec),
@@ -185,7 +204,8 @@ class JobPreparer:
             host_python_version=host_python_version(),
             host_site_dirs=b2box_site_dirs() if spec.in_container and not moving else [],
             # (a batch system that starts the container itself gets the digest checked here, at submission)
-            sif_to_verify=identity.reference if identity.runtime == "apptainer" and identity.digest and not managed
+            sif_to_verify=identity.reference
+            if identity.runtime == "apptainer" and identity.digest and not managed
             else "",
             pinned_digest=spec.pinned_digest,
             bootstrap=BOOTSTRAP,
@@ -197,14 +217,30 @@ class JobPreparer:
         _write_script(wrapper, render(plan))
         self._plans[task.task_id] = (spec, plan)
         if transferred is not None:
-            companions = [path for path in (script, os.path.join(os.path.dirname(script), "settings.json"),
-                                            spec.env_script) if path]
+            companions = [
+                path
+                for path in (script, os.path.join(os.path.dirname(script), "settings.json"), spec.env_script)
+                if path
+            ]
             returns = transfer.returned_folders(task, log_dir)
-            transfer.write_bundle(os.path.join(log_dir, transfer.BUNDLE), [job_file, wrapper, *companions,
-                                  *transferred], [*folders, *returns], wrapper, returns)
-        return PreparedJob(task_id=task.task_id, task=task, wrapper=wrapper, log_dir=log_dir, task_dir=task_dir,
-                           identity=identity, container_image=identity.reference if managed else "",
-                           container_mode=managed, transfer=moving)
+            transfer.write_bundle(
+                os.path.join(log_dir, transfer.BUNDLE),
+                [job_file, wrapper, *companions, *transferred],
+                [*folders, *returns],
+                wrapper,
+                returns,
+            )
+        return PreparedJob(
+            task_id=task.task_id,
+            task=task,
+            wrapper=wrapper,
+            log_dir=log_dir,
+            task_dir=task_dir,
+            identity=identity,
+            container_image=identity.reference if managed else "",
+            container_mode=managed,
+            transfer=moving,
+        )
 
     def _transfer_wanted(self, task: Any, spec: EnvSpec) -> bool:
         """``transfer_files``: the job brings its files along (HTCondor, Apptainer; see b2box.batch.transfer)."""
@@ -212,11 +248,14 @@ class JobPreparer:
             return False
         fix = "or remove transfer_files and keep result_dir, the logs and the script on a shared filesystem."
         if self.backend != "htcondor":
-            raise TaskDefinitionError(f"{task.task_id}: transfer_files works with batch_system 'htcondor' only; "
-                                      f"use it there, {fix}")
+            raise TaskDefinitionError(
+                f"{task.task_id}: transfer_files works with batch_system 'htcondor' only; use it there, {fix}"
+            )
         if spec.runtime != "apptainer":
-            raise TaskDefinitionError(f"{task.task_id}: transfer_files needs an Apptainer image with b2box inside "
-                                      f"(b2box build-env --apptainer, image = 'env:NAME'), {fix}")
+            raise TaskDefinitionError(
+                f"{task.task_id}: transfer_files needs an Apptainer image with b2box inside "
+                f"(b2box build-env --apptainer, image = 'env:NAME'), {fix}"
+            )
         return True
 
     def group(self, members: list[PreparedJob]) -> PreparedJob:
@@ -231,21 +270,43 @@ class JobPreparer:
             return group_job(members)
         folder = _new_group_folder()
         group_file, script = os.path.join(folder, "group.json"), os.path.join(folder, WRAPPER_FILE)
-        write_group(group_file, [GroupMember(job=os.path.join(job.task_dir, JOB_FILE), stdout=job.stdout,
-                                             stderr=job.stderr, exit=job.exit_file) for job in members])
+        write_group(
+            group_file,
+            [
+                GroupMember(
+                    job=os.path.join(job.task_dir, JOB_FILE), stdout=job.stdout, stderr=job.stderr, exit=job.exit_file
+                )
+                for job in members
+            ],
+        )
         spec, plan = self._plans[first.task_id]
         container: list[str] = []
         if spec.in_container and not first.container_mode:
-            folders = self._job_folders(first.task, spec, plan.working_dir,
-                                        [folder, *(path for job in members for path in (job.task_dir, job.log_dir))],
-                                        also=[job.task for job in members[1:]])
-            container = self._container_command(first.task, spec, first.identity, plan.working_dir, folders,
-                                                [script, "--inside"])
-        _write_script(script, render(replace(
-            plan, title=f"{len(members)} tasks in one job: {', '.join(job.task_id for job in members)}",
-            wrapper_path=script, container_command=container, job_file=group_file,
-            exit_file=os.path.join(folder, EXIT_FILE), job_server_python="",
-            members=[(job.exit_file, job.stderr) for job in members])))
+            folders = self._job_folders(
+                first.task,
+                spec,
+                plan.working_dir,
+                [folder, *(path for job in members for path in (job.task_dir, job.log_dir))],
+                also=[job.task for job in members[1:]],
+            )
+            container = self._container_command(
+                first.task, spec, first.identity, plan.working_dir, folders, [script, "--inside"]
+            )
+        _write_script(
+            script,
+            render(
+                replace(
+                    plan,
+                    title=f"{len(members)} tasks in one job: {', '.join(job.task_id for job in members)}",
+                    wrapper_path=script,
+                    container_command=container,
+                    job_file=group_file,
+                    exit_file=os.path.join(folder, EXIT_FILE),
+                    job_server_python="",
+                    members=[(job.exit_file, job.stderr) for job in members],
+                )
+            ),
+        )
         return _group_prepared(first, script, folder)
 
     def _managed_container(self, task: Any, spec: EnvSpec) -> str:
@@ -254,13 +315,17 @@ class JobPreparer:
         if self.backend != "htcondor" or mode == "wrapper" or not spec.in_container:
             return ""
         if spec.runtime != "apptainer":
-            raise TaskDefinitionError(f"{task.task_id}: htcondor_container {mode!r} starts Apptainer images; "
-                                      f"{spec.image!r} runs with {spec.runtime}. Use a SIF, a sandbox or docker://, "
-                                      "or htcondor_container 'wrapper'.")
+            raise TaskDefinitionError(
+                f"{task.task_id}: htcondor_container {mode!r} starts Apptainer images; "
+                f"{spec.image!r} runs with {spec.runtime}. Use a SIF, a sandbox or docker://, "
+                "or htcondor_container 'wrapper'."
+            )
         if spec.binds or spec.extra_args or spec.gpus:
-            raise TaskDefinitionError(f"{task.task_id}: with htcondor_container {mode!r} the site decides binds and "
-                                      "options; remove binds, extra_args and gpus (use htcondor_settings) or use "
-                                      "htcondor_container 'wrapper'.")
+            raise TaskDefinitionError(
+                f"{task.task_id}: with htcondor_container {mode!r} the site decides binds and "
+                "options; remove binds, extra_args and gpus (use htcondor_settings) or use "
+                "htcondor_container 'wrapper'."
+            )
         return mode
 
     @staticmethod
@@ -274,12 +339,23 @@ class JobPreparer:
         executable = list(spec.executable) or (["python3"] if spec.in_container else [sys.executable])
         return [*spec.executable_prefix, *executable]
 
-    def _job_folders(self, task: Any, spec: EnvSpec, working_dir: str, job_dirs: list[str],
-                     also: list[Any] | None = None, transferred: list[str] | None = None) -> list[str]:
+    def _job_folders(
+        self,
+        task: Any,
+        spec: EnvSpec,
+        working_dir: str,
+        job_dirs: list[str],
+        also: list[Any] | None = None,
+        transferred: list[str] | None = None,
+    ) -> list[str]:
         """The folders a job's container binds: outputs, the job's own, the working, env_script and script folders,
         and (shared filesystem) b2box's installation or (no shared filesystem) what the job brings along."""
-        folders = [layout.task_result_dir(task), *(layout.task_result_dir(other) for other in also or []),
-                   *job_dirs, working_dir]
+        folders = [
+            layout.task_result_dir(task),
+            *(layout.task_result_dir(other) for other in also or []),
+            *job_dirs,
+            working_dir,
+        ]
         if spec.env_script and os.path.isfile(spec.env_script):
             folders.append(os.path.dirname(spec.env_script))
         script = script_path()
@@ -293,8 +369,9 @@ class JobPreparer:
             os.makedirs(folder, exist_ok=True)
         return _unique(folders)
 
-    def _container_command(self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str,
-                           folders: list[str], inner: list[str]) -> list[str]:
+    def _container_command(
+        self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str, folders: list[str], inner: list[str]
+    ) -> list[str]:
         """The command that starts the container, binding ``folders`` and the spec's own binds."""
         if not spec.in_container:
             return []
@@ -303,8 +380,9 @@ class JobPreparer:
             name = "b2box-" + hashlib.sha1(task.task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
             return docker.command(identity, binds, working_dir, spec.gpus, list(spec.extra_args), name, inner)
         if spec.runtime == "apptainer":
-            return apptainer.command(identity, spec.apptainer_command, binds, working_dir, spec.gpus,
-                                     list(spec.extra_args), inner)
+            return apptainer.command(
+                identity, spec.apptainer_command, binds, working_dir, spec.gpus, list(spec.extra_args), inner
+            )
         raise TaskDefinitionError(f"{task.task_id}: unknown runtime {spec.runtime!r}")
 
 
@@ -340,13 +418,18 @@ def group_job(members: list[PreparedJob]) -> PreparedJob:
     """
     folder = _new_group_folder()
     script = os.path.join(folder, WRAPPER_FILE)
-    lines = ["#!/bin/bash", f"# b2box group job: {len(members)} tasks, one after another (tasks_per_job)",
-             "# All members report the same batch job id.",
-             'export B2BOX_JOB_ID="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"',
-             "b2box_status=0"]
+    lines = [
+        "#!/bin/bash",
+        f"# b2box group job: {len(members)} tasks, one after another (tasks_per_job)",
+        "# All members report the same batch job id.",
+        'export B2BOX_JOB_ID="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"',
+        "b2box_status=0",
+    ]
     for member in members:
-        lines.append(f"/bin/bash {shlex.quote(member.wrapper)} > {shlex.quote(member.stdout)} "
-                     f"2> {shlex.quote(member.stderr)} || b2box_status=1")
+        lines.append(
+            f"/bin/bash {shlex.quote(member.wrapper)} > {shlex.quote(member.stdout)} "
+            f"2> {shlex.quote(member.stderr)} || b2box_status=1"
+        )
     lines += ['exit "$b2box_status"', ""]
     _write_script(script, "\n".join(lines))
     return _group_prepared(members[0], script, folder)
@@ -360,6 +443,13 @@ def _new_group_folder() -> str:
 
 def _group_prepared(first: PreparedJob, script: str, folder: str) -> PreparedJob:
     """The group job as backends see it: named after its first task, logging into its own folder."""
-    return PreparedJob(task_id=f"group:{first.task_id}", task=first.task, wrapper=script, log_dir=folder,
-                       task_dir=folder, identity=first.identity, container_image=first.container_image,
-                       container_mode=first.container_mode)
+    return PreparedJob(
+        task_id=f"group:{first.task_id}",
+        task=first.task,
+        wrapper=script,
+        log_dir=folder,
+        task_dir=folder,
+        identity=first.identity,
+        container_image=first.container_image,
+        container_mode=first.container_mode,
+    )

@@ -69,8 +69,11 @@ def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer) -> list[_U
         if size == 1 or job.transfer:  # a job that brings its files along goes alone
             units.append(_Unit(job=job, members=[(node, job)]))
             continue
-        key = json.dumps([node.family, size, batch.grouping_key(), job.container_mode, job.container_image],
-                         sort_keys=True, default=str)
+        key = json.dumps(
+            [node.family, size, batch.grouping_key(), job.container_mode, job.container_image],
+            sort_keys=True,
+            default=str,
+        )
         bucket = buckets.setdefault(key, [])
         bucket.append((node, job))
         if len(bucket) == size:
@@ -98,8 +101,10 @@ def judge(job: PreparedJob, status: JobStatus) -> str | None:
     record = read_json(job.exit_file)
     if record is None:
         code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
-        return (f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
-                f"{status.reason}".strip())
+        return (
+            f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
+            f"{status.reason}".strip()
+        )
     exit_code = record.get("exit_code")
     if exit_code != 0:
         tail = _tail(job.stderr)
@@ -121,8 +126,14 @@ class BatchRunner:
     workflow re-attaches to its jobs instead of submitting them again.
     """
 
-    def __init__(self, workers: int, reporter: Reporter | None = None, poll_interval: float = 1.0,
-                 backends: dict[str, Backend] | None = None, keep_jobs: bool = False) -> None:
+    def __init__(
+        self,
+        workers: int,
+        reporter: Reporter | None = None,
+        poll_interval: float = 1.0,
+        backends: dict[str, Backend] | None = None,
+        keep_jobs: bool = False,
+    ) -> None:
         self.workers = max(1, workers)
         self.reporter: Reporter = reporter or SilentReporter()
         self.poll_interval = poll_interval
@@ -135,8 +146,10 @@ class BatchRunner:
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
         if current_job() is not None:
-            raise B2BoxError("a batch job tried to submit batch jobs itself; refusing (this would multiply jobs "
-                             "without end). Call process() only under `if __name__ == '__main__':`.")
+            raise B2BoxError(
+                "a batch job tried to submit batch jobs itself; refusing (this would multiply jobs "
+                "without end). Call process() only under `if __name__ == '__main__':`."
+            )
         graph = TaskGraph.build(tasks)
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
@@ -274,8 +287,12 @@ class BatchRunner:
         entries = [entry for group in self.active.values() for entry in group]
         if self.keep_jobs:
             for entry in entries:
-                self._fail(graph, entry.node, f"{entry.job_id} left running (--keep-jobs); the next run "
-                           "re-attaches to it", entry.job)
+                self._fail(
+                    graph,
+                    entry.node,
+                    f"{entry.job_id} left running (--keep-jobs); the next run re-attaches to it",
+                    entry.job,
+                )
             return
         for name, ids in self._ids_by_backend().items():
             self.backends[name].cancel(ids)
@@ -323,12 +340,14 @@ class BatchRunner:
             self.reporter.changed(blocked)
 
 
-def run_batch(tasks: Sequence[Any], workers: int, reporter: Reporter | None = None,
-              keep_jobs: bool = False) -> RunResult:
+def run_batch(
+    tasks: Sequence[Any], workers: int, reporter: Reporter | None = None, keep_jobs: bool = False
+) -> RunResult:
     """``--batch``: every task as a job of its batch system."""
     settings = run_settings(workers)
-    runner = BatchRunner(workers=settings.workers, reporter=reporter, poll_interval=settings.batch_poll_interval,
-                         keep_jobs=keep_jobs)
+    runner = BatchRunner(
+        workers=settings.workers, reporter=reporter, poll_interval=settings.batch_poll_interval, keep_jobs=keep_jobs
+    )
     result = runner.run(tasks)
     result.batch_stats = runner.stats
     return result

@@ -35,5 +35,6 @@ def backend_for(name: str) -> Backend:
         from b2box.batch.backends.slurm import SlurmBackend
 
         return SlurmBackend()
-    raise B2BoxError(f"batch_system {name!r} is not available in this version of b2box; "
-                     "use 'local', 'htcondor' or 'slurm'.")
+    raise B2BoxError(
+        f"batch_system {name!r} is not available in this version of b2box; use 'local', 'htcondor' or 'slurm'."
+    )

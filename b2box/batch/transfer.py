@@ -69,8 +69,7 @@ def returned_folders(task: Any, log_dir: str) -> list[str]:
     return sorted({os.path.dirname(os.path.abspath(path)) for path in outputs} | {os.path.abspath(log_dir)})
 
 
-def write_bundle(path: str, files: Iterable[str], folders: Iterable[str], wrapper: str,
-                 returns: Sequence[str]) -> None:
+def write_bundle(path: str, files: Iterable[str], folders: Iterable[str], wrapper: str, returns: Sequence[str]) -> None:
     """The bundle: ``files`` (files or folders, with their contents), empty ``folders``, and the manifest."""
     partial = path + ".partial"
     with tarfile.open(partial, "w") as tar:
@@ -81,8 +80,10 @@ def write_bundle(path: str, files: Iterable[str], folders: Iterable[str], wrappe
         for file in sorted(set(files)):
             if os.path.exists(file):
                 tar.add(file, arcname=file.lstrip("/"))
-        manifest = (f"b2box_wrapper={shlex.quote(wrapper)}\n"
-                    f"b2box_returns=({' '.join(shlex.quote(folder.lstrip('/')) for folder in returns)})\n").encode()
+        manifest = (
+            f"b2box_wrapper={shlex.quote(wrapper)}\n"
+            f"b2box_returns=({' '.join(shlex.quote(folder.lstrip('/')) for folder in returns)})\n"
+        ).encode()
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(manifest)
         tar.addfile(info, io.BytesIO(manifest))

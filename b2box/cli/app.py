@@ -66,17 +66,39 @@ _SCRIPT_ARGS = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--batch", is_flag=True, help="Send each task to the batch system (setting batch_system).")
 @click.option("--dry-run", is_flag=True, help="List pending tasks; exit 1 when there are any (for CI).")
 @click.option("--show-output", is_flag=True, help="List every output and whether it exists.")
-@click.option("--remove-output", "remove_output", metavar="TASK[,TASK]",
-              help="Remove the outputs of these task families and of everything depending on them.")
+@click.option(
+    "--remove-output",
+    "remove_output",
+    metavar="TASK[,TASK]",
+    help="Remove the outputs of these task families and of everything depending on them.",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="How many tasks run at once.")
 @click.option("--test", is_flag=True, help="Run here, one task at a time, with logs on screen.")
 @click.option("-y", "--yes", is_flag=True, help="With --remove-output: do not ask.")
 @_SCRIPT_ARGS
-def run(script: str, batch: bool, dry_run: bool, show_output: bool, remove_output: str | None,
-        workers: int | None, test: bool, yes: bool, script_args: tuple[str, ...]) -> None:
+def run(
+    script: str,
+    batch: bool,
+    dry_run: bool,
+    show_output: bool,
+    remove_output: str | None,
+    workers: int | None,
+    test: bool,
+    yes: bool,
+    script_args: tuple[str, ...],
+) -> None:
     """Run the workflow SCRIPT (extra arguments after -- go to the script)."""
-    flags = [flag for flag, on in (("--batch", batch), ("--dry-run", dry_run),
-                                   ("--show-output", show_output), ("--test", test), ("--yes", yes)) if on]
+    flags = [
+        flag
+        for flag, on in (
+            ("--batch", batch),
+            ("--dry-run", dry_run),
+            ("--show-output", show_output),
+            ("--test", test),
+            ("--yes", yes),
+        )
+        if on
+    ]
     if workers:
         flags += ["--workers", str(workers)]
     if remove_output:
@@ -115,12 +137,19 @@ def _docker_for_build(need: bool) -> Any:
 
 @main.command(name="build-env")
 @click.argument("names", nargs=-1)
-@click.option("--apptainer", is_flag=True,
-              help="Also build a SIF of each image. Without Apptainer here, the image is saved for a second run "
-              "where Apptainer is (exit 3); without Docker, that saved image is used.")
+@click.option(
+    "--apptainer",
+    is_flag=True,
+    help="Also build a SIF of each image. Without Apptainer here, the image is saved for a second run "
+    "where Apptainer is (exit 3); without Docker, that saved image is used.",
+)
 @click.option("--check", is_flag=True, help="Only tell whether b2box.lock matches the definitions (exit 1 if not).")
-@click.option("--project", type=click.Path(file_okay=False), default=".",
-              help="Folder with images/ (default: the nearest above the current one).")
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False),
+    default=".",
+    help="Folder with images/ (default: the nearest above the current one).",
+)
 def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str) -> None:
     """Build the environments in images/ (all, or NAMES) with b2box inside, and lock their digests."""
     from b2box.env import build
@@ -150,8 +179,9 @@ def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str
             cached = entry.pop("cached")
             lock[definition.name] = entry
             sif = f", {entry['sif']} {entry['sif_sha256']}" if "sif" in entry else ""
-            click.echo(f"{definition.name}: {entry['docker_image']} {entry['docker_id']}"
-                       f"{' (cached)' if cached else ''}{sif}")
+            click.echo(
+                f"{definition.name}: {entry['docker_image']} {entry['docker_id']}{' (cached)' if cached else ''}{sif}"
+            )
         click.echo(f"wrote {build.write_lock(root, lock)}")
         for message in pending:
             click.echo(f"b2box: {message}", err=True)

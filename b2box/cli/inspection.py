@@ -110,9 +110,7 @@ def remove_outputs(
     known = {node.family for node in graph.nodes.values()}
     unknown = [family for family in families if family not in known]
     if unknown:
-        raise B2BoxError(
-            f"no task family {', '.join(unknown)} in this workflow; known: {', '.join(sorted(known))}"
-        )
+        raise B2BoxError(f"no task family {', '.join(unknown)} in this workflow; known: {', '.join(sorted(known))}")
     chosen = [node for node in graph.nodes.values() if node.family in families]
     if not only:
         chosen = _dependents(chosen)
@@ -156,13 +154,15 @@ def provenance(roots: list[Any], families: list[str] | None = None, out: TextIO 
         image = record.get("image", {})
         where = image.get("reference") or "no container"
         digest = image.get("digest") or "-"
-        out.write(f"{record.get('task_id')}\n"
-                  f"    ran in {image.get('runtime')} {where} ({digest}), {image.get('runtime_version', '')}\n"
-                  f"    on {record.get('hostname')} via {record.get('backend')} job {record.get('job_id')}, "
-                  f"uid {record.get('uid')}\n"
-                  f"    {record.get('start_time')} .. {record.get('end_time')}, exit code {record.get('exit_code')}, "
-                  f"b2box {record.get('b2box_version')}\n"
-                  f"    record: {path}\n")
+        out.write(
+            f"{record.get('task_id')}\n"
+            f"    ran in {image.get('runtime')} {where} ({digest}), {image.get('runtime_version', '')}\n"
+            f"    on {record.get('hostname')} via {record.get('backend')} job {record.get('job_id')}, "
+            f"uid {record.get('uid')}\n"
+            f"    {record.get('start_time')} .. {record.get('end_time')}, exit code {record.get('exit_code')}, "
+            f"b2box {record.get('b2box_version')}\n"
+            f"    record: {path}\n"
+        )
     if not records:
         out.write("No job records yet: provenance is written by jobs run with --batch.\n")
     out.flush()

@@ -46,18 +46,43 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--dry-run", action="store_true", help="list pending tasks; exit 1 if there are any")
     mode.add_argument("--show-output", action="store_true", help="list every output and whether it exists")
     mode.add_argument("--status", action="store_true", help="complete/pending counts per task family")
-    mode.add_argument("--provenance", type=_names, nargs="?", const=[], default=None, metavar="TASK[,TASK]",
-                      help="what each task's last job ran in, where and when")
-    mode.add_argument("--remove", type=_names, default=[], metavar="TASK[,TASK]",
-                      help="remove the outputs of these task families and of everything depending on them")
-    mode.add_argument("--remove-only", type=_names, default=[], metavar="TASK[,TASK]",
-                      help="remove the outputs of these task families only")
-    parser.add_argument("--keep", type=_names, default=[], metavar="TASK[,TASK]",
-                        help="with --remove: keep the outputs of these task families")
+    mode.add_argument(
+        "--provenance",
+        type=_names,
+        nargs="?",
+        const=[],
+        default=None,
+        metavar="TASK[,TASK]",
+        help="what each task's last job ran in, where and when",
+    )
+    mode.add_argument(
+        "--remove",
+        type=_names,
+        default=[],
+        metavar="TASK[,TASK]",
+        help="remove the outputs of these task families and of everything depending on them",
+    )
+    mode.add_argument(
+        "--remove-only",
+        type=_names,
+        default=[],
+        metavar="TASK[,TASK]",
+        help="remove the outputs of these task families only",
+    )
+    parser.add_argument(
+        "--keep",
+        type=_names,
+        default=[],
+        metavar="TASK[,TASK]",
+        help="with --remove: keep the outputs of these task families",
+    )
     parser.add_argument("-y", "--yes", action="store_true", help="remove without asking")
     parser.add_argument("--workers", type=int, default=None, help="tasks run in parallel (default: 1)")
-    parser.add_argument("--keep-jobs", action="store_true",
-                        help="with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)")
+    parser.add_argument(
+        "--keep-jobs",
+        action="store_true",
+        help="with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)",
+    )
     parser.add_argument("--scheduler-host", default="", help="use the central luigid scheduler on this host")
     parser.add_argument("--scheduler-port", type=int, default=0, help="port of the central luigid scheduler")
     parser.add_argument("--batch-runner", action="store_true", help=argparse.SUPPRESS)
@@ -190,8 +215,20 @@ def process(
     arguments = parse_arguments(argv, ignore_additional_command_line_args)
     try:
         validate_settings()
-        return _process(tasks, arguments, show_output, dry_run, test, batch, remove, remove_only,
-                        auto_confirm, keep_tasks, exit_on_failure, kwargs)
+        return _process(
+            tasks,
+            arguments,
+            show_output,
+            dry_run,
+            test,
+            batch,
+            remove,
+            remove_only,
+            auto_confirm,
+            keep_tasks,
+            exit_on_failure,
+            kwargs,
+        )
     except B2BoxError as error:
         _fail(str(error))
 
@@ -230,8 +267,13 @@ def _process(
         families, only = (list(arguments.remove_only or remove_only), True)
     if families:
         yes = auto_confirm or arguments.yes
-        inspection.remove_outputs(tasks, families, only=only, keep=list(arguments.keep or keep_tasks or []),
-                                  confirm=None if yes else _confirm_on_terminal)
+        inspection.remove_outputs(
+            tasks,
+            families,
+            only=only,
+            keep=list(arguments.keep or keep_tasks or []),
+            confirm=None if yes else _confirm_on_terminal,
+        )
         raise SystemExit(EXIT_OK)
 
     workers = run_settings(build_kwargs.pop("workers", None) or arguments.workers).workers
@@ -250,8 +292,7 @@ def _process(
         from b2box.batch.runner import run_batch
 
         with _sigterm_as_interrupt():
-            result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(),
-                               keep_jobs=arguments.keep_jobs)
+            result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(), keep_jobs=arguments.keep_jobs)
     else:
         result = LocalScheduler(workers=int(workers), reporter=ProgressReporter()).run(tasks)
     code = _report(result)

@@ -71,7 +71,8 @@ def execute(task: Any, run_dependencies: RunDependencies) -> None:
         missing = missing_outputs(targets)
         if missing:
             raise OutputsMissing(
-                f"{task.task_id}: run() finished but did not create " + ", ".join(missing)
+                f"{task.task_id}: run() finished but did not create "
+                + ", ".join(missing)
                 + ". Write each output to self.get_output_file_name(<name>) inside run()."
             )
     except (Exception, KeyboardInterrupt, SystemExit) as exc:

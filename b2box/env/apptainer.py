@@ -71,12 +71,20 @@ def resolve(image: str, apptainer: str, pinned: str = "") -> ImageIdentity:
         digest = ""  # a sandbox folder has no single content hash
     if pinned and digest and pinned not in (digest, digest.removeprefix("sha256:")):
         raise DigestMismatch(f"Apptainer image {image} is {digest}, but {pinned} is pinned")
-    return ImageIdentity(runtime="apptainer", reference=image, digest=digest,
-                         runtime_version=version(apptainer), run_reference=image)
+    return ImageIdentity(
+        runtime="apptainer", reference=image, digest=digest, runtime_version=version(apptainer), run_reference=image
+    )
 
 
-def command(identity: ImageIdentity, apptainer: str, binds: list[str], working_dir: str, gpus: bool,
-            extra_args: list[str], inner: list[str]) -> list[str]:
+def command(
+    identity: ImageIdentity,
+    apptainer: str,
+    binds: list[str],
+    working_dir: str,
+    gpus: bool,
+    extra_args: list[str],
+    inner: list[str],
+) -> list[str]:
     """``apptainer exec`` for one job, running bash with ``inner``; every bind at the same path inside as outside."""
     words = [apptainer, "exec", "--cleanenv", "--pwd", working_dir]
     for bind in binds:

@@ -60,16 +60,21 @@ def find_project(start: str | os.PathLike[str]) -> Path:
 def definitions(project: Path, names: list[str] | None = None) -> list[Definition]:
     """The environment definitions to build; a missing one names the folder searched."""
     root = project / IMAGES_FOLDER
-    found = {d.name: Definition(d.name, d) for d in sorted(root.iterdir()) if (d / "Dockerfile").is_file()} \
-        if root.is_dir() else {}
+    found = (
+        {d.name: Definition(d.name, d) for d in sorted(root.iterdir()) if (d / "Dockerfile").is_file()}
+        if root.is_dir()
+        else {}
+    )
     if not names:
         if not found:
             raise B2BoxError(f"no environment definitions in {root}: add {root}/<name>/Dockerfile")
         return list(found.values())
     missing = [name for name in names if name not in found]
     if missing:
-        raise B2BoxError(f"no environment {', '.join(missing)} in {root} (it has: {', '.join(found) or 'none'}); "
-                         f"add {root}/<name>/Dockerfile")
+        raise B2BoxError(
+            f"no environment {', '.join(missing)} in {root} (it has: {', '.join(found) or 'none'}); "
+            f"add {root}/<name>/Dockerfile"
+        )
     return [found[name] for name in names]
 
 
@@ -132,20 +137,43 @@ def _wheelhouse(python_version: str) -> Path:
     source = Path(version.__file__).resolve().parent.parent
     if (source / "pyproject.toml").is_file():
         spec = str(source)
-        built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-                                str(folder), spec], capture_output=True, text=True)
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder), spec],
+            capture_output=True,
+            text=True,
+        )
         if built.returncode != 0:
             raise B2BoxError(f"could not build the b2box wheel from {source}:\n{built.stderr.strip()}")
         requirement = str(next(folder.glob("b2box-*.whl")))
     else:
         requirement = f"b2box=={version.__version__}"
-    fetched = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(folder),
-                              "--only-binary=:all:", "--python-version", python_version,
-                              "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
-                              "--platform", "any", requirement], capture_output=True, text=True)
+    fetched = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--dest",
+            str(folder),
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--platform",
+            "manylinux2014_x86_64",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--platform",
+            "any",
+            requirement,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if fetched.returncode != 0:
-        raise B2BoxError(f"could not fetch b2box's dependencies for Python {python_version}:\n"
-                         f"{fetched.stderr.strip()[-2000:]}")
+        raise B2BoxError(
+            f"could not fetch b2box's dependencies for Python {python_version}:\n{fetched.stderr.strip()[-2000:]}"
+        )
     return folder
 
 
@@ -195,14 +223,25 @@ def build(definition: Definition, client: Any) -> dict[str, Any]:
         return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": True}
     except Exception:  # not built yet
         pass
-    base = _build(client, definition.folder, f"{REPOSITORY}/{definition.name}-base:{digest[:12]}",
-                  f"{definition.dockerfile}")
-    python_version = client.containers.run(base.id, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                           entrypoint="python3", remove=True).decode().strip()
+    base = _build(
+        client, definition.folder, f"{REPOSITORY}/{definition.name}-base:{digest[:12]}", f"{definition.dockerfile}"
+    )
+    python_version = (
+        client.containers.run(
+            base.id, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], entrypoint="python3", remove=True
+        )
+        .decode()
+        .strip()
+    )
     wheelhouse = _wheelhouse(python_version)
     try:
-        image = _build(client, _layer_context(base.id, definition.name, digest, wheelhouse), tag,
-                       f"the b2box layer of {definition.name}", custom=True)
+        image = _build(
+            client,
+            _layer_context(base.id, definition.name, digest, wheelhouse),
+            tag,
+            f"the b2box layer of {definition.name}",
+            custom=True,
+        )
     finally:
         shutil.rmtree(wheelhouse, ignore_errors=True)
     return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": False}
@@ -231,8 +270,9 @@ def _save(client: Any, entry: dict[str, Any], archive: Path) -> None:
     partial.replace(archive)
 
 
-def build_sif(project: Path, name: str, entry: dict[str, Any], client: Any | None,
-              apptainer: str = "apptainer") -> dict[str, Any]:
+def build_sif(
+    project: Path, name: str, entry: dict[str, Any], client: Any | None, apptainer: str = "apptainer"
+) -> dict[str, Any]:
     """A SIF of the built image (``docker save`` -> ``apptainer build docker-archive://``), beside the definitions.
 
     Docker and Apptainer are rarely on the same machine (a laptop or CI runner has Docker, the submit node has
@@ -247,16 +287,21 @@ def build_sif(project: Path, name: str, entry: dict[str, Any], client: Any | Non
     archive = saved_archive(project, name, entry)
     if not archive.exists():
         if client is None:
-            raise B2BoxError(f"{name}: no Docker engine here and no saved image at {archive}; run "
-                             f"'b2box build-env --apptainer {name}' on a machine with Docker first.")
+            raise B2BoxError(
+                f"{name}: no Docker engine here and no saved image at {archive}; run "
+                f"'b2box build-env --apptainer {name}' on a machine with Docker first."
+            )
         _save(client, entry, archive)
     if not shutil.which(apptainer):
-        raise SifPending(f"{name}: Apptainer is not on this machine; the image is saved as {archive}. Finish with "
-                         f"'b2box build-env --apptainer {name}' where Apptainer is and this folder is visible "
-                         "(no Docker needed there).")
+        raise SifPending(
+            f"{name}: Apptainer is not on this machine; the image is saved as {archive}. Finish with "
+            f"'b2box build-env --apptainer {name}' where Apptainer is and this folder is visible "
+            "(no Docker needed there)."
+        )
     partial = sif.with_name(sif.name + ".partial")
-    built = subprocess.run([apptainer, "build", "--force", str(partial), f"docker-archive://{archive}"],
-                           capture_output=True, text=True)
+    built = subprocess.run(
+        [apptainer, "build", "--force", str(partial), f"docker-archive://{archive}"], capture_output=True, text=True
+    )
     if built.returncode != 0:
         partial.unlink(missing_ok=True)
         raise B2BoxError(f"apptainer build of {name} from {archive} failed:\n{built.stderr.strip()[-3000:]}")
@@ -270,8 +315,10 @@ def locked_entry(project: Path, definition: Definition, lock: dict[str, Any]) ->
     entry = lock.get(definition.name)
     if entry is None or entry.get("definition") != definition_hash(definition):
         state = "is not in" if entry is None else "changed since it was locked in"
-        raise B2BoxError(f"{definition.name}: no Docker engine here, and {definition.folder} {state} "
-                         f"{project / LOCK_FILE}; run 'b2box build-env {definition.name}' where Docker is.")
+        raise B2BoxError(
+            f"{definition.name}: no Docker engine here, and {definition.folder} {state} "
+            f"{project / LOCK_FILE}; run 'b2box build-env {definition.name}' where Docker is."
+        )
     return {**entry, "cached": True}
 
 
@@ -288,14 +335,15 @@ def _prefer_docker() -> bool:
 
 def resolve_env_image(reference: str, runtime: str, start: str) -> tuple[str, str, str]:
     """``env:<name>`` -> (image, pinned digest, runtime) from the nearest ``b2box.lock``."""
-    name = reference[len(ENV_PREFIX):]
+    name = reference[len(ENV_PREFIX) :]
     project = find_project(start)
     entry = read_lock(project).get(name)
     if entry is None:
         raise B2BoxError(f"image {reference!r}: {name} is not in {project / LOCK_FILE}; run b2box build-env {name}")
     # auto: Docker where its command is (a laptop, CI), the SIF elsewhere (a batch worker node).
-    if runtime == "apptainer" or (runtime == "auto" and ("docker_id" not in entry or
-                                                          ("sif" in entry and not _prefer_docker()))):
+    if runtime == "apptainer" or (
+        runtime == "auto" and ("docker_id" not in entry or ("sif" in entry and not _prefer_docker()))
+    ):
         if "sif" not in entry:
             raise B2BoxError(f"image {reference!r}: no SIF locked for {name}; run b2box build-env --apptainer {name}")
         return entry["sif"], entry["sif_sha256"], "apptainer"

@@ -50,16 +50,37 @@ def resolve(image: str, pinned: str = "") -> ImageIdentity:
     digest = str(found.id)
     if pinned and pinned not in (digest, digest.removeprefix("sha256:")):
         raise DigestMismatch(f"Docker image {image!r} is {digest}, but {pinned} is pinned")
-    return ImageIdentity(runtime="docker", reference=image, digest=digest, runtime_version=engine_version(),
-                         run_reference=digest)
+    return ImageIdentity(
+        runtime="docker", reference=image, digest=digest, runtime_version=engine_version(), run_reference=digest
+    )
 
 
-def command(identity: ImageIdentity, binds: list[str], working_dir: str, gpus: bool,
-            extra_args: list[str], name: str, inner: list[str]) -> list[str]:
+def command(
+    identity: ImageIdentity,
+    binds: list[str],
+    working_dir: str,
+    gpus: bool,
+    extra_args: list[str],
+    name: str,
+    inner: list[str],
+) -> list[str]:
     """``docker run`` for one job, running bash with ``inner``; every bind at the same path inside as outside."""
-    words = ["docker", "run", "--rm", "--init", "--name", name,
-             "--user", f"{os.getuid()}:{os.getgid()}", "--workdir", working_dir,
-             "--env", "HOME=/tmp", "--security-opt", "no-new-privileges"]
+    words = [
+        "docker",
+        "run",
+        "--rm",
+        "--init",
+        "--name",
+        name,
+        "--user",
+        f"{os.getuid()}:{os.getgid()}",
+        "--workdir",
+        working_dir,
+        "--env",
+        "HOME=/tmp",
+        "--security-opt",
+        "no-new-privileges",
+    ]
     for bind in binds:
         source, _, target = bind.partition(":")
         words += ["--volume", f"{source}:{target or source}"]

@@ -49,9 +49,7 @@ class EnvSpec(BaseModel):
     @classmethod
     def _names_are_shell_names(cls, env: dict[str, str]) -> dict[str, str]:
         for name in env:
-            if not name or not (name[0].isalpha() or name[0] == "_") or not all(
-                c.isalnum() or c == "_" for c in name
-            ):
+            if not name or not (name[0].isalpha() or name[0] == "_") or not all(c.isalnum() or c == "_" for c in name):
                 raise ValueError(f"{name!r} is not a valid environment variable name")
         return env
 
@@ -95,7 +93,8 @@ def spec_for_task(task: Any) -> EnvSpec:
         except B2BoxError as error:
             raise TaskDefinitionError(f"{task.task_id}: {error}") from None
     raw: dict[str, Any] = {
-        "runtime": _runtime_for(image, requested) if requested in ("auto", "apptainer", "docker", "none")
+        "runtime": _runtime_for(image, requested)
+        if requested in ("auto", "apptainer", "docker", "none")
         else requested,
         "image": image,
         "env_script": stated.env_script,

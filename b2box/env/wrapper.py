@@ -93,12 +93,12 @@ def _use_job_server(plan: WrapperPlan) -> list[str]:
     if not plan.job_server_python:
         return []
     return [
-        "if [ -S \"${B2BOX_JOB_SERVER:-}\" ]; then",
+        'if [ -S "${B2BOX_JOB_SERVER:-}" ]; then',
         "    # A b2box job server on this machine forks the task from a warm process (b2box.job.server);",
         f"    # when it is gone ({plan.server_lost_exit}), Python is started as usual below.",
-        f"    {q(plan.job_server_python)} -I -S {q(plan.job_client)} \"$B2BOX_JOB_SERVER\" {q(plan.job_file)} \"$1\"",
+        f'    {q(plan.job_server_python)} -I -S {q(plan.job_client)} "$B2BOX_JOB_SERVER" {q(plan.job_file)} "$1"',
         "    b2box_client=$?",
-        f"    [ \"$b2box_client\" -eq {plan.server_lost_exit} ] || exit \"$b2box_client\"",
+        f'    [ "$b2box_client" -eq {plan.server_lost_exit} ] || exit "$b2box_client"',
         "fi",
     ]
 
@@ -107,9 +107,13 @@ def _verify_digest(plan: WrapperPlan) -> list[str]:
     if not (plan.sif_to_verify and plan.pinned_digest):
         return []
     expected = plan.pinned_digest.removeprefix("sha256:")
-    refuse = say("refusing to run: %s is sha256:%s, not the pinned sha256:%s. Rebuild or re-lock the image "
-                 "(b2box build-env).", plan.sif_to_verify, "$b2box_digest", expected,
-                 variables=["$b2box_digest"])
+    refuse = say(
+        "refusing to run: %s is sha256:%s, not the pinned sha256:%s. Rebuild or re-lock the image (b2box build-env).",
+        plan.sif_to_verify,
+        "$b2box_digest",
+        expected,
+        variables=["$b2box_digest"],
+    )
     return [
         "# The image must be the pinned one: compare its sha256 before starting.",
         f"b2box_digest=$(sha256sum -- {q(plan.sif_to_verify)} | cut -d' ' -f1)",
@@ -142,27 +146,32 @@ def render(plan: WrapperPlan) -> str:
     """The wrapper's text: ``templates/job.sh`` with the plan's values filled in."""
     python = plan.python[0]
     start = f'{_container_words(plan)} "$b2box_job_id"' if plan.container_command else '(inside "$b2box_job_id")'
-    return fill(_template(), {
-        "title": plan.title,
-        "image_label": plan.image_label,
-        "working_dir": q(plan.working_dir),
-        "host_working_dir": host_path(plan, plan.working_dir),
-        "say_no_working_dir": say("cannot enter the working folder %s", plan.working_dir),
-        "source_env_script": _source_env_script(plan),
-        "export_env": [f"export {name}={q(value)}" for name, value in sorted(plan.env.items())],
-        "use_job_server": _use_job_server(plan),
-        "python": q(python),
-        "say_no_python": say("image %s has no %s: install Python in it or set the 'executable' setting",
-                             plan.image_label, python),
-        "python_words": words(plan.python),
-        "bootstrap": q(plan.bootstrap),
-        "bootstrap_args": words([plan.image_label, plan.host_python_version, ":".join(plan.host_site_dirs),
-                                 plan.job_file]),
-        "exit_file": host_path(plan, plan.exit_file),
-        "verify_digest": _verify_digest(plan),
-        "start": start,
-        "record_unstarted_members": _unrecorded_members(plan),
-    })
+    return fill(
+        _template(),
+        {
+            "title": plan.title,
+            "image_label": plan.image_label,
+            "working_dir": q(plan.working_dir),
+            "host_working_dir": host_path(plan, plan.working_dir),
+            "say_no_working_dir": say("cannot enter the working folder %s", plan.working_dir),
+            "source_env_script": _source_env_script(plan),
+            "export_env": [f"export {name}={q(value)}" for name, value in sorted(plan.env.items())],
+            "use_job_server": _use_job_server(plan),
+            "python": q(python),
+            "say_no_python": say(
+                "image %s has no %s: install Python in it or set the 'executable' setting", plan.image_label, python
+            ),
+            "python_words": words(plan.python),
+            "bootstrap": q(plan.bootstrap),
+            "bootstrap_args": words(
+                [plan.image_label, plan.host_python_version, ":".join(plan.host_site_dirs), plan.job_file]
+            ),
+            "exit_file": host_path(plan, plan.exit_file),
+            "verify_digest": _verify_digest(plan),
+            "start": start,
+            "record_unstarted_members": _unrecorded_members(plan),
+        },
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -196,14 +205,22 @@ def _unrecorded_members(plan: WrapperPlan) -> list[str]:
     """After a group job: a member the group never reached gets a record and a line in its log saying so."""
     if not plan.members:
         return []
-    lines = ["# Tasks of this group that did not run (the container did not start, the job was killed ...).",
-             '[ "$b2box_status" -eq 0 ] && b2box_missing=73 || b2box_missing=$b2box_status']
+    lines = [
+        "# Tasks of this group that did not run (the container did not start, the job was killed ...).",
+        '[ "$b2box_status" -eq 0 ] && b2box_missing=73 || b2box_missing=$b2box_status',
+    ]
     group_log = os.path.join(os.path.dirname(plan.exit_file), "stderr")
-    note = say("this task's group job ended (exit %s) before the task ran; see %s", "$b2box_status", group_log,
-               variables=["$b2box_status"])
+    note = say(
+        "this task's group job ended (exit %s) before the task ran; see %s",
+        "$b2box_status",
+        group_log,
+        variables=["$b2box_status"],
+    )
     for exit_file, stderr in plan.members:
-        lines.append(f"[ -e {q(exit_file)} ] || {{ {{ {note}; }} 2>> {q(stderr)}; "
-                     f'b2box_record "$b2box_missing" {q(exit_file)}; }}')
+        lines.append(
+            f"[ -e {q(exit_file)} ] || {{ {{ {note}; }} 2>> {q(stderr)}; "
+            f'b2box_record "$b2box_missing" {q(exit_file)}; }}'
+        )
     return lines
 
 

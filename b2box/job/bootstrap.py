@@ -47,22 +47,29 @@ def import_b2box(image, host_version, site_dirs):
     """b2box.job.main: the image's own b2box, else the host's, mounted at site_dirs."""
     try:
         import b2box.job.main as job_main
+
         return job_main
     except ImportError as first:
         here = "%d.%d" % sys.version_info[:2]
         if sys.version_info < (3, 11) or not site_dirs:
-            fail("%s: %s is Python %s without b2box (%s); b2box needs Python 3.11 or newer to be mounted from "
-                 "the host (which runs %s). Fix: run 'b2box build-env' to add b2box to the image, or pip "
-                 "install b2box inside it." % (image, sys.executable, here, first, host_version))
+            fail(
+                "%s: %s is Python %s without b2box (%s); b2box needs Python 3.11 or newer to be mounted from "
+                "the host (which runs %s). Fix: run 'b2box build-env' to add b2box to the image, or pip "
+                "install b2box inside it." % (image, sys.executable, here, first, host_version)
+            )
     import site
+
     for folder in site_dirs:
         site.addsitedir(folder)
     try:
         import b2box.job.main as job_main
+
         return job_main
     except ImportError as second:
-        fail("%s: the host's b2box does not load in this image (%s). Fix: run 'b2box build-env' to "
-             "add b2box to the image, or pip install b2box inside it." % (image, second))
+        fail(
+            "%s: the host's b2box does not load in this image (%s). Fix: run 'b2box build-env' to "
+            "add b2box to the image, or pip install b2box inside it." % (image, second)
+        )
 
 
 def main(argv):

@@ -84,6 +84,8 @@ def run_group(members: list[GroupMember], job_id: str) -> int:
         exit_record(member.exit, code)
         if code != 0:
             failed = 1
-            print(f"b2box: {os.path.basename(os.path.dirname(member.job))} failed (exit {code}); "
-                  f"log: {member.stderr}", file=sys.stderr)
+            print(
+                f"b2box: {os.path.basename(os.path.dirname(member.job))} failed (exit {code}); log: {member.stderr}",
+                file=sys.stderr,
+            )
     return failed

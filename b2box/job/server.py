@@ -29,7 +29,6 @@ from typing import Any
 ENV_VAR = "B2BOX_JOB_SERVER"
 
 
-
 @dataclass(eq=False)
 class _Request:
     connection: socket.socket
@@ -42,8 +41,9 @@ def _exit_status(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def _run_child(connection: socket.socket, listener: socket.socket, descriptors: list[int],
-               request: dict[str, Any]) -> None:
+def _run_child(
+    connection: socket.socket, listener: socket.socket, descriptors: list[int], request: dict[str, Any]
+) -> None:
     """In the forked child: become the job process and never return."""
     code = 1
     try:
@@ -107,6 +107,7 @@ def serve(listener: socket.socket) -> None:
     requests: dict[int, _Request] = {}
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
+
     def wake(*_: Any) -> None:
         with contextlib.suppress(BlockingIOError):
             os.write(wake_write, b"x")

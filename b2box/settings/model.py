@@ -136,7 +136,7 @@ def validate_file_content(path: str, data: Any) -> dict[str, Any]:
     """A settings file's content, checked against the model; errors name the file and the key."""
     if not isinstance(data, dict):
         raise SettingsError(
-            f"{path}: a settings file must hold one JSON object ({{\"result_dir\": ...}}), "
+            f'{path}: a settings file must hold one JSON object ({{"result_dir": ...}}), '
             f"not {type(data).__name__}. Fix the file and run again."
         )
     checked = {key: value for key, value in data.items() if not key.startswith(_FREE_PREFIXES)}
@@ -155,19 +155,16 @@ def environment_values() -> dict[str, Any]:
         parsed = _EnvironmentSettings()
     except ValidationError as exc:
         problems = [f"{ENV_PREFIX}{str(e['loc'][0]).upper()}: {_describe(e)}" for e in exc.errors()]
-        raise SettingsError(
-            "environment: " + "; ".join(problems) + ". Fix or unset the variable."
-        ) from None
+        raise SettingsError("environment: " + "; ".join(problems) + ". Fix or unset the variable.") from None
     except Exception as exc:  # pydantic-settings reports JSON errors of complex fields this way
         raise SettingsError(
-            f"environment: {exc}. Values of list and dict settings must be JSON, "
-            f"e.g. {ENV_PREFIX}ENV='{{\"A\": \"1\"}}'."
+            f'environment: {exc}. Values of list and dict settings must be JSON, e.g. {ENV_PREFIX}ENV=\'{{"A": "1"}}\'.'
         ) from None
     values = {name: getattr(parsed, name) for name in parsed.model_fields_set}
     own = {name.lower() for name in values}
     for name, value in os.environ.items():
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):].lower() not in own:
-            values.setdefault(name[len(ENV_PREFIX):].lower(), value)
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() not in own:
+            values.setdefault(name[len(ENV_PREFIX) :].lower(), value)
     return values
 
 

@@ -170,8 +170,10 @@ class TaskSettings:
             env=dict(self._value("env", {}) or {}),
             binds=tuple(map_folder(bind) for bind in binds),
             gpus=bool(self._value("gpus", False)),
-            extra_args=(*_words(self._value("extra_args", [])),
-                        *_words(self._value("apptainer_additional_params", []))),
+            extra_args=(
+                *_words(self._value("extra_args", [])),
+                *_words(self._value("apptainer_additional_params", [])),
+            ),
             working_dir=map_folder(working_dir) if working_dir else "",
             executable=_words(executable) if executable is not None else None,
             executable_prefix=_words(self._value("executable_prefix", [])),

@@ -1,6 +1,5 @@
 """Paths, errors, logging, running commands and installing host packages: what every part of the testbed uses."""
 
-
 import contextlib
 import fcntl
 import os
@@ -111,20 +110,29 @@ def sh(
     """Run a host command. With log_file its output goes there (long outputs: apt, debootstrap, builds)."""
     full_env = {**os.environ, **(env or {})}
     if log_file is None:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=full_env, stdin=subprocess.DEVNULL
+        )
     else:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("a") as stream:
             stream.write(f"\n$ {shlex.join(cmd)}\n")
             stream.flush()
-            result = subprocess.run(cmd, stdout=stream, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                                    env=full_env, stdin=subprocess.DEVNULL)
+            result = subprocess.run(
+                cmd,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+                env=full_env,
+                stdin=subprocess.DEVNULL,
+            )
     if check and result.returncode != 0:
         output = (result.stderr or result.stdout or "").strip()[-1500:]
         detail = f": {output}" if output else ""
-        raise TestbedError(piece, f"`{shlex.join(cmd)}` exited with {result.returncode}{detail}",
-                           [log_file] if log_file else [])
+        raise TestbedError(
+            piece, f"`{shlex.join(cmd)}` exited with {result.returncode}{detail}", [log_file] if log_file else []
+        )
     return result
 
 
@@ -146,8 +154,11 @@ def locked() -> Iterator[None]:
         STATE_DIR.mkdir(parents=True, exist_ok=True)
         stream = (STATE_DIR / ".lock").open("a")
     except PermissionError as error:
-        raise TestbedUnavailable("state folder", f"{STATE_DIR} is not writable by this user ({error.strerror}); "
-                                 "set TESTBED_STATE_DIR to a folder of your own") from error
+        raise TestbedUnavailable(
+            "state folder",
+            f"{STATE_DIR} is not writable by this user ({error.strerror}); "
+            "set TESTBED_STATE_DIR to a folder of your own",
+        ) from error
     with stream:
         fcntl.flock(stream, fcntl.LOCK_EX)
         _lock_depth = 1
@@ -181,15 +192,21 @@ def apt_install(packages: Sequence[str]) -> None:
     """Install host packages with apt-get (updating the lists once per process): a fresh machine has none of them."""
     global _apt_updated
     if not is_root() or not shutil.which("apt-get"):
-        raise TestbedUnavailable("host packages", f"{' '.join(packages)} needed, but only root with apt-get can "
-                                 "install them here")
+        raise TestbedUnavailable(
+            "host packages", f"{' '.join(packages)} needed, but only root with apt-get can install them here"
+        )
     apt_log = LOG_DIR / "apt.log"
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     if not _apt_updated:
         sh(["apt-get", "update", "-q"], piece="apt-get update", log_file=apt_log, env=env, timeout=600)
         _apt_updated = True
-    sh(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], piece="apt-get install",
-       log_file=apt_log, env=env, timeout=900)
+    sh(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        piece="apt-get install",
+        log_file=apt_log,
+        env=env,
+        timeout=900,
+    )
     log(f"installed host packages: {' '.join(packages)}")
 
 
@@ -216,8 +233,7 @@ def debian_mirror() -> str:
 
 def prepare_host_folders(uid: int, gid: int) -> None:
     """Shared folder writable by everyone (jobs and host users alike), caches the worker user may write into."""
-    for folder in (SHARED_DIR, CACHE_DIR, CACHE_DIR / "sif", CACHE_DIR / "src", CACHE_DIR / "wheelhouse",
-                   POOL_LOG_DIR):
+    for folder in (SHARED_DIR, CACHE_DIR, CACHE_DIR / "sif", CACHE_DIR / "src", CACHE_DIR / "wheelhouse", POOL_LOG_DIR):
         folder.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(PermissionError):
         SHARED_DIR.chmod(0o1777)

@@ -1,6 +1,5 @@
 """The Docker engine: the one that answers, else Debian's docker.io started as a background dockerd (root only)."""
 
-
 import json
 import os
 import shutil
@@ -28,8 +27,13 @@ from testbed_lib.common import (
 def engine_version() -> str | None:
     """The engine's version when one answers, else None."""
     try:
-        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                                text=True, timeout=20, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            stdin=subprocess.DEVNULL,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     version = result.stdout.strip()
@@ -42,8 +46,11 @@ def ensure_engine() -> str:
     if version:
         return version
     if not is_root():
-        raise TestbedUnavailable("Docker engine", "no Docker engine answers and only root can start one here; "
-                                 "start Docker or run `sudo python3 ci/testbed.py up`")
+        raise TestbedUnavailable(
+            "Docker engine",
+            "no Docker engine answers and only root can start one here; "
+            "start Docker or run `sudo python3 ci/testbed.py up`",
+        )
     if not shutil.which("dockerd"):
         apt_install(["docker.io"])
         version = engine_version()  # the package's scripts may have started it
@@ -59,8 +66,9 @@ def start_dockerd() -> str:
     with dockerd_log.open("a") as stream:
         stream.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} dockerd started by ci/testbed.py\n")
         stream.flush()
-        process = subprocess.Popen(["dockerd"], stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            ["dockerd"], stdout=stream, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
     (STATE_DIR / "dockerd.pid").write_text(f"{process.pid}\n")
     deadline = time.monotonic() + ENGINE_TIMEOUT
     while time.monotonic() < deadline:
@@ -101,8 +109,14 @@ def stop_dockerd() -> None:
     log(f"stopped dockerd (pid {pid})")
 
 
-def docker(*args: str, piece: str = "docker", check: bool = True, timeout: float | None = 120,
-           log_file: Path | None = None, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str,
+    piece: str = "docker",
+    check: bool = True,
+    timeout: float | None = 120,
+    log_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     return sh(["docker", *args], piece=piece, check=check, timeout=timeout, log_file=log_file, env=env)
 
 
@@ -123,5 +137,3 @@ def image_label(tag: str, key: str) -> str | None:
     info = inspect("image", tag)
     labels = ((info or {}).get("Config") or {}).get("Labels") or {}
     return labels.get(key)
-
-

@@ -1,6 +1,5 @@
 """Base images made from Debian's archive with debootstrap (no registry may be reachable), and the worker-node image."""
 
-
 import concurrent.futures
 import hashlib
 import json
@@ -88,8 +87,11 @@ def pull_image(tag: str) -> None:
     """Where debootstrap cannot run (no root, not Debian), a registry is the only source left."""
     result = docker("pull", tag, piece=f"image {tag}", check=False, timeout=900)
     if result.returncode != 0:
-        raise TestbedUnavailable(f"image {tag}", "missing, not pullable, and making it with debootstrap needs root "
-                                 f"on a Debian-like host: {result.stderr.strip()[-300:]}")
+        raise TestbedUnavailable(
+            f"image {tag}",
+            "missing, not pullable, and making it with debootstrap needs root "
+            f"on a Debian-like host: {result.stderr.strip()[-300:]}",
+        )
 
 
 def build_base_image(image: BaseImage, mirror: str) -> None:
@@ -100,8 +102,12 @@ def build_base_image(image: BaseImage, mirror: str) -> None:
     start = time.monotonic()
     try:
         include = [f"--include={','.join(image.packages)}"] if image.packages else []
-        sh(["debootstrap", "--variant=minbase", *include, image.suite, str(root), mirror],
-           piece=f"image {image.tag} (debootstrap {image.suite})", log_file=build_log, timeout=900)
+        sh(
+            ["debootstrap", "--variant=minbase", *include, image.suite, str(root), mirror],
+            piece=f"image {image.tag} (debootstrap {image.suite})",
+            log_file=build_log,
+            timeout=900,
+        )
         tidy_rootfs(root, image)
         import_rootfs(root, image, build_log)
     finally:
@@ -138,8 +144,9 @@ def import_rootfs(root: Path, image: BaseImage, build_log: Path) -> None:
     tar = subprocess.Popen(["tar", "--numeric-owner", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
     assert tar.stdout is not None
     with build_log.open("a") as stream:
-        result = subprocess.run(["docker", "import", *options, "-", image.tag], stdin=tar.stdout, stdout=stream,
-                                stderr=subprocess.STDOUT)
+        result = subprocess.run(
+            ["docker", "import", *options, "-", image.tag], stdin=tar.stdout, stdout=stream, stderr=subprocess.STDOUT
+        )
     tar.stdout.close()
     if tar.wait() != 0 or result.returncode != 0:
         raise TestbedError(f"image {image.tag}", "docker import of the root filesystem failed", [build_log])
@@ -176,9 +183,22 @@ def ensure_worker_image() -> str:
     build_log = LOG_DIR / "image-worker-node.log"
     # Without buildx, only the classic builder works (and it is what Debian's docker.io has).
     env = {} if has_buildx() else {"DOCKER_BUILDKIT": "0"}
-    docker("build", "--network", "host", "--build-arg", f"DEBIAN_MIRROR={debian_mirror()}", "--label",
-           f"{LABEL}.context={digest}", "--tag", WORKER_IMAGE, str(WORKER_NODE_DIR), piece=f"image {WORKER_IMAGE}",
-           log_file=build_log, timeout=1800, env=env)
+    docker(
+        "build",
+        "--network",
+        "host",
+        "--build-arg",
+        f"DEBIAN_MIRROR={debian_mirror()}",
+        "--label",
+        f"{LABEL}.context={digest}",
+        "--tag",
+        WORKER_IMAGE,
+        str(WORKER_NODE_DIR),
+        piece=f"image {WORKER_IMAGE}",
+        log_file=build_log,
+        timeout=1800,
+        env=env,
+    )
     log(f"built image {WORKER_IMAGE} (context {digest})")
     # Earlier builds of it, now untagged, would pile up with every change to the context.
     docker("image", "prune", "--force", "--filter", f"label={LABEL}.context", check=False)
@@ -187,5 +207,3 @@ def ensure_worker_image() -> str:
 
 def has_buildx() -> bool:
     return subprocess.run(["docker", "buildx", "version"], capture_output=True, check=False).returncode == 0
-
-

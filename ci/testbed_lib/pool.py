@@ -1,6 +1,5 @@
 """The worker-node container (HTCondor pool, Slurm cluster, Apptainer) and the up/down/status commands."""
 
-
 import subprocess
 import time
 from pathlib import Path
@@ -39,8 +38,14 @@ from testbed_lib.worker import Worker
 
 def pool_labels(image: str, uid: int, gid: int) -> dict[str, str]:
     """What the running container must match to be reused; anything else means recreating it."""
-    return {f"{LABEL}.image": image, f"{LABEL}.uid": str(uid), f"{LABEL}.gid": str(gid),
-            f"{LABEL}.state": str(STATE_DIR), f"{LABEL}.network": NETWORK, f"{LABEL}.binds": container_binds()}
+    return {
+        f"{LABEL}.image": image,
+        f"{LABEL}.uid": str(uid),
+        f"{LABEL}.gid": str(gid),
+        f"{LABEL}.state": str(STATE_DIR),
+        f"{LABEL}.network": NETWORK,
+        f"{LABEL}.binds": container_binds(),
+    }
 
 
 def container_binds() -> str:
@@ -72,14 +77,27 @@ def ensure_pool(image: str, uid: int, gid: int) -> bool:
         options += ["--device", "/dev/fuse"]
     for key, value in wanted.items():
         options += ["--label", f"{key}={value}"]
-    for key, value in (("TESTBED_USER", USER), ("TESTBED_UID", str(uid)), ("TESTBED_GID", str(gid)),
-                       ("TESTBED_BIND_DIRS", container_binds())):
+    for key, value in (
+        ("TESTBED_USER", USER),
+        ("TESTBED_UID", str(uid)),
+        ("TESTBED_GID", str(gid)),
+        ("TESTBED_BIND_DIRS", container_binds()),
+    ):
         options += ["--env", f"{key}={value}"]
     mounts = [f"{SHARED_DIR}:{SHARED_DIR}", f"{CACHE_DIR}:{CACHE_DIR}", f"{POOL_LOG_DIR}:/var/log/testbed"]
     for mount in mounts:
         options += ["--volume", mount]
-    docker("run", "--detach", "--name", CONTAINER, "--hostname", HOSTNAME, *options, WORKER_IMAGE,
-           piece=f"container {CONTAINER}")
+    docker(
+        "run",
+        "--detach",
+        "--name",
+        CONTAINER,
+        "--hostname",
+        HOSTNAME,
+        *options,
+        WORKER_IMAGE,
+        piece=f"container {CONTAINER}",
+    )
     log(f"started container {CONTAINER} (user {USER}, uid {uid}, gid {gid})")
     return False
 
@@ -107,8 +125,9 @@ def wait_for_pool(timeout: float = POOL_TIMEOUT) -> dict[str, tuple[bool, str]]:
         info = inspect("container", CONTAINER)
         if not info or not info["State"]["Running"]:
             code = info["State"]["ExitCode"] if info else "gone"
-            raise TestbedError(f"container {CONTAINER}", f"stopped (exit code {code})",
-                               [POOL_LOG_DIR / "entrypoint.log"])
+            raise TestbedError(
+                f"container {CONTAINER}", f"stopped (exit code {code})", [POOL_LOG_DIR / "entrypoint.log"]
+            )
         pieces = probe()
         for piece, (ok, detail) in pieces.items():
             if ok and piece not in seen_ready:
@@ -120,8 +139,9 @@ def wait_for_pool(timeout: float = POOL_TIMEOUT) -> dict[str, tuple[bool, str]]:
             down = [piece for piece in PIECE_LOGS if not pieces.get(piece, (False, ""))[0]]
             piece = down[0]
             detail = pieces.get(piece, (False, "no answer from testbed-probe"))[1]
-            raise TestbedError(piece, f"not ready after {timeout:.0f} s: {detail}",
-                               [POOL_LOG_DIR / name for name in PIECE_LOGS[piece]])
+            raise TestbedError(
+                piece, f"not ready after {timeout:.0f} s: {detail}", [POOL_LOG_DIR / name for name in PIECE_LOGS[piece]]
+            )
         time.sleep(0.5)
 
 
@@ -196,13 +216,13 @@ def status() -> int:
         print(f"container {CONTAINER}: {'stopped' if info else 'missing'}")
         return 1
     labels = info["Config"].get("Labels") or {}
-    print(f"container {CONTAINER}: running since {info['State']['StartedAt'][:19]}, user {USER} "
-          f"uid {labels.get(LABEL + '.uid')} gid {labels.get(LABEL + '.gid')}")
+    print(
+        f"container {CONTAINER}: running since {info['State']['StartedAt'][:19]}, user {USER} "
+        f"uid {labels.get(LABEL + '.uid')} gid {labels.get(LABEL + '.gid')}"
+    )
     for piece, (piece_ok, detail) in probe().items():
         ok = ok and piece_ok
         print(f"  {piece}: {'ok' if piece_ok else 'DOWN'} {detail}".rstrip())
     print(f"shared folder (same path in the container): {SHARED_DIR}")
     print(f"logs: {LOG_DIR} (timings in {UP_LOG}, daemons in {POOL_LOG_DIR})")
     return 0 if ok else 1
-
-

@@ -1,6 +1,5 @@
 """Commands in the worker node, and b2box (with its wheelhouse and the SIF of an image) installed there."""
 
-
 import hashlib
 import os
 import shutil
@@ -73,8 +72,14 @@ class Worker:
             options += ["--workdir", str(cwd)]
         for key, value in (env or {}).items():
             options += ["--env", f"{key}={value}"]
-        result = subprocess.run(["docker", "exec", *options, self.container, *argv], capture_output=True, text=True,
-                                timeout=timeout, input=input, stdin=None if input is not None else subprocess.DEVNULL)
+        result = subprocess.run(
+            ["docker", "exec", *options, self.container, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
         if check and result.returncode != 0:
             raise CommandFailed(result.returncode, argv, result.stdout, result.stderr)
         return result
@@ -127,10 +132,15 @@ def source_digest(source: Path) -> str:
 
 
 def source_files(source: Path) -> list[Path]:
-    top = [p for p in source.iterdir() if p.is_file() and (p.suffix in {".toml", ".cfg", ".in"} or p.name in
-                                                           {"setup.py"} or p.name.startswith(("README", "LICENSE")))]
-    package = [p for p in (source / "b2box").rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    top = [
+        p
+        for p in source.iterdir()
+        if p.is_file()
+        and (p.suffix in {".toml", ".cfg", ".in"} or p.name in {"setup.py"} or p.name.startswith(("README", "LICENSE")))
+    ]
+    package = [
+        p for p in (source / "b2box").rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    ]
     return top + package
 
 
@@ -152,10 +162,27 @@ def ensure_wheelhouse(requirements: Sequence[str], python_version: str, machine:
     partial = wheelhouse.with_name(f"{key}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     platforms = [f"manylinux_2_{minor}_{machine}" for minor in (17, 28, 34)] + [f"manylinux2014_{machine}", "any"]
-    cmd = [*host_pip(), "download", "--only-binary=:all:", "--python-version", python_version,
-           "--implementation", "cp", "--abi", f"cp{python_version.replace('.', '')}", "--abi", "abi3", "--abi", "none",
-           *[arg for platform in platforms for arg in ("--platform", platform)], "--dest", str(partial),
-           *requirements, "setuptools", "wheel"]
+    cmd = [
+        *host_pip(),
+        "download",
+        "--only-binary=:all:",
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+        "--abi",
+        f"cp{python_version.replace('.', '')}",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+        *[arg for platform in platforms for arg in ("--platform", platform)],
+        "--dest",
+        str(partial),
+        *requirements,
+        "setuptools",
+        "wheel",
+    ]
     sh(cmd, piece="wheelhouse for the worker node", log_file=LOG_DIR / "wheelhouse.log", timeout=900)
     (partial / ".complete").touch()
     shutil.rmtree(wheelhouse, ignore_errors=True)
@@ -179,16 +206,37 @@ def install_b2box(worker: Worker, source: Path = REPO, extras: Sequence[str] = (
         if worker.run(["test", "-e", f"{venv}/.deps-installed"], check=False).returncode != 0:
             with step(f"venv {venv}"):
                 worker.run(["python3", "-m", "venv", "--system-site-packages", "--clear", venv])
-                worker.run([*pip, "install", "--no-index", "--find-links", str(wheelhouse), *requirements,
-                            "setuptools", "wheel"], timeout=600)
+                worker.run(
+                    [
+                        *pip,
+                        "install",
+                        "--no-index",
+                        "--find-links",
+                        str(wheelhouse),
+                        *requirements,
+                        "setuptools",
+                        "wheel",
+                    ],
+                    timeout=600,
+                )
                 worker.run(["touch", f"{venv}/.deps-installed"])
         digest = source_digest(source)
         marker = f"{venv}/.b2box-source"
         if worker.run(["cat", marker], check=False).stdout.strip() != digest:
             with step(f"install b2box {digest} into {venv}"):
                 copy = copy_source(source, digest, worker)
-                worker.run([*pip, "install", "--no-index", "--no-deps", "--no-build-isolation", "--force-reinstall",
-                            str(copy)], timeout=600)
+                worker.run(
+                    [
+                        *pip,
+                        "install",
+                        "--no-index",
+                        "--no-deps",
+                        "--no-build-isolation",
+                        "--force-reinstall",
+                        str(copy),
+                    ],
+                    timeout=600,
+                )
                 worker.run(["bash", "-c", f"echo {digest} > {marker}"])
         return f"{venv}/bin/python"
 
@@ -234,5 +282,3 @@ def build_sif(worker: Worker, image: str = ANALYSIS_IMAGE) -> str:
             finally:
                 archive.unlink(missing_ok=True)
         return str(sif)
-
-

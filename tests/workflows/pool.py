@@ -28,8 +28,16 @@ class Item(b2luigi.Task):
             raise RuntimeError(f"item {self.index} fails on purpose")
         time.sleep(float(os.environ.get("POOL_SLEEP", "0")))
         with open(self.get_output_file_name("item.json"), "w") as handle:
-            json.dump({"index": self.index, "python": platform.python_version(), "uid": os.getuid(),
-                       "host": socket.gethostname(), "ppid": os.getppid()}, handle)
+            json.dump(
+                {
+                    "index": self.index,
+                    "python": platform.python_version(),
+                    "uid": os.getuid(),
+                    "host": socket.gethostname(),
+                    "ppid": os.getppid(),
+                },
+                handle,
+            )
 
 
 class Total(b2luigi.Task):

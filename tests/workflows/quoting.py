@@ -8,7 +8,7 @@ import b2box as b2luigi
 NASTY = [
     "plain",
     "with space",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "$(touch /tmp/b2box-injected) `touch /tmp/b2box-injected2` ${HOME}",
     "line one\nline two",
     "ünïcødé ✓ 測試",
@@ -24,8 +24,10 @@ class Echo(b2luigi.Task):
 
     def run(self):
         with open(self.get_output_file_name("echo.json"), "w", encoding="utf-8") as handle:
-            json.dump({"value": self.value, "env": os.environ.get("NASTY_VALUE"),
-                       "secret_seen": os.environ.get("API_TOKEN")}, handle)
+            json.dump(
+                {"value": self.value, "env": os.environ.get("NASTY_VALUE"), "secret_seen": os.environ.get("API_TOKEN")},
+                handle,
+            )
 
 
 class All(b2luigi.WrapperTask):

@@ -16,9 +16,17 @@ class Number(b2luigi.Task):
 
     def run(self):
         with open(self.get_output_file_name("number.json"), "w") as handle:
-            json.dump({"index": self.index, "python": platform.python_version(), "uid": os.getuid(),
-                       "executable": sys.executable, "greeting": os.environ.get("GREETING"),
-                       "from_env_script": os.environ.get("FROM_ENV_SCRIPT")}, handle)
+            json.dump(
+                {
+                    "index": self.index,
+                    "python": platform.python_version(),
+                    "uid": os.getuid(),
+                    "executable": sys.executable,
+                    "greeting": os.environ.get("GREETING"),
+                    "from_env_script": os.environ.get("FROM_ENV_SCRIPT"),
+                },
+                handle,
+            )
 
 
 class Sum(b2luigi.Task):

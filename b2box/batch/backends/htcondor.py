@@ -24,10 +24,24 @@ from b2box.settings.resolved import settings_of
 
 PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode"]
 # HTCondor's JobStatus codes.
-_STATES = {1: JobState.QUEUED, 2: JobState.RUNNING, 3: JobState.FINISHED, 4: JobState.FINISHED,
-           5: JobState.HELD, 6: JobState.RUNNING, 7: JobState.RUNNING}
-_STATE_NAMES = {1: "idle", 2: "running", 3: "removed", 4: "completed", 5: "held", 6: "transferring output",
-                7: "suspended"}
+_STATES = {
+    1: JobState.QUEUED,
+    2: JobState.RUNNING,
+    3: JobState.FINISHED,
+    4: JobState.FINISHED,
+    5: JobState.HELD,
+    6: JobState.RUNNING,
+    7: JobState.RUNNING,
+}
+_STATE_NAMES = {
+    1: "idle",
+    2: "running",
+    3: "removed",
+    4: "completed",
+    5: "held",
+    6: "transferring output",
+    7: "suspended",
+}
 
 
 def _bindings() -> Any:
@@ -74,8 +88,13 @@ def transfer_lines(wave: Wave) -> dict[str, str]:
     }
 
 
-def submit_description(wave: Wave, job_name: str | None, settings: Mapping[str, Any],
-                       container: tuple[str, str] = ("", ""), moving: bool = False) -> dict[str, str]:
+def submit_description(
+    wave: Wave,
+    job_name: str | None,
+    settings: Mapping[str, Any],
+    container: tuple[str, str] = ("", ""),
+    moving: bool = False,
+) -> dict[str, str]:
     """The submit description of a wave: every job runs ``bash <wave>/<ProcId>/job.sh`` (in ``container``'s
     image when HTCondor starts it: (mode, image))."""
     description = {
@@ -130,8 +149,13 @@ def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str, str, str, bool],
     groups: dict[tuple[str, str, str, str, bool], list[PreparedJob]] = {}
     for job in jobs:
         batch = settings_of(job.task).batch
-        key = (batch.job_name, json.dumps(batch.htcondor_settings, sort_keys=True, default=str), job.container_mode,
-               job.container_image, job.transfer)
+        key = (
+            batch.job_name,
+            json.dumps(batch.htcondor_settings, sort_keys=True, default=str),
+            job.container_mode,
+            job.container_image,
+            job.transfer,
+        )
         groups.setdefault(key, []).append(job)
     return groups
 
@@ -194,8 +218,11 @@ class HTCondorBackend:
         self.calls["query"] += 1
         if self._schedd is not None:
             return [dict(ad) for ad in self._schedd.query(constraint=constraint, projection=PROJECTION)]
-        done = subprocess.run(["condor_q", "-json", "-constraint", constraint, "-attributes", ",".join(PROJECTION)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            ["condor_q", "-json", "-constraint", constraint, "-attributes", ",".join(PROJECTION)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             raise B2BoxError(f"condor_q failed ({done.returncode}): {done.stderr.strip()}")
         text = done.stdout.strip()

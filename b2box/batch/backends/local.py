@@ -54,9 +54,14 @@ class LocalBackend:
         environment = self._environment()
         for job in jobs:
             with open(job.stdout, "wb") as stdout, open(job.stderr, "wb") as stderr:
-                process = subprocess.Popen(["/bin/bash", job.wrapper], stdout=stdout, stderr=stderr,
-                                           stdin=subprocess.DEVNULL, start_new_session=True,
-                                           env=environment)
+                process = subprocess.Popen(
+                    ["/bin/bash", job.wrapper],
+                    stdout=stdout,
+                    stderr=stderr,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=environment,
+                )
             job_id = f"local-{process.pid}"
             self._processes[job_id] = process
             with contextlib.suppress(AttributeError, OSError):

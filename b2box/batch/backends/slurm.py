@@ -25,8 +25,18 @@ from b2box.settings.resolved import settings_of
 _QUEUED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "RESV_DEL_HOLD", "POWER_UP_NODE"}
 _RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPPED"}
 _HELD = {"REQUEUE_HOLD", "SPECIAL_EXIT"}
-_FINISHED = {"COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
-             "OUT_OF_MEMORY", "REVOKED"}
+_FINISHED = {
+    "COMPLETED",
+    "CANCELLED",
+    "FAILED",
+    "TIMEOUT",
+    "NODE_FAIL",
+    "PREEMPTED",
+    "BOOT_FAIL",
+    "DEADLINE",
+    "OUT_OF_MEMORY",
+    "REVOKED",
+}
 _ALL = [*_QUEUED, *_RUNNING, *_HELD, *_FINISHED]
 _SEPARATOR = "|"
 
@@ -37,8 +47,12 @@ def state_of(name: str) -> JobState:
     if word.endswith("+"):
         matches = [known for known in _ALL if known.startswith(word[:-1])]
         word = matches[0] if len(matches) == 1 else word
-    for states, state in ((_QUEUED, JobState.QUEUED), (_RUNNING, JobState.RUNNING), (_HELD, JobState.HELD),
-                          (_FINISHED, JobState.FINISHED)):
+    for states, state in (
+        (_QUEUED, JobState.QUEUED),
+        (_RUNNING, JobState.RUNNING),
+        (_HELD, JobState.HELD),
+        (_FINISHED, JobState.FINISHED),
+    ):
         if word in states:
             return state
     return JobState.UNKNOWN
@@ -63,8 +77,14 @@ def parse_squeue(output: str) -> dict[str, JobStatus]:
 
 def sbatch_arguments(wave: Wave, count: int, job_name: str | None, settings: Mapping[str, Any]) -> list[str]:
     """``sbatch`` options of a wave's array: one array task per job, logs beside each job's other logs."""
-    arguments = ["--parsable", f"--array=0-{count - 1}", "--output", wave.path("%a", "log", "stdout"),
-                 "--error", wave.path("%a", "log", "stderr")]
+    arguments = [
+        "--parsable",
+        f"--array=0-{count - 1}",
+        "--output",
+        wave.path("%a", "log", "stdout"),
+        "--error",
+        wave.path("%a", "log", "stderr"),
+    ]
     if job_name:
         arguments.append(f"--job-name={job_name}")
     for key, value in settings.items():
@@ -74,13 +94,15 @@ def sbatch_arguments(wave: Wave, count: int, job_name: str | None, settings: Map
 
 def array_script(wave: Wave) -> str:
     """The array's batch script (Slurm runs a copy of it, so the wave's path is written into it)."""
-    return "\n".join([
-        "#!/bin/bash",
-        "# b2box: array task N runs the wrapper linked as <wave>/N/job.sh",
-        'export B2BOX_JOB_ID="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
-        f'exec /bin/bash {shlex.quote(wave.folder)}/"${{SLURM_ARRAY_TASK_ID}}"/job.sh',
-        "",
-    ])
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            "# b2box: array task N runs the wrapper linked as <wave>/N/job.sh",
+            'export B2BOX_JOB_ID="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+            f'exec /bin/bash {shlex.quote(wave.folder)}/"${{SLURM_ARRAY_TASK_ID}}"/job.sh',
+            "",
+        ]
+    )
 
 
 class SlurmBackend:
@@ -107,8 +129,11 @@ class SlurmBackend:
             with open(script, "w", encoding="utf-8") as handle:
                 handle.write(array_script(wave))
             self.calls["submit"] += 1
-            done = subprocess.run(["sbatch", *sbatch_arguments(wave, len(group), name or None, settings), script],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                ["sbatch", *sbatch_arguments(wave, len(group), name or None, settings), script],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 raise B2BoxError(f"sbatch failed ({done.returncode}): {done.stderr.strip()} (script {script})")
             array_id = done.stdout.strip().split(";")[0]
@@ -122,8 +147,17 @@ class SlurmBackend:
             return {}
         arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
         self.calls["query"] += 1
-        done = subprocess.run(["squeue", "--array", "--noheader", f"--format=%i{_SEPARATOR}%T{_SEPARATOR}%r",
-                               f"--jobs={','.join(arrays)}"], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                "squeue",
+                "--array",
+                "--noheader",
+                f"--format=%i{_SEPARATOR}%T{_SEPARATOR}%r",
+                f"--jobs={','.join(arrays)}",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0 and "Invalid job id" not in done.stderr:
             raise B2BoxError(f"squeue failed ({done.returncode}): {done.stderr.strip()}")
         found = parse_squeue(done.stdout if done.returncode == 0 else "")
