@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import b2box as b2luigi
 from b2box.batch import ledger
-from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.backends.base import JobState, JobStatus, Submitted
 from b2box.batch.prepare import PreparedJob
 from b2box.batch.runner import BatchRunner
 from b2box.engine.graph import State
@@ -29,7 +29,7 @@ class ScriptedBackend:
         self._states: dict[str, JobStatus] = {}
         self._count = 0
 
-    def submit(self, jobs: Sequence[PreparedJob]) -> dict[str, str]:
+    def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
         self.submitted.append([job.task_id for job in jobs])
         ids = {}
         for job in jobs:
@@ -43,7 +43,7 @@ class ScriptedBackend:
                 continue
             subprocess.run(["/bin/bash", job.wrapper], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self._states[job_id] = JobStatus(JobState.FINISHED)
-        return ids
+        yield Submitted(job_ids=ids)
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         self.polls += 1
@@ -62,7 +62,7 @@ class ScriptedBackend:
     def cancel(self, job_ids: Sequence[str]) -> None:
         self.cancelled += list(job_ids)
 
-    def close(self) -> None:
+    def close(self, leave_running: bool = False) -> None:
         pass
 
 

@@ -15,6 +15,7 @@ import itertools
 import os
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -58,6 +59,7 @@ class OutputStaging:
             parent, name = os.path.split(final)
             if parent and not os.path.isdir(parent):
                 os.makedirs(parent, exist_ok=True)
+            remove_stale_partials(parent)
             hidden = f"{PARTIAL_PREFIX}{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
             temporary = os.path.join(parent, hidden) + ("/" if trailing else "")
             entry = self.staged[key] = _Staged(temporary=temporary, final=final)
@@ -97,6 +99,49 @@ class OutputStaging:
         finally:
             if getattr(self.task, _ATTRIBUTE, None) is self:
                 delattr(self.task, _ATTRIBUTE)
+
+
+_STALE_ELSEWHERE = 24 * 3600.0  # a partial of another host (whose processes cannot be checked) is stale after this
+_swept: set[str] = set()  # folders already swept by this process
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(folder: str) -> None:
+    """Remove the partial outputs that killed runs left in ``folder`` (once per folder and process).
+
+    A partial is stale when the process that wrote it is gone: on this host its pid no longer runs; written on
+    another host, when it is older than a day. A run holds its workflow's lock, so no live run of it writes here.
+    """
+    if folder in _swept:
+        return
+    _swept.add(folder)
+    try:
+        entries = list(os.scandir(folder or "."))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(PARTIAL_PREFIX):
+            continue
+        ours = f"{PARTIAL_PREFIX}{_HOST}-"
+        pid = entry.name[len(ours) :].split("-", 1)[0] if entry.name.startswith(ours) else ""
+        try:
+            if pid.isdigit():
+                stale = int(pid) != os.getpid() and not _process_alive(int(pid))
+            else:
+                stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_ELSEWHERE
+        except OSError:
+            continue
+        if stale:
+            _remove(entry.path)
 
 
 def active_staging(task: Any) -> OutputStaging | None:

@@ -31,6 +31,11 @@ class Entry:
     submitted: float
 
 
+def path_of(task: Any) -> str:
+    """Where the task's job id is kept."""
+    return _path(task)
+
+
 def _path(task: Any) -> str:
     return os.path.join(layout.get_task_file_dir(task), LEDGER_FILE)
 

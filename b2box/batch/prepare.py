@@ -14,11 +14,12 @@ import shlex
 import site
 import sys
 import tempfile
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from b2box import version as b2box_version
-from b2box.batch import transfer
+from b2box.batch import secrets, transfer
 from b2box.batch.state import state_dir
 from b2box.env import apptainer, docker
 from b2box.env.identity import DigestMismatch, ImageIdentity
@@ -31,18 +32,11 @@ from b2box.job.group import GroupMember, write_group
 from b2box.settings import layout
 from b2box.settings.lookup import iter_global_settings
 from b2box.settings.paths import script_path
-from b2box.settings.resolved import settings_of
+from b2box.settings.resolved import run_settings, settings_of
 
 WRAPPER_FILE = "job.sh"
 BOOTSTRAP = os.path.abspath(bootstrap.__file__)  # bound into containers with b2box's folders, bundled for transfers
 STDOUT_FILE, STDERR_FILE = "stdout", "stderr"
-SECRET_MARKERS = ("TOKEN", "PASSWORD", "PASSWD", "SECRET", "KEY", "PROXY", "CREDENTIAL", "AUTH", "COOKIE")
-
-
-def looks_secret(name: str) -> bool:
-    """Whether a variable's name suggests its value must never be shown."""
-    upper = name.upper()
-    return any(marker in upper for marker in SECRET_MARKERS)
 
 
 @dataclass(frozen=True)
@@ -59,6 +53,8 @@ class PreparedJob:
     container_image: str = ""
     container_mode: str = ""
     transfer: bool = False  # brings its files along (b2box.batch.transfer)
+    secret_file: str = ""  # its secrets, until the wrapper reads them (b2box.batch.secrets)
+    prepared_at: float = field(default_factory=time.time)
 
     @property
     def stdout(self) -> str:
@@ -137,8 +133,8 @@ class JobPreparer:
             self._identities[key] = found
         return self._identities[key]
 
-    def describe(self, task: Any) -> PreparedJob:
-        """Where an already submitted job of ``task`` logs, without writing anything."""
+    def describe(self, task: Any, submitted: float = 0.0) -> PreparedJob:
+        """Where an already submitted job of ``task`` logs (submitted at ``submitted``), without writing anything."""
         return PreparedJob(
             task_id=task.task_id,
             task=task,
@@ -146,9 +142,22 @@ class JobPreparer:
             log_dir=layout.get_log_file_dir(task),
             task_dir=layout.get_task_file_dir(task),
             identity=ImageIdentity(runtime="unknown"),
+            prepared_at=submitted or time.time(),
         )
 
     def prepare(self, task: Any) -> PreparedJob:
+        """Write the task's ``job.json`` and wrapper; errors (a bad spec, a folder that cannot be written) name the
+        task and what to fix, and leave nothing submitted."""
+        try:
+            return self._prepare(task)
+        except OSError as error:
+            where = f" {error.filename}" if error.filename else ""
+            raise TaskDefinitionError(
+                f"{task.task_id}: cannot write the job's files{where} ({error.strerror}). Make log_dir and "
+                "task_file_dir folders you can write to, with free space."
+            ) from None
+
+    def _prepare(self, task: Any) -> PreparedJob:
         spec = spec_for_task(task)
         moving = self._transfer_wanted(task, spec)
         managed = self._managed_container(task, spec)
@@ -161,6 +170,15 @@ class JobPreparer:
             path = os.path.join(log_dir, stale)
             if os.path.exists(path):
                 os.remove(path)
+        public_settings, secret_settings = secrets.split_settings(portable_settings())
+        public_env, secret_env = secrets.split({**secret_settings, **self._environment(spec)})
+        if secret_env and moving:
+            raise TaskDefinitionError(
+                f"{task.task_id}: {', '.join(sorted(secret_env))} look secret, and a job that brings its files "
+                "along (transfer_files) cannot be given secrets without writing them into its bundle. Pass them "
+                "another way (a token file on the worker nodes) or drop transfer_files."
+            )
+        secret_file = secrets.write_file(run_settings().secrets_dir, secret_env) if secret_env else ""
         script = script_path() or ""
         job_file = os.path.join(task_dir, JOB_FILE)
         wrapper = os.path.join(task_dir, WRAPPER_FILE)
@@ -177,7 +195,7 @@ class JobPreparer:
             image=identity.as_dict(),
             b2box_version=b2box_version.__version__,
             import_path=import_path_of(cls),
-            settings=portable_settings(),
+            settings=public_settings,
         ).write(job_file)
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
         # a job that brings its files along brings the bootstrap too (the image's own b2box does the rest)
@@ -192,12 +210,17 @@ class JobPreparer:
             title=task.task_id,
             wrapper_path=wrapper,
             working_dir=working_dir,
-            container_command=self._container_command(task, spec, identity, working_dir, folders, [wrapper, "--inside"])
+            container_command=self._container_command(
+                task, spec, identity, working_dir, folders, [wrapper, "--inside"], sorted(secret_env)
+            )
             if starts_container
             else [],
             image_label=identity.reference or "the host (no container)",
             env_script=spec.env_script,
-            env=self._environment(spec),
+            env=public_env,
+            secret_file=secret_file,
+            secret_names=tuple(sorted(secret_env)),
+            secrets_via=spec.apptainer_command if starts_container and spec.runtime == "apptainer" else "",
             python=self._python(spec),
             job_file=job_file,
             exit_file=os.path.join(log_dir, EXIT_FILE),
@@ -240,6 +263,7 @@ class JobPreparer:
             container_image=identity.reference if managed else "",
             container_mode=managed,
             transfer=moving,
+            secret_file=secret_file,
         )
 
     def _transfer_wanted(self, task: Any, spec: EnvSpec) -> bool:
@@ -370,15 +394,24 @@ class JobPreparer:
         return _unique(folders)
 
     def _container_command(
-        self, task: Any, spec: EnvSpec, identity: ImageIdentity, working_dir: str, folders: list[str], inner: list[str]
+        self,
+        task: Any,
+        spec: EnvSpec,
+        identity: ImageIdentity,
+        working_dir: str,
+        folders: list[str],
+        inner: list[str],
+        pass_env: list[str] | None = None,
     ) -> list[str]:
-        """The command that starts the container, binding ``folders`` and the spec's own binds."""
+        """The command that starts the container, binding ``folders`` and the spec's own binds; the variables named
+        in ``pass_env`` go in by name (their values are the wrapper's, never written into it)."""
         if not spec.in_container:
             return []
         binds = _unique([*folders, *spec.binds])
         if spec.runtime == "docker":
             name = "b2box-" + hashlib.sha1(task.task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
-            return docker.command(identity, binds, working_dir, spec.gpus, list(spec.extra_args), name, inner)
+            extra = [word for variable in pass_env or [] for word in ("--env", variable)] + list(spec.extra_args)
+            return docker.command(identity, binds, working_dir, spec.gpus, extra, name, inner)
         if spec.runtime == "apptainer":
             return apptainer.command(
                 identity, spec.apptainer_command, binds, working_dir, spec.gpus, list(spec.extra_args), inner

@@ -18,9 +18,10 @@ from typing import Any
 
 import luigi.task
 
-from b2box.batch import ledger, transfer
+from b2box.batch import ledger, secrets, transfer
 from b2box.batch.backends.base import Backend, JobState, JobStatus
 from b2box.batch.prepare import JobPreparer, PreparedJob
+from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
 from b2box.batch.selection import backend_for, resolve_batch_system
 from b2box.engine.execute import missing_outputs
 from b2box.engine.graph import Node, State, TaskGraph
@@ -100,6 +101,8 @@ def judge(job: PreparedJob, status: JobStatus) -> str | None:
     transfer.restore(job.task, job.log_dir)  # a job without a shared filesystem brought its results back
     record = read_json(job.exit_file)
     if record is None:
+        if status.exit_code in (0, None) and _outputs_made_by(job):
+            return None  # its record was lost (a full log disk), but only a successful run commits outputs
         code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
         return (
             f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
@@ -113,6 +116,27 @@ def judge(job: PreparedJob, status: JobStatus) -> str | None:
     if missing:
         return "the job exited 0 but did not create " + ", ".join(missing)
     return None
+
+
+def _outputs_made_by(job: PreparedJob) -> bool:
+    """Whether every output exists and was put in place after the job was prepared: outputs are committed only
+    when ``run()`` succeeds, so such a job succeeded even if it could not write its exit record."""
+    targets = luigi.task.flatten(job.task.output())
+    paths = [target.path for target in targets if hasattr(target, "path")]
+    if not paths or len(paths) != len(targets):
+        return False
+    try:
+        return all(os.stat(path).st_mtime >= job.prepared_at for path in paths)
+    except OSError:
+        return False
+
+
+def _unreachable(entry: ledger.Entry, task: Any, error: Exception) -> str:
+    return (
+        f"an earlier run submitted job {entry.job_id} for it to {entry.backend}, which cannot be reached from here "
+        f"({error}). Run where {entry.backend} is, or, if that job is gone for sure, remove "
+        f"{ledger.path_of(task)} and run again."
+    )
 
 
 class BatchRunner:
@@ -133,6 +157,7 @@ class BatchRunner:
         poll_interval: float = 1.0,
         backends: dict[str, Backend] | None = None,
         keep_jobs: bool = False,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.workers = max(1, workers)
         self.reporter: Reporter = reporter or SilentReporter()
@@ -143,6 +168,8 @@ class BatchRunner:
         self.stats = BatchStats()
         self.active: dict[str, list[_Active]] = {}  # batch job id -> the tasks it runs (several when grouped)
         self.attempts: dict[str, int] = {}
+        self.reported: dict[str, str] = {}  # job id -> the last reason told to the user
+        self.retry_policy = retry_policy or RetryPolicy()
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
         if current_job() is not None:
@@ -163,9 +190,12 @@ class BatchRunner:
         except KeyboardInterrupt:
             result.interrupted = True
             self._interrupted(graph)
+        except BatchSystemUnavailable as outage:
+            result.outage = str(outage)  # jobs stay as they are: the next run re-attaches to them
         finally:
+            result.left_running = sum(len(entries) for entries in self.active.values())
             for backend in self.backends.values():
-                backend.close()
+                backend.close(leave_running=bool(self.active))
         result.counts = graph.counts()
         self.reporter.end(graph)
         return result
@@ -174,7 +204,8 @@ class BatchRunner:
 
     def backend(self, name: str) -> Backend:
         if name not in self.backends:
-            self.backends[name] = backend_for(name)
+            calls = BatchCalls(name, self.retry_policy, note=self.reporter.note)
+            self.backends[name] = backend_for(name, calls)
         return self.backends[name]
 
     def preparer(self, name: str) -> JobPreparer:
@@ -200,12 +231,13 @@ class BatchRunner:
             for job_id, status in statuses.items():
                 if job_id not in self.active:
                     continue
+                self._report_reason(job_id, status)
                 if status.state is JobState.HELD:
                     self.backends[name].cancel([job_id])
-                    for entry in self.active.pop(job_id):
+                    for entry in self._finished(job_id):
                         newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {status.reason}")
                 elif not status.state.active:
-                    for entry in self.active.pop(job_id):
+                    for entry in self._finished(job_id):
                         problem = judge(entry.job, status)
                         if problem is None:
                             ledger.forget(entry.node.task)
@@ -237,16 +269,33 @@ class BatchRunner:
             waves.setdefault(name, []).append((node, job))
             room -= 1
         for name, wave in waves.items():
-            units = pack(wave, self.preparer(name))
-            job_ids = self.backends[name].submit([unit.job for unit in units])
+            units = {unit.job.task_id: unit for unit in pack(wave, self.preparer(name))}
             self.stats.submit_calls += 1
-            self.stats.jobs += len(units)
-            for unit in units:
-                job_id = job_ids[unit.job.task_id]
-                for node, job in unit.members:
-                    ledger.record(node.task, name, job_id)
-                    self._track(node, job, job_id, name)
+            for submitted in self.backends[name].submit([unit.job for unit in units.values()]):
+                for unit_id, job_id in submitted.job_ids.items():  # recorded before the next call can fail
+                    self.stats.jobs += 1
+                    for node, job in units.pop(unit_id).members:
+                        ledger.record(node.task, name, job_id)
+                        self._track(node, job, job_id, name)
+                for unit_id, why in submitted.refused.items():
+                    for node, job in units.pop(unit_id).members:
+                        self._fail(graph, node, why, job)
         return rest
+
+    def _finished(self, job_id: str) -> list[_Active]:
+        """The tasks of a job that has ended (or was removed); a secrets file it never read goes now."""
+        entries = self.active.pop(job_id)
+        self.reported.pop(job_id, None)
+        for entry in entries:
+            secrets.remove_file(entry.job.secret_file)
+        return entries
+
+    def _report_reason(self, job_id: str, status: JobStatus) -> None:
+        """A hold, a suspension, a state b2box does not know: said once, and again only when it changes."""
+        if status.reason and status.state.active and self.reported.get(job_id) != status.reason:
+            tasks = ", ".join(entry.node.task_id for entry in self.active[job_id])
+            self.reporter.note(f"b2box: job {job_id} ({tasks}): {status.reason}")
+        self.reported[job_id] = status.reason
 
     def _track(self, node: Node, job: PreparedJob, job_id: str, backend: str) -> None:
         self.active.setdefault(job_id, []).append(_Active(node=node, job=job, job_id=job_id, backend=backend))
@@ -263,42 +312,50 @@ class BatchRunner:
                 if entry is not None:
                     found.setdefault(entry.backend, []).append((node, entry))
         adopted: set[str] = set()
+        running = 0
         for name, entries in found.items():
             try:
-                statuses = self.backend(name).poll([entry.job_id for _, entry in entries])
-            except B2BoxError as error:
-                self.reporter.note(f"b2box: cannot ask {name} about earlier jobs ({error}); submitting anew")
+                backend = self.backend(name)
+            except B2BoxError as error:  # never submit again what may still run elsewhere
+                for node, entry in entries:
+                    self._fail(graph, node, _unreachable(entry, node.task, error), None)
+                    adopted.add(node.task_id)
                 continue
+            statuses = backend.poll([entry.job_id for _, entry in entries])  # an outage stops the run here
             self.stats.poll_calls += 1
             for node, entry in entries:
-                status = statuses.get(entry.job_id)
-                if status is not None and status.state.active and node.waiting == 0:
-                    self._track(node, self.preparer(name).describe(node.task), entry.job_id, name)
+                status = statuses.get(entry.job_id, JobStatus(JobState.FINISHED))
+                if node.waiting == 0:  # adopted: judged by the next poll like any job of this run
+                    self._track(node, self.preparer(name).describe(node.task, entry.submitted), entry.job_id, name)
                     adopted.add(node.task_id)
+                    running += status.state.active
                 else:
-                    if status is not None and status.state.active:
-                        self.backends[name].cancel([entry.job_id])  # its inputs are being remade
+                    if status.state.active:
+                        backend.cancel([entry.job_id])  # its inputs are being remade
                     ledger.forget(node.task)
-        if adopted:
-            self.reporter.note(f"b2box: re-attached to {len(adopted)} job(s) of an earlier run")
+        if running:
+            self.reporter.note(f"b2box: re-attached to {running} job(s) of an earlier run")
+        if len(adopted) > running:
+            self.reporter.note(f"b2box: collecting {len(adopted) - running} job(s) an earlier run left, which ended")
         return [node for node in ready if node.task_id not in adopted]
 
     def _interrupted(self, graph: TaskGraph) -> None:
-        entries = [entry for group in self.active.values() for entry in group]
+        """Ctrl-C or SIGTERM: remove the run's jobs, or with ``--keep-jobs`` leave them (still tracked as running,
+        their ids in the ledger, so the next run re-attaches)."""
         if self.keep_jobs:
-            for entry in entries:
-                self._fail(
-                    graph,
-                    entry.node,
-                    f"{entry.job_id} left running (--keep-jobs); the next run re-attaches to it",
-                    entry.job,
-                )
             return
+        entries = [entry for group in self.active.values() for entry in group]
         for name, ids in self._ids_by_backend().items():
-            self.backends[name].cancel(ids)
+            try:
+                self.backends[name].cancel(ids)
+            except BatchSystemUnavailable as outage:
+                self.reporter.note(f"b2box: could not remove the jobs: {outage}")
+                return  # they stay in the ledger: the next run re-attaches to them
+        for job_id in list(self.active):
+            self._finished(job_id)
         for entry in entries:
             ledger.forget(entry.node.task)
-            self._fail(graph, entry.node, f"interrupted (Ctrl-C); job {entry.job_id} was removed", entry.job)
+            self._fail(graph, entry.node, f"interrupted; job {entry.job_id} was removed", entry.job)
 
     # -- outcomes -----------------------------------------------------------------------------------
 
@@ -345,8 +402,13 @@ def run_batch(
 ) -> RunResult:
     """``--batch``: every task as a job of its batch system."""
     settings = run_settings(workers)
+    policy = RetryPolicy(limit=settings.batch_retry_limit, command_timeout=settings.batch_command_timeout)
     runner = BatchRunner(
-        workers=settings.workers, reporter=reporter, poll_interval=settings.batch_poll_interval, keep_jobs=keep_jobs
+        workers=settings.workers,
+        reporter=reporter,
+        poll_interval=settings.batch_poll_interval,
+        keep_jobs=keep_jobs,
+        retry_policy=policy,
     )
     result = runner.run(tasks)
     result.batch_stats = runner.stats

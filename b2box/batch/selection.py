@@ -6,6 +6,7 @@ import shutil
 from typing import Any
 
 from b2box.batch.backends.base import Backend
+from b2box.batch.retry import BatchCalls
 from b2box.errors import B2BoxError
 from b2box.settings.resolved import run_settings, settings_of
 
@@ -20,8 +21,9 @@ def resolve_batch_system(task: Any) -> str:
     return name
 
 
-def backend_for(name: str) -> Backend:
-    """The backend for a ``batch_system`` value."""
+def backend_for(name: str, calls: BatchCalls | None = None) -> Backend:
+    """The backend for a ``batch_system`` value; its calls go through ``calls`` (the run's retry policy)."""
+    calls = calls or BatchCalls(name)
     if name == "local":
         from b2box.batch.backends.local import LocalBackend
 
@@ -30,11 +32,11 @@ def backend_for(name: str) -> Backend:
         from b2box.batch.backends.htcondor import HTCondorBackend
 
         interface = run_settings().htcondor_interface
-        return HTCondorBackend(use_bindings={"auto": None, "bindings": True, "cli": False}[interface])
+        return HTCondorBackend(use_bindings={"auto": None, "bindings": True, "cli": False}[interface], calls=calls)
     if name == "slurm":
         from b2box.batch.backends.slurm import SlurmBackend
 
-        return SlurmBackend()
+        return SlurmBackend(calls)
     raise B2BoxError(
         f"batch_system {name!r} is not available in this version of b2box; use 'local', 'htcondor' or 'slurm'."
     )

@@ -11,6 +11,6 @@ STATE_FOLDER = ".b2box"
 
 def state_dir() -> str:
     """``<task_file_dir>/.b2box``, created on first use."""
-    folder = os.path.join(run_settings().task_file_dir, STATE_FOLDER)
+    folder = run_settings().state_dir
     os.makedirs(folder, exist_ok=True)
     return folder

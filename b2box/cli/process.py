@@ -22,6 +22,7 @@ import luigi
 from b2box.cli import inspection
 from b2box.engine.graph import TaskGraph
 from b2box.engine.progress import ProgressReporter
+from b2box.engine.run_lock import RunLock, WorkflowLocked
 from b2box.engine.scheduler import LocalScheduler, RunResult, run_dependencies_here, write_failure_log
 from b2box.errors import B2BoxError
 from b2box.job import main as job_main
@@ -29,6 +30,8 @@ from b2box.settings.lookup import set_setting, validate_settings
 from b2box.settings.resolved import DISPATCH_IN_PLACE, run_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_LOCKED = 4  # another run of the same workflow is running
+EXIT_BATCH_UNAVAILABLE = 75  # a batch system stopped answering; jobs left as they are (sysexits' EX_TEMPFAIL)
 logger = logging.getLogger("b2box")
 calls = 0  # how often process() was called; `b2box run` checks that the script called it
 
@@ -133,7 +136,8 @@ def _run_central(tasks: list[Any], workers: int, arguments: argparse.Namespace, 
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, ``kill``) stops a batch run like Ctrl-C: its jobs are removed."""
+    """SIGTERM (a CI job cancelled, ``kill``, ``timeout``) stops a run like Ctrl-C: running tasks are stopped and
+    their outputs discarded, a batch run's jobs removed (unless ``--keep-jobs``)."""
 
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -165,8 +169,19 @@ def run_as_batch_runner(tasks: list[Any], task_id: str) -> None:
 
 def _report(result: RunResult) -> int:
     if result.interrupted:
-        sys.stderr.write("b2box: interrupted; running tasks were stopped, their outputs discarded.\n")
+        if result.left_running:
+            sys.stderr.write(
+                f"b2box: interrupted; {result.left_running} job(s) left running (--keep-jobs): run the same command "
+                "again to re-attach to them.\n"
+            )
+        else:
+            sys.stderr.write("b2box: interrupted; running tasks were stopped, their outputs discarded.\n")
         return EXIT_INTERRUPTED
+    if result.outage:
+        sys.stderr.write(f"b2box: stopped: {result.outage}\n")
+        if result.left_running:
+            sys.stderr.write(f"b2box: {result.left_running} job(s) left queued or running.\n")
+        return EXIT_BATCH_UNAVAILABLE
     if result.success:
         return EXIT_OK
     failed = result.failed
@@ -229,6 +244,8 @@ def process(
             exit_on_failure,
             kwargs,
         )
+    except WorkflowLocked as error:
+        _fail(str(error), EXIT_LOCKED)
     except B2BoxError as error:
         _fail(str(error))
 
@@ -280,21 +297,23 @@ def _process(
     for ignored in ("local_scheduler", "detailed_summary", "log_level"):
         build_kwargs.pop(ignored, None)
     if arguments.scheduler_host or arguments.scheduler_port:
-        ok = _run_central(tasks, int(workers), arguments, build_kwargs)
+        with RunLock(run_settings().state_dir), _sigterm_as_interrupt():
+            ok = _run_central(tasks, int(workers), arguments, build_kwargs)
         if not ok and exit_on_failure:
             raise SystemExit(EXIT_FAILED)
         return None
-    if test or arguments.test:
+    in_process = bool(test or arguments.test)
+    if in_process:
         set_setting(DISPATCH_IN_PLACE, True)
         logging.basicConfig(level=logging.DEBUG)
         workers = 1
-    if batch or arguments.batch:
-        from b2box.batch.runner import run_batch
+    with RunLock(run_settings().state_dir), _sigterm_as_interrupt():
+        if batch or arguments.batch:
+            from b2box.batch.runner import run_batch
 
-        with _sigterm_as_interrupt():
             result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(), keep_jobs=arguments.keep_jobs)
-    else:
-        result = LocalScheduler(workers=int(workers), reporter=ProgressReporter()).run(tasks)
+        else:
+            result = LocalScheduler(workers=int(workers), reporter=ProgressReporter(), in_process=in_process).run(tasks)
     code = _report(result)
     if code != EXIT_OK and exit_on_failure:
         raise SystemExit(code)

@@ -6,9 +6,10 @@ built once (:class:`~b2box.engine.graph.TaskGraph`), every task keeps a count of
 unfinished requirements, and finishing a task only touches its dependents:
 O(tasks + edges) in all.
 
-With one worker, tasks run in this process. With several, each task runs in
-a forked child (as luigi does), at most ``workers`` at once; a crash of one
-child fails that task only.
+Tasks run in worker processes (:mod:`b2box.engine.workers`), at most
+``workers`` at once, even with one worker: a task that crashes, calls
+``os._exit`` or is killed fails alone and the run goes on. ``--test`` and the
+dynamic dependencies a ``run()`` yields run in the calling process.
 """
 
 from __future__ import annotations
@@ -16,21 +17,16 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
-import signal
-import sys
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from b2box.api.dispatch import describe_exit
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph
+from b2box.engine.workers import WorkerPool
 from b2box.settings import layout
 
 logger = logging.getLogger("b2box")
-_MAX_ERROR_CHARS = 16_000
 
 
 class Reporter(Protocol):
@@ -69,10 +65,12 @@ class RunResult:
     interrupted: bool = False
     counts: dict[State, int] = field(default_factory=dict)
     batch_stats: Any = None  # how many batch-system calls a --batch run made
+    outage: str = ""  # a batch system stopped answering: why the run stopped with its jobs left as they are
+    left_running: int = 0  # jobs left queued or running for the next run to re-attach to
 
     @property
     def success(self) -> bool:
-        return not self.interrupted and all(node.state.finished for node in self.graph.roots)
+        return not self.interrupted and not self.outage and all(node.state.finished for node in self.graph.roots)
 
     def __bool__(self) -> bool:
         return self.success
@@ -101,40 +99,18 @@ def write_failure_log(node: Node) -> None:
 
 def run_dependencies_here(tasks: list[Any]) -> None:
     """Complete the tasks a ``run()`` yielded, in this process, before it continues."""
-    result = LocalScheduler(workers=1, reporter=SilentReporter()).run(tasks)
+    result = LocalScheduler(workers=1, reporter=SilentReporter(), in_process=True).run(tasks)
     if not result.success:
         problems = "; ".join(f"{node.task_id}: {(node.error or '').strip()[-300:]}" for node in result.failed)
         raise RuntimeError(f"dynamic dependencies did not complete: {problems or 'interrupted'}")
 
 
-def _child_main(task: Any, connection: multiprocessing.connection.Connection) -> None:
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        execute(task, run_dependencies_here)
-    except TaskFailed as failure:
-        connection.send(failure.explanation[-_MAX_ERROR_CHARS:])
-        connection.close()
-        sys.stdout.flush()
-        os._exit(1)
-    connection.send(None)
-    connection.close()
-
-
-@dataclass(eq=False)
-class _Child:
-    node: Node
-    process: Any
-    reader: multiprocessing.connection.Connection
-
-
 class LocalScheduler:
     """Runs a graph with ``workers`` parallel tasks (see the module docstring)."""
 
-    def __init__(self, workers: int = 1, reporter: Reporter | None = None) -> None:
+    def __init__(self, workers: int = 1, reporter: Reporter | None = None, in_process: bool = False) -> None:
         self.workers = max(1, int(workers))
+        self.in_process = in_process  # --test and a run()'s dynamic dependencies: in this process, one at a time
         self.reporter: Reporter = reporter or SilentReporter()
         self._ready: list[tuple[int, int, Node]] = []
         self._sequence = itertools.count()
@@ -149,10 +125,10 @@ class LocalScheduler:
         for node in graph.ready():
             self._push(node)
         try:
-            if self.workers == 1:
+            if self.in_process:
                 self._run_here(graph)
             else:
-                self._run_forked(graph)
+                self._run_in_workers(graph)
         except KeyboardInterrupt:
             result.interrupted = True
         result.counts = graph.counts()
@@ -203,43 +179,33 @@ class LocalScheduler:
             else:
                 self._succeeded(node)
 
-    # -- several workers: a forked child per task ---------------------------------------------------
+    # -- the default: every task in a worker process -----------------------------------------------------
 
-    def _run_forked(self, graph: TaskGraph) -> None:
-        context = multiprocessing.get_context("fork")
-        running: dict[int, _Child] = {}
+    def _run_in_workers(self, graph: TaskGraph) -> None:
+        pool = WorkerPool(self.workers, run_task=lambda task_id: _run_task(graph, task_id))
         try:
-            while self._ready or running:
-                while self._ready and len(running) < self.workers:
+            while self._ready or pool.running:
+                while self._ready and pool.free > 0:
                     node = self._pop()
-                    reader, writer = context.Pipe(duplex=False)
-                    process = context.Process(target=_child_main, args=(node.task, writer), daemon=False)
                     self._start(node)
-                    process.start()
-                    writer.close()
-                    running[process.sentinel] = _Child(node=node, process=process, reader=reader)
-                for sentinel in multiprocessing.connection.wait(list(running)):
-                    child = running.pop(cast(int, sentinel))
-                    self._collect(graph, child)
+                    pool.start(node.task_id)
+                for task_id, error in pool.wait():
+                    node = graph.nodes[task_id]
+                    if error is None:
+                        self._succeeded(node)
+                    else:
+                        self._failed(graph, node, error)
         except KeyboardInterrupt:
-            for child in running.values():
-                child.process.terminate()
-            for child in running.values():
-                child.process.join()
-                self._failed(graph, child.node, "interrupted (Ctrl-C)")
+            for task_id in pool.stop():
+                self._failed(graph, graph.nodes[task_id], "interrupted; its outputs were discarded")
             raise
+        pool.stop()
 
-    def _collect(self, graph: TaskGraph, child: _Child) -> None:
-        message: str | None = None
-        try:
-            if child.reader.poll():
-                message = child.reader.recv()
-        except (EOFError, OSError):
-            message = None
-        child.reader.close()
-        child.process.join()
-        if child.process.exitcode == 0:
-            self._succeeded(child.node)
-        else:
-            status = describe_exit(child.process.exitcode)
-            self._failed(graph, child.node, message or f"the task's process died with {status}")
+
+def _run_task(graph: TaskGraph, task_id: str) -> str | None:
+    """In a worker: run one task of the graph; None on success, else luigi's explanation."""
+    try:
+        execute(graph.nodes[task_id].task, run_dependencies_here)
+    except TaskFailed as failure:
+        return failure.explanation
+    return None

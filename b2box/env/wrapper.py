@@ -53,6 +53,9 @@ class WrapperPlan:
     sif_to_verify: str = ""
     pinned_digest: str = ""
     bootstrap: str = ""  # b2box/job/bootstrap.py: the job's first Python program
+    secret_file: str = ""  # variables that must not be written here: read (and removed) when the job starts
+    secret_names: Sequence[str] = ()
+    secrets_via: str = ""  # "apptainer"/"singularity": hand the secrets into the container through its *ENV_ prefix
     job_server_python: str = ""  # without a container: the Python that may use a local job server
     job_client: str = ""  # b2box/job/client.py, which asks that server to fork the task
     server_lost_exit: int = 75  # the client's status when there is no server: start Python as usual
@@ -101,6 +104,21 @@ def _use_job_server(plan: WrapperPlan) -> list[str]:
         f'    [ "$b2box_client" -eq {plan.server_lost_exit} ] || exit "$b2box_client"',
         "fi",
     ]
+
+
+def _load_secrets(plan: WrapperPlan) -> list[str]:
+    """The job's secrets: from a file only its user can read, removed at once (b2box.batch.secrets)."""
+    if not plan.secret_file:
+        return []
+    path = host_path(plan, plan.secret_file)
+    lines = [
+        f"# {', '.join(plan.secret_names)}: from a file only you can read, removed once read; never written here.",
+        f"if [ -r {path} ]; then set -a; source {path}; set +a; rm -f {path}; fi",
+    ]
+    if plan.secrets_via:
+        prefix = "SINGULARITYENV_" if "singularity" in os.path.basename(plan.secrets_via) else "APPTAINERENV_"
+        lines += [f'export {prefix}{name}="${{{name}:-}}"' for name in plan.secret_names]
+    return lines
 
 
 def _verify_digest(plan: WrapperPlan) -> list[str]:
@@ -168,6 +186,7 @@ def render(plan: WrapperPlan) -> str:
             ),
             "exit_file": host_path(plan, plan.exit_file),
             "verify_digest": _verify_digest(plan),
+            "load_secrets": _load_secrets(plan),
             "start": start,
             "record_unstarted_members": _unrecorded_members(plan),
         },

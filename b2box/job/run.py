@@ -7,6 +7,7 @@ The task is rebuilt from the parameters in its :class:`~b2box.job.files.JobSpec`
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
@@ -83,8 +84,15 @@ def run(spec: JobSpec, job_id: str) -> int:
     record.update(end_time=_now(), duration_s=round(time.monotonic() - started, 3), exit_code=code)
     try:
         write_json(spec.provenance_path, record)
-    except OSError as exc:
-        sys.stderr.write(f"b2box: could not write {spec.provenance_path}: {exc}\n")
-    sys.stdout.flush()
-    sys.stderr.flush()
+    except OSError as exc:  # a full or broken log disk must not turn a finished task into a failed one
+        say(f"b2box: could not write {spec.provenance_path}: {exc}\n")
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
     return code
+
+
+def say(text: str) -> None:
+    """Tell the job's log, if it can still be written."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text)

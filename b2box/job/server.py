@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from b2box.job.client import ACCEPTED
+
 ENV_VAR = "B2BOX_JOB_SERVER"
 
 
@@ -47,6 +49,7 @@ def _run_child(
     """In the forked child: become the job process and never return."""
     code = 1
     try:
+        die_with_parent()  # a job server that dies takes its jobs along: none may run on unseen, or run twice
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -92,19 +95,47 @@ def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return json.loads(message), descriptors
 
 
+def die_with_parent(signum: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``signum`` to this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signum, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signum)
+
+
 def _stop_children(requests: dict[int, _Request]) -> None:
-    """Leaving: no job may outlive the server."""
+    """Leaving: no job may outlive the server (SIGTERM, then SIGKILL after five seconds)."""
     for pid in requests:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    for pid in requests:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    deadline = time.monotonic() + 5
+    remaining = set(requests)
+    while remaining:
+        for pid in list(remaining):
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue
+            remaining.discard(pid)
+        if remaining and time.monotonic() > deadline:
+            for pid in remaining:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            deadline = float("inf")
+        if remaining:
+            time.sleep(0.02)
 
 
-def serve(listener: socket.socket) -> None:
-    """The server loop: one forked child per request; ends when the parent closes the socket file."""
+def serve(listener: socket.socket, parent: int) -> None:
+    """The server loop: one forked child per request.
+
+    It ends when the parent removes the socket file (stopping the jobs it runs), or, once the parent is gone
+    (killed, or it left jobs running on purpose), when the last of its jobs has ended: it accepts no new ones.
+    """
     requests: dict[int, _Request] = {}
+    draining = False
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
 
@@ -117,8 +148,14 @@ def serve(listener: socket.socket) -> None:
     while True:
         watched: list[socket.socket | int] = [listener, wake_read, *(r.connection for r in requests.values())]
         readable, _, _ = select.select(watched, [], [], 1.0)
-        if not os.path.exists(listener.getsockname()):
+        if not draining and os.getppid() != parent:
+            draining = True  # the submitter is gone: finish what runs, accept nothing new
+            with contextlib.suppress(OSError):
+                os.remove(listener.getsockname())
+        elif not draining and not os.path.exists(listener.getsockname()):
             _stop_children(requests)
+            os._exit(0)
+        if draining and not requests:
             os._exit(0)
         if wake_read in readable:
             os.read(wake_read, 4096)
@@ -138,7 +175,7 @@ def serve(listener: socket.socket) -> None:
                 with contextlib.suppress(OSError):
                     finished.connection.sendall(f"{_exit_status(status)}\n".encode())
                 finished.connection.close()
-        if listener in readable:
+        if listener in readable and not draining:
             connection, _ = listener.accept()
             try:
                 request, descriptors = _receive(connection)
@@ -150,7 +187,18 @@ def serve(listener: socket.socket) -> None:
                 _run_child(connection, listener, descriptors, request)
             for descriptor in descriptors:
                 os.close(descriptor)
+            with contextlib.suppress(OSError):
+                connection.sendall(ACCEPTED)  # from now on the client must not start the task itself
             requests[child] = _Request(connection=connection, child=child)
+
+
+def _detach_output() -> None:
+    """The server writes nothing: its stdin/stdout/stderr (the scheduler's, perhaps a pipe someone waits on to
+    close) become /dev/null; each job gets its own from its client."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(null, target)
+    os.close(null)
 
 
 class JobServer:
@@ -164,11 +212,13 @@ class JobServer:
         listener.listen(128)
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
             try:
                 os.setpgid(0, 0)  # Ctrl-C in the terminal reaches the scheduler, not the server
-                serve(listener)
+                _detach_output()
+                serve(listener, parent)
             finally:
                 os._exit(0)
         listener.close()

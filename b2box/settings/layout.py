@@ -43,7 +43,15 @@ def parameter_folders(task: Any, need_hidden: bool = False) -> list[str]:
                 f"(it contains '{os.path.sep}'). Declare it with hashed=True, "
                 f"e.g. b2luigi.Parameter(hashed=True)."
             )
-        folders.append(f"{name}{separator}{value}" if with_names else value)
+        folder = f"{name}{separator}{value}" if with_names else value
+        if folder in ("", ".", ".."):
+            raise TaskDefinitionError(
+                f"{task.task_family}: parameter {name}={value!r} would put outputs "
+                f"{'outside' if folder == '..' else 'directly in'} the folder above it "
+                "(use_parameter_name_in_output is off). Choose another value, declare the parameter with "
+                "hashed=True, or turn use_parameter_name_in_output on."
+            )
+        folders.append(folder)
     return folders
 
 

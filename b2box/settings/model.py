@@ -55,6 +55,9 @@ class SettingValues(BaseModel):
     htcondor_interface: Literal["auto", "bindings", "cli"] = "auto"
     htcondor_container: Literal["wrapper", "container_image", "singularity_image"] = "wrapper"
     batch_poll_interval: float = 1.0
+    batch_retry_limit: float = 600.0
+    batch_command_timeout: float = 120.0
+    secrets_dir: PathStr = "~/.b2box/secrets"
     executable: list[str] | None = None
     executable_prefix: list[str] = []
     executable_is_entrypoint: bool | None = None

@@ -18,6 +18,7 @@ read: a local run that only needs output folders never pays for the rest.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +95,14 @@ class RunSettings:
     batch_poll_interval: float
     htcondor_interface: str
     task_file_dir: str  # absolute: the run's bookkeeping lives in <task_file_dir>/.b2box
+    batch_retry_limit: float  # seconds a batch system may fail to answer before the run stops
+    batch_command_timeout: float  # seconds one batch-system command may take
+    secrets_dir: str  # absolute: where each job's secrets file waits for it (b2box.batch.secrets)
+
+    @property
+    def state_dir(self) -> str:
+        """``<task_file_dir>/.b2box``: the run's lock, waves, group jobs and submit files."""
+        return os.path.join(self.task_file_dir, ".b2box")
 
 
 def _frozen(value: Any) -> Any:
@@ -243,6 +252,9 @@ def run_settings(workers: int | None = None) -> RunSettings:
         batch_poll_interval=float(value("batch_poll_interval", 1.0)),
         htcondor_interface=str(value("htcondor_interface", "auto")),
         task_file_dir=map_folder(value("task_file_dir", "task_files")),
+        batch_retry_limit=float(value("batch_retry_limit", 600.0)),
+        batch_command_timeout=float(value("batch_command_timeout", 120.0)),
+        secrets_dir=map_folder(value("secrets_dir", "~/.b2box/secrets")),
     )
 
 

@@ -10,17 +10,19 @@ below: the submit description of a wave, and the mapping of job ads to
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from b2box.batch import transfer
-from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.backends.base import JobState, JobStatus, Submitted
 from b2box.batch.prepare import PreparedJob
+from b2box.batch.retry import BatchCalls, CallFailed, looks_transient
 from b2box.batch.waves import Wave, WaveTracker
 from b2box.errors import B2BoxError
-from b2box.settings.resolved import settings_of
+from b2box.settings.resolved import BatchSettings, settings_of
 
 PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode"]
 # HTCondor's JobStatus codes.
@@ -107,6 +109,7 @@ def submit_description(
         "log": wave.path("events.log"),
         "environment": '"B2BOX_JOB_ID=$(ClusterId).$(ProcId)"',
         "getenv": "false",
+        "+B2BoxWave": classad_string(wave_attribute(wave)),
         **container_lines(*container),
         **(transfer_lines(wave) if moving else {}),
     }
@@ -117,19 +120,28 @@ def submit_description(
     return description
 
 
+def _number(value: Any) -> int | None:
+    """An ad's integer attribute; None when it is missing or not a number (never a crash)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def status_from_ad(ad: Mapping[str, Any]) -> JobStatus:
-    """A job ad's state; an unknown JobStatus is reported, never fatal."""
-    code = int(ad.get("JobStatus", 0))
-    state = _STATES.get(code, JobState.UNKNOWN)
+    """A job ad's state; an unknown or unreadable JobStatus is reported and waited on, never fatal."""
+    code = _number(ad.get("JobStatus"))
+    state = _STATES.get(code, JobState.UNKNOWN) if code is not None else JobState.UNKNOWN
     reason = ""
     if code == 5:
         reason = f"held: {ad.get('HoldReason', 'no reason given')}"
     elif code == 3:
         reason = "removed from the queue (condor_rm)"
     elif state is JobState.UNKNOWN:
-        reason = f"unknown HTCondor JobStatus {code}"
-    exit_code = ad.get("ExitCode")
-    return JobStatus(state, reason=reason, exit_code=int(exit_code) if exit_code is not None else None)
+        reason = f"unknown HTCondor JobStatus {ad.get('JobStatus')!r}; waiting"
+    elif code == 7:
+        reason = "suspended"
+    return JobStatus(state, reason=reason, exit_code=_number(ad.get("ExitCode")))
 
 
 def clusters_constraint(job_ids: Sequence[str]) -> str:
@@ -139,9 +151,29 @@ def clusters_constraint(job_ids: Sequence[str]) -> str:
 
 
 def statuses(job_ids: Sequence[str], ads: Sequence[Mapping[str, Any]]) -> dict[str, JobStatus]:
-    """Every requested job's status; jobs no longer in the queue have finished."""
-    found = {f"{int(ad['ClusterId'])}.{int(ad['ProcId'])}": status_from_ad(ad) for ad in ads}
+    """Every requested job's status; jobs no longer in the queue have finished (ads without ids are skipped)."""
+    found = {}
+    for ad in ads:
+        cluster, process = _number(ad.get("ClusterId")), _number(ad.get("ProcId"))
+        if cluster is not None and process is not None:
+            found[f"{cluster}.{process}"] = status_from_ad(ad)
     return {job_id: found.get(job_id, JobStatus(JobState.FINISHED)) for job_id in job_ids}
+
+
+def refusal(batch: BatchSettings) -> str:
+    """Why a task's HTCondor settings cannot go into a submit description (a line break would add lines of its
+    own to it), or empty."""
+    if "\n" in batch.job_name or "\r" in batch.job_name:
+        return "setting 'job_name' contains a line break; remove it"
+    for key, value in batch.htcondor_settings.items():
+        if any(mark in f"{key}{value}" for mark in ("\n", "\r")):
+            return f"setting 'htcondor_settings' entry {key!r} contains a line break; write it on one line"
+    return ""
+
+
+def wave_attribute(wave: Wave) -> str:
+    """The value of ``B2BoxWave`` that finds a wave's cluster again (after a submission whose answer was lost)."""
+    return os.path.basename(wave.folder)
 
 
 def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str, str, str, bool], list[PreparedJob]]:
@@ -160,87 +192,143 @@ def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str, str, str, bool],
     return groups
 
 
+def _removed(done: Any) -> bool:
+    text = f"{done.stdout}{done.stderr}".lower()
+    return done.returncode == 0 or "couldn't find" in text or "not found" in text or "no jobs" in text
+
+
+def _failed(error: Exception, transient: bool) -> CallFailed:
+    return CallFailed(f"{type(error).__name__}: {error}", transient=transient or looks_transient(str(error)))
+
+
 class HTCondorBackend:
-    """Submits and follows jobs on the local schedd."""
+    """Submits and follows jobs on the local schedd, every call under the retry policy."""
 
     name = "htcondor"
 
-    def __init__(self, use_bindings: bool | None = None) -> None:
+    def __init__(self, use_bindings: bool | None = None, calls: BatchCalls | None = None) -> None:
         self._module: Any = _bindings() if use_bindings in (None, True) else None
         if use_bindings and self._module is None:
             raise B2BoxError("HTCondor's Python bindings are not importable; install htcondor (pip) or use the CLI.")
         if self._module is None and not shutil.which("condor_submit"):
             raise B2BoxError("batch_system 'htcondor': neither HTCondor's Python bindings nor condor_submit found.")
-        self._schedd = self._module.Schedd() if self._module is not None else None
+        self._schedd_object: Any = None
         self.waves = WaveTracker()
+        self.retry = calls or BatchCalls(self.name)
         self.calls = {"submit": 0, "query": 0, "remove": 0}
 
     @property
     def via(self) -> str:
         return "bindings" if self._module is not None else "command line"
 
-    def submit(self, jobs: Sequence[PreparedJob]) -> dict[str, str]:
-        submitted: dict[str, str] = {}
-        for (name, settings, mode, image, moving), group in _group(jobs).items():
+    def _schedd(self) -> Any:
+        """The schedd, located on first use (locating it is a call that can fail like any other)."""
+        if self._schedd_object is None:
+            try:
+                self._schedd_object = self._module.Schedd()
+            except Exception as error:  # the bindings raise their own classes (HTCondorLocateError ...)
+                raise _failed(error, transient=True) from None
+        return self._schedd_object
+
+    def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
+        refused = {}
+        for job in jobs:
+            problem = refusal(settings_of(job.task).batch)
+            if problem:
+                refused[job.task_id] = problem
+        if refused:
+            yield Submitted(refused=refused)
+        accepted = [job for job in jobs if job.task_id not in refused]
+        for (name, settings, mode, image, moving), group in _group(accepted).items():
             wave = Wave.create(self.name, group)
             if moving:
                 with open(wave.path(transfer.LAUNCHER_FILE), "w", encoding="utf-8") as handle:
                     handle.write(transfer.LAUNCHER)
             description = submit_description(wave, name or None, json.loads(settings), (mode, image), moving)
-            cluster = self._submit(wave, description, len(group))
+            try:
+                cluster = self.retry.call("submit", self._submit_once(wave, description, len(group)))
+            except CallFailed as error:
+                yield Submitted(refused={job.task_id: f"HTCondor refused the job: {error}" for job in group})
+                continue
             ids = {job.task_id: f"{cluster}.{index}" for index, job in enumerate(group)}
             self.waves.add(wave, ids.values())
-            submitted.update(ids)
-        return submitted
+            yield Submitted(job_ids=ids)
 
-    def _submit(self, wave: Wave, description: dict[str, str], count: int) -> int:
-        self.calls["submit"] += 1
-        if self._schedd is not None:
-            result = self._schedd.submit(self._module.Submit(description), count=count)
-            return int(result.cluster())
-        path = wave.path("submit.sub")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.writelines(f"{key} = {value}\n" for key, value in description.items())
-            handle.write(f"queue {count}\n")
-        done = subprocess.run(["condor_submit", "-terse", path], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise B2BoxError(f"condor_submit failed ({done.returncode}): {done.stderr.strip()} (submit file {path})")
-        return int(done.stdout.split(".")[0])
+    def _submit_once(self, wave: Wave, description: dict[str, str], count: int) -> Callable[[], int]:
+        """One try; a try after a failed one first looks whether that one reached the schedd after all."""
+        tried = False
+
+        def once() -> int:
+            nonlocal tried
+            if tried:
+                found = self._query(f"B2BoxWave == {classad_string(wave_attribute(wave))}")
+                clusters = [number for ad in found if (number := _number(ad.get("ClusterId"))) is not None]
+                if clusters:
+                    return min(clusters)
+            tried = True
+            self.calls["submit"] += 1
+            if self._module is not None:
+                try:
+                    return int(self._schedd().submit(self._module.Submit(description), count=count).cluster())
+                except CallFailed:
+                    raise
+                except Exception as error:
+                    raise _failed(error, transient=False) from None
+            path = wave.path("submit.sub")
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.writelines(f"{key} = {value}\n" for key, value in description.items())
+                handle.write(f"queue {count}\n")
+            done = self.retry.run_once(["condor_submit", "-terse", path])
+            return int(done.stdout.split(".")[0])
+
+        return once
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         if not job_ids:
             return {}
-        found = statuses(job_ids, self._query(clusters_constraint(job_ids)))
+        found = statuses(job_ids, self.retry.call("status query", lambda: self._query(clusters_constraint(job_ids))))
         self.waves.finished(job_id for job_id, status in found.items() if status.state is JobState.FINISHED)
         return found
 
     def _query(self, constraint: str) -> list[Mapping[str, Any]]:
+        """One query (raises :class:`CallFailed`, transient: a query is always worth another try)."""
         self.calls["query"] += 1
-        if self._schedd is not None:
-            return [dict(ad) for ad in self._schedd.query(constraint=constraint, projection=PROJECTION)]
-        done = subprocess.run(
-            ["condor_q", "-json", "-constraint", constraint, "-attributes", ",".join(PROJECTION)],
-            capture_output=True,
-            text=True,
+        if self._module is not None:
+            try:
+                return [dict(ad) for ad in self._schedd().query(constraint=constraint, projection=PROJECTION)]
+            except CallFailed:
+                raise
+            except Exception as error:
+                raise _failed(error, transient=True) from None
+        done = self.retry.run_once(
+            ["condor_q", "-json", "-constraint", constraint, "-attributes", ",".join(PROJECTION)], always_transient=True
         )
-        if done.returncode != 0:
-            raise B2BoxError(f"condor_q failed ({done.returncode}): {done.stderr.strip()}")
         text = done.stdout.strip()
-        return list(json.loads(text)) if text else []
+        try:
+            return list(json.loads(text)) if text else []
+        except ValueError as error:
+            raise CallFailed(f"condor_q printed no valid JSON ({error})", transient=True) from None
 
     def wait(self, timeout: float) -> None:
-        import time
-
         time.sleep(timeout)
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         if not job_ids:
             return
         self.calls["remove"] += 1
-        if self._schedd is not None:
-            self._schedd.act(self._module.JobAction.Remove, list(job_ids))
-            return
-        subprocess.run(["condor_rm", *job_ids], capture_output=True, text=True)
+        self.retry.call("removal", lambda: self._remove(job_ids))
 
-    def close(self) -> None:
+    def _remove(self, job_ids: Sequence[str]) -> None:
+        if self._module is not None:
+            try:
+                self._schedd().act(self._module.JobAction.Remove, list(job_ids))
+            except CallFailed:
+                raise
+            except Exception as error:
+                raise _failed(error, transient=True) from None
+            return
+        # condor_rm fails for jobs that already left the queue: that is what removal wants anyway
+        self.retry.run_once(["condor_rm", *job_ids], always_transient=True, accept=_removed)
+
+    def close(self, leave_running: bool = False) -> None:
         """Waves of jobs still queued stay: a later run re-attaches to them."""

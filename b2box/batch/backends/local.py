@@ -2,6 +2,14 @@
 
 The poll loop is woken the moment a job ends (through pidfds), so the
 per-job overhead is the cost of the job's own process, not of polling.
+
+Local jobs behave like jobs of a batch system: each runs in its own session,
+so it outlives a submitter that is killed, and its id names the process and
+its start time (``local-<pid>-<start>``), so a later run finds it again,
+re-attaches and waits for it instead of starting the task a second time
+(a reused pid is not mistaken for the job). Jobs without a container are
+forked from a warm job server (:mod:`b2box.job.server`) that outlives its
+submitter only as long as jobs it runs are still running.
 """
 
 from __future__ import annotations
@@ -12,11 +20,13 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.backends.base import JobState, JobStatus, Submitted
 from b2box.batch.prepare import PreparedJob
 from b2box.job.server import ENV_VAR, JobServer
+
+_PREFIX = "local-"
 
 
 def _job_environment() -> dict[str, str]:
@@ -24,8 +34,49 @@ def _job_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in ("B2BOX_JOB_ID", ENV_VAR)}
 
 
+def process_start(pid: int) -> str:
+    """The start time of process ``pid`` (clock ticks after boot), empty when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except OSError:
+        return ""
+    return fields[19] if len(fields) > 19 else ""
+
+
+def job_id_of(pid: int) -> str:
+    """``local-<pid>-<start time>``: names one process, never a later one that reuses its pid."""
+    return f"{_PREFIX}{pid}-{process_start(pid)}"
+
+
+def parse_job_id(job_id: str) -> tuple[int, str] | None:
+    """(pid, start time) of a local job id; None when it is not one (start time empty for older ids)."""
+    if not job_id.startswith(_PREFIX):
+        return None
+    pid, _, start = job_id[len(_PREFIX) :].partition("-")
+    return (int(pid), start) if pid.isdigit() else None
+
+
+def alive(job_id: str) -> bool:
+    """Whether the job's process still runs (the same process: its start time matches)."""
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        return False
+    pid, start = parsed
+    found = process_start(pid)
+    return bool(found) and (not start or found == start) and not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rpartition(")")[2].split()[:1] == ["Z"]
+    except OSError:
+        return True
+
+
 class LocalBackend:
-    """Runs wrappers as child processes, each in its own process group."""
+    """Runs wrappers as processes, each in its own session; re-attaches to those of an earlier run."""
 
     name = "local"
 
@@ -43,14 +94,17 @@ class LocalBackend:
             environment[ENV_VAR] = self._server.path
         return environment
 
-    def close(self) -> None:
-        """Stop the job server (after the last job)."""
+    def close(self, leave_running: bool = False) -> None:
+        """Stop the job server after the last job; with ``leave_running`` it serves its running jobs to their end."""
         if self._server is not None:
-            self._server.stop()
+            if not leave_running:
+                self._server.stop()
             self._server = None
+        for descriptor in self._pidfds.values():
+            os.close(descriptor)
+        self._pidfds.clear()
 
-    def submit(self, jobs: Sequence[PreparedJob]) -> dict[str, str]:
-        submitted = {}
+    def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
         environment = self._environment()
         for job in jobs:
             with open(job.stdout, "wb") as stdout, open(job.stderr, "wb") as stderr:
@@ -62,19 +116,28 @@ class LocalBackend:
                     start_new_session=True,
                     env=environment,
                 )
-            job_id = f"local-{process.pid}"
+            job_id = job_id_of(process.pid)
             self._processes[job_id] = process
-            with contextlib.suppress(AttributeError, OSError):
-                self._pidfds[job_id] = os.pidfd_open(process.pid)
-            submitted[job.task_id] = job_id
-        return submitted
+            self._watch(job_id, process.pid)
+            yield Submitted(job_ids={job.task_id: job_id})
+
+    def _watch(self, job_id: str, pid: int) -> None:
+        with contextlib.suppress(AttributeError, OSError):
+            self._pidfds[job_id] = os.pidfd_open(pid)
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         states = {}
         for job_id in job_ids:
             process = self._processes.get(job_id)
-            if process is None:
-                states[job_id] = JobStatus(JobState.FINISHED, reason="not started by this run")
+            if process is None:  # a job of an earlier run: follow its process
+                if alive(job_id):
+                    parsed = parse_job_id(job_id)
+                    if parsed and job_id not in self._pidfds:
+                        self._watch(job_id, parsed[0])
+                    states[job_id] = JobStatus(JobState.RUNNING)
+                else:
+                    states[job_id] = JobStatus(JobState.FINISHED)
+                    self._forget(job_id)
                 continue
             code = process.poll()
             if code is None:
@@ -85,26 +148,31 @@ class LocalBackend:
         return states
 
     def wait(self, timeout: float) -> None:
-        if self._pidfds and len(self._pidfds) == len(self._processes):
+        if self._pidfds:
             select.select(list(self._pidfds.values()), [], [], timeout)
-        elif self._processes:
+        else:
             time.sleep(min(timeout, 0.05))
 
     def cancel(self, job_ids: Sequence[str]) -> None:
+        groups = {}
         for job_id in job_ids:
+            parsed = parse_job_id(job_id)
+            if parsed is not None and alive(job_id):
+                groups[job_id] = parsed[0]
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(parsed[0], signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for job_id, pid in groups.items():
             process = self._processes.get(job_id)
-            if process is not None and process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for job_id in job_ids:
-            process = self._processes.get(job_id)
-            if process is not None:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+            while (process.poll() is None if process else alive(job_id)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if process.poll() is None if process else alive(job_id):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                if process is not None:
                     process.wait()
-                self._forget(job_id)
+        for job_id in job_ids:
+            self._forget(job_id)
 
     def _forget(self, job_id: str) -> None:
         self._processes.pop(job_id, None)

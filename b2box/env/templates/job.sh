@@ -23,6 +23,7 @@ b2box_record() {
 }
 cd -- {{host_working_dir}} || { {{say_no_working_dir}}; b2box_record 70; exit 70; }
 b2box_job_id="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"
+{{load_secrets}}
 {{verify_digest}}
 {{start}}
 b2box_status=$?
