@@ -49,16 +49,22 @@ def _worker_main(connection: multiprocessing.connection.Connection, run_task: Ca
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+    stopping = False
+
     def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        nonlocal stopping
+        stopping = True
+        raise SystemExit(128 + signum)  # the running task fails and discards its outputs
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        while True:
+        while not stopping:
             task_id = connection.recv()
             if task_id is _STOP:
                 break
             error = run_task(task_id)
+            if stopping:
+                break
             sys.stdout.flush()
             sys.stderr.flush()
             connection.send(error[-_MAX_ERROR_CHARS:] if error is not None else None)
