@@ -1,4 +1,4 @@
-"""b2box against b2luigi 1.3.0 on a real HTCondor pool or Slurm cluster (run it on the testbed's worker node).
+"""b2box against b2luigi 1.3.0 on a real HTCondor pool or Slurm cluster, or on the LSF stand-in (on the worker node).
 
 For each size, b2box runs N trivial tasks, each in Apptainer, and reports: wall time, the pool's own busy
 time (first job start to last job end, from the jobs' own records), b2box's lag beyond the pool (wall time
@@ -6,6 +6,10 @@ after the last job ended), and the number of submit calls and status queries. Wi
 same is measured with K tasks per batch job. b2luigi 1.3.0 runs the same tasks (without a container, its
 best case) for the sizes up to --b2luigi-max, beside b2box without a container ("b2box bare"). Results:
 printed, and written to benchmarks/results/batch_<system>.json.
+
+With --system lsf the jobs go to the LSF stand-in of tests/standins/lsf (LSF itself cannot be installed here):
+both implementations talk to the same bsub/bjobs/bkill, which run the jobs on the worker node with 4 slots, like
+the pool, and count every call, so the rows also give bsub and bjobs calls.
 
     python3 ci/testbed.py up; then on the worker node (see README):
     python benchmarks/batch_systems.py --system htcondor --sif /path/analysis.sif --sizes 100 500
@@ -29,6 +33,7 @@ from typing import Any
 from common import HERE, write_results
 
 WORKFLOW = HERE / "batch_workflow.py"
+LSF_STANDIN = Path(os.environ.get("LSF_STANDIN", HERE.parent / "tests" / "standins" / "lsf"))
 STUBS = HERE / "reference_stubs"
 
 
@@ -66,13 +71,25 @@ def run_once(
         BENCH_STATS=str(stats_file),
         **(extra_env or {}),
     )
+    if system == "lsf":
+        state = folder / "lsf-state"
+        state.mkdir()
+        (state / "config.json").write_text(json.dumps({"queue_delay": 0.5, "slots": 4}))
+        env.update(PATH=f"{LSF_STANDIN / 'bin'}:{env['PATH']}", LSF_STANDIN_DIR=str(state))
     started = time.time()
     done = subprocess.run([python, "workflow.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=7200)
     finished = time.time()
     outputs = glob.glob(str(folder / "results" / "index=*" / "done.txt"))
-    if len(outputs) != count:
-        raise RuntimeError(f"{implementation}: {len(outputs)} of {count} outputs\n{done.stderr[-3000:]}")
     row: dict[str, Any] = {"implementation": implementation, "tasks": count, "wall_s": finished - started}
+    if system == "lsf":
+        calls = (folder / "lsf-state" / "calls.log").read_text().split()
+        row.update(bsub_calls=calls.count("bsub"), bjobs_calls=calls.count("bjobs"))
+    if len(outputs) != count:
+        if implementation == "b2luigi":  # recorded, not fatal: what b2luigi could not do is a result too
+            row.update(error=f"{len(outputs)} of {count} outputs: {done.stderr.strip()[-1500:]}")
+            shutil.rmtree(folder, ignore_errors=True)
+            return row
+        raise RuntimeError(f"{implementation}: {len(outputs)} of {count} outputs\n{done.stderr[-3000:]}")
     records = [
         json.loads(Path(p).read_text()) for p in glob.glob(str(folder / "logs/**/provenance.json"), recursive=True)
     ]
@@ -135,7 +152,11 @@ def record(rows: list[dict[str, Any]], system: str, sif: str) -> Path:
 
 
 def describe(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"{row['implementation']:>10} N={row['tasks']:>4}: FAILED after {row['wall_s']:.1f} s: {row['error']}"
     calls = f", {row['submit_calls']} submits, {row['status_queries']} status queries" if "submit_calls" in row else ""
+    if "bsub_calls" in row:
+        calls += f" ({row['bsub_calls']} bsub, {row['bjobs_calls']} bjobs)"
     return (
         f"{row['implementation']:>10} N={row['tasks']:>4}: {row['wall_s']:7.1f} s wall, pool busy "
         f"{row['pool_busy_s']:6.1f} s, done {row['lag_after_last_job_s']:5.1f} s after the last job{calls}"
@@ -144,7 +165,7 @@ def describe(row: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--system", choices=["htcondor", "slurm"], required=True)
+    parser.add_argument("--system", choices=["htcondor", "slurm", "lsf"], required=True)
     parser.add_argument("--sif", required=True)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--tasks-per-job", type=int, default=10)
@@ -191,7 +212,8 @@ def main() -> None:
         print(describe(row), flush=True)
         for name in ("b2box", "b2box bare"):
             ours = next(r for r in rows if r["implementation"] == name and r["tasks"] == count)
-            print(f"  {name} reports done {row['wall_s'] / ours['wall_s']:.1f}x sooner than b2luigi on N={count}")
+            if "error" not in row:
+                print(f"  {name} reports done {row['wall_s'] / ours['wall_s']:.1f}x sooner than b2luigi on N={count}")
         record(rows, options.system, options.sif)
     print(f"results written to {record(rows, options.system, options.sif)}")
 

@@ -1,8 +1,10 @@
 #!/bin/bash
-# Run batch_systems.py on the testbed's worker node (the submit node of its HTCondor pool and Slurm cluster).
+# Run batch_systems.py on the testbed's worker node (the submit node of its HTCondor pool and Slurm cluster, and
+# where the LSF stand-in of tests/standins/lsf runs its jobs).
 #
 #   benchmarks/on_testbed.sh htcondor [batch_systems.py options]
 #   benchmarks/on_testbed.sh slurm --sizes 100 500
+#   benchmarks/on_testbed.sh lsf --sizes 100 500 --b2luigi-max 500
 #
 # It brings the testbed up, installs this working tree in the worker node, makes the analysis image's SIF,
 # downloads b2luigi 1.3.0 and its requirements once into a wheelhouse on the shared folder (the worker node
@@ -39,11 +41,13 @@ runs=$shared/benchruns
 rm -rf "$bench"
 mkdir -p "$bench" "$runs"
 cp -r benchmarks/*.py benchmarks/reference_stubs "$bench"/
+cp -r tests/standins/lsf "$bench"/lsf-standin
 mkdir -p "$bench/results"
 uid=$(docker exec "$container" id -u b2box)
 chown -R "$uid" "$bench" "$runs" "$wheels" 2>/dev/null || true
 
-docker exec --user b2box --workdir "$bench" --env B2LUIGI_WHEELS="$wheels" "$container" \
+docker exec --user b2box --workdir "$bench" --env B2LUIGI_WHEELS="$wheels" --env LSF_STANDIN="$bench/lsf-standin" \
+    "$container" \
     "$python" batch_systems.py --system "$system" --sif "$sif" --folder "$runs" "$@"
 cp "$bench/results/batch_$system.json" benchmarks/results/
 echo "copied to benchmarks/results/batch_$system.json"

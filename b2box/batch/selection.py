@@ -37,6 +37,10 @@ def backend_for(name: str, calls: BatchCalls | None = None) -> Backend:
         from b2box.batch.backends.slurm import SlurmBackend
 
         return SlurmBackend(calls)
+    if name == "lsf":
+        from b2box.batch.backends.lsf import LSFBackend
+
+        return LSFBackend(calls)
     raise B2BoxError(
-        f"batch_system {name!r} is not available in this version of b2box; use 'local', 'htcondor' or 'slurm'."
+        f"batch_system {name!r} is not available in this version of b2box; use 'local', 'htcondor', 'slurm' or 'lsf'."
     )

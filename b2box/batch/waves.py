@@ -28,11 +28,12 @@ class Wave:
     jobs: tuple[PreparedJob, ...]
 
     @classmethod
-    def create(cls, backend: str, jobs: Sequence[PreparedJob]) -> Wave:
+    def create(cls, backend: str, jobs: Sequence[PreparedJob], first: int = 0) -> Wave:
+        """Link the jobs as ``<wave>/<first>``, ``<wave>/<first + 1>`` ... (LSF numbers array elements from 1)."""
         waves = os.path.join(state_dir(), "waves")
         os.makedirs(waves, exist_ok=True)
         folder = tempfile.mkdtemp(prefix=f"{backend}-", dir=waves)
-        for index, job in enumerate(jobs):
+        for index, job in enumerate(jobs, start=first):
             entry = os.path.join(folder, str(index))
             os.mkdir(entry)
             os.symlink(job.wrapper, os.path.join(entry, "job.sh"))

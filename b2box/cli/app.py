@@ -243,6 +243,10 @@ def info(script: str | None) -> None:
         lines.append(f"settings: INVALID: {error}")
     lines.append("batch systems:")
     lines += [f"  {_tool_line(tool)}" for tool in ("condor_submit", "sbatch", "bsub", "gbasf2")]
+    if shutil.which("bsub"):
+        from b2box.batch.backends.lsf import version as lsf_version
+
+        lines.append(f"  LSF: {lsf_version() or 'lsid did not answer'}")
     lines.append("container runtimes:")
     lines += [f"  {_tool_line(tool)}" for tool in ("apptainer", "singularity", "docker")]
     click.echo("\n".join(lines))

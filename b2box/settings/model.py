@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PositiveInt, ValidationError
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from b2box.errors import SettingsError
@@ -84,7 +84,9 @@ class SettingValues(BaseModel):
     transfer_files: list[PathStr] = []
     slurm_settings: dict[str, Any] = {}
     queue: str | None = None
-    job_slots: int | None = None
+    job_slots: PositiveInt | None = None
+    lsf_settings: dict[str, Any] = {}
+    lsf_array_size: PositiveInt = 1000
     batch_status_cache_ttl: float | None = None
     # Targets.
     default_task_target_class: Any = None

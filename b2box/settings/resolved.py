@@ -17,6 +17,7 @@ read: a local run that only needs output folders never pays for the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Mapping
@@ -73,6 +74,10 @@ class BatchSettings:
     htcondor_container: str
     slurm_settings: Mapping[str, Any]
     transfer_files: tuple[str, ...]
+    queue: str = ""  # LSF's -q
+    job_slots: int | None = None  # LSF's -n, only when set
+    lsf_settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # more bsub options
+    lsf_array_size: int = 1000  # elements per job array (LSF's MAX_JOB_ARRAY_SIZE)
 
     def grouping_key(self) -> tuple[Any, ...]:
         """What must be equal for tasks to share one job or one submission."""
@@ -204,6 +209,10 @@ class TaskSettings:
             htcondor_container=str(self._value("htcondor_container", "wrapper")),
             slurm_settings=dict(self._value("slurm_settings", {}) or {}),
             transfer_files=tuple(str(path) for path in self._value("transfer_files", []) or []),
+            queue=str(self._value("queue", "") or ""),
+            job_slots=self._value("job_slots", None),
+            lsf_settings=dict(self._value("lsf_settings", {}) or {}),
+            lsf_array_size=int(self._value("lsf_array_size", 1000)),
         )
 
     @functools.cached_property

@@ -3,8 +3,8 @@
 A step's output reads ``started`` then ``finished <text>``; every start of a step appends ``<index> <pid>`` to
 $FAULT_RUNS, so a test can count how often each task ran.
 FAULT_<index> chooses what step <index> does: ``hang`` (writes its pid to $FAULT_READY, then sleeps), ``sleep:S``,
-``os_exit`` (a C++ library's way of ending a process), ``segfault``, ``secret`` (writes the length of
-$API_TOKEN, never the value). FAULT_N is the number of steps (default 3).
+``fail`` (raises), ``os_exit`` (a C++ library's way of ending a process), ``segfault``, ``secret`` (writes the
+length of $API_TOKEN, never the value). FAULT_N is the number of steps (default 3).
 """
 
 import ctypes
@@ -38,6 +38,8 @@ class Step(b2luigi.Task):
                 time.sleep(600)
             elif mode.startswith("sleep:"):
                 time.sleep(float(mode.split(":", 1)[1]))
+            elif mode == "fail":
+                raise RuntimeError(f"step {self.index} fails on purpose")
             elif mode == "os_exit":
                 os._exit(0)
             elif mode == "segfault":

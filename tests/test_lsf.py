@@ -1,0 +1,254 @@
+"""The LSF backend against the LSF stand-in (tests/standins/lsf), which really runs the jobs.
+
+LSF cannot be installed here: these tests drive b2box's LSF backend end to end through a stand-in of bsub,
+bjobs and bkill that reproduces their documented formats, states and exit codes (see its docstring) and runs each
+job with bash. The pure parts are tested on recorded answers; the whole on this machine, and a 100-task workflow in
+Apptainer on the testbed's worker node, where the HTCondor and Slurm jobs run too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from b2box.batch.backends import lsf
+from b2box.batch.backends.base import JobState
+from b2box.batch.waves import Wave
+from b2box.settings.resolved import BatchSettings
+from tests.test_faults import Workflow, wait_gone
+
+STANDIN = Path(__file__).parent / "standins" / "lsf"
+
+
+# ------------------------------------------------------------------------------------------------ pure parts
+
+
+def test_both_bsub_answers_and_noise_before_them() -> None:
+    assert lsf.parse_bsub("Job <72065926> is submitted to default queue <s>.\n") == "72065926"
+    assert lsf.parse_bsub("Job <984097> is submitted to queue <short>.\n") == "984097"
+    assert lsf.parse_bsub("Cannot connect to LSF. Please wait ...\nJob <5> is submitted to queue <q>.") == "5"
+    assert lsf.parse_bsub("") is None and lsf.parse_bsub("Job <s> is submitted") is None
+
+
+RECORDED = {
+    "COMMAND": "bjobs",
+    "JOBS": 5,
+    "RECORDS": [
+        {"JOBID": "22005", "JOBINDEX": "1", "STAT": "DONE", "EXIT_CODE": "", "EXIT_REASON": ""},
+        {"JOBID": "22005", "JOBINDEX": "2", "STAT": "EXIT", "EXIT_CODE": "3", "EXIT_REASON": ""},
+        {"JOBID": "22005", "JOBINDEX": "3", "STAT": "EXIT", "EXIT_CODE": "", "EXIT_REASON": "TERM_OWNER: job killed"},
+        {"JOBID": "22006", "JOBINDEX": "0", "STAT": "SSUSP", "EXIT_CODE": ""},
+        {"JOBID": "1234", "ERROR": "Job <1234> is not found"},
+    ],
+}
+
+
+def test_bjobs_json_states_and_error_records() -> None:
+    found = lsf.parse_bjobs(json.dumps(RECORDED))
+    assert found["22005[1]"].state is JobState.FINISHED and found["22005[1]"].exit_code is None, "DONE has no code"
+    assert found["22005[2]"].exit_code == 3
+    assert "TERM_OWNER" in found["22005[3]"].reason
+    assert found["22006[0]"].state is JobState.RUNNING and "resumes by itself" in found["22006[0]"].reason
+    assert not any(identity.startswith("1234") for identity in found), "an ERROR record is a job LSF forgot"
+    with pytest.raises(ValueError):
+        lsf.parse_bjobs(json.dumps(RECORDED)[:100])  # bjobs exited 255 half-way
+
+
+@pytest.mark.parametrize(
+    ("stat", "state"),
+    [("PEND", "queued"), ("PROV", "queued"), ("WAIT", "queued"), ("PSUSP", "queued"), ("RUN", "running"),
+     ("USUSP", "running"), ("SSUSP", "running"), ("UNKWN", "unknown"), ("ZOMBI", "finished"), ("DONE", "finished"),
+     ("EXIT", "finished"), ("NEWSTATE", "unknown")],
+)  # fmt: skip
+def test_every_lsf_state_is_mapped(stat: str, state: str) -> None:
+    status = lsf.status_of({"JOBID": "7", "JOBINDEX": "2", "STAT": stat, "EXIT_CODE": ""})
+    assert status.state.value == state
+    if stat in ("PSUSP", "USUSP", "UNKWN", "NEWSTATE"):
+        assert status.reason, "a suspension or an unknown state is told to the user"
+
+
+def _batch(**values: Any) -> BatchSettings:
+    base = dict(system="lsf", retries=0, tasks_per_job=1, job_name="ana", htcondor_settings={},
+                htcondor_container="wrapper", slurm_settings={}, transfer_files=())  # fmt: skip
+    return BatchSettings(**{**base, **values})
+
+
+def test_array_script_holds_the_options_as_bsub_lines(tmp_path: Path) -> None:
+    wave = Wave(folder=str(tmp_path / "wave dir"), jobs=())
+    batch = _batch(job_name='my "job"[x]', queue="short", job_slots=4, lsf_settings={"-R": "rusage[mem=4000]"})
+    script = lsf.array_script(wave, 7, batch)
+    assert '#BSUB -J "my__job__x_[1-7]"' in script and '#BSUB -q "short"' in script and "#BSUB -n 4" in script
+    assert '#BSUB -R "rusage[mem=4000]"' in script and f'#BSUB -oo "{tmp_path}/wave dir/%I/log/stdout"' in script
+    assert "#BSUB -n" not in lsf.array_script(wave, 1, _batch()), "no -n unless job_slots is set"
+    assert "line break" in lsf.refusal(_batch(lsf_settings={"-P": "belle\n#BSUB -q other"}))
+
+
+# -------------------------------------------------------------------------------------- through the stand-in
+
+
+@pytest.fixture
+def standin(tmp_path: Path) -> Path:
+    """A fresh stand-in state folder, with short delays."""
+    state = tmp_path / "lsf-state"
+    state.mkdir()
+    (state / "config.json").write_text(json.dumps({"queue_delay": 0.1, "slots": 4}))
+    return state
+
+
+def lsf_workflow(folder: Path, state: Path, **settings: Any) -> tuple[Workflow, dict[str, str]]:
+    workflow = Workflow(folder, {"batch_system": "lsf", "batch_poll_interval": 0.2, **settings})
+    env = workflow.env()
+    env.update(PATH=f"{STANDIN / 'bin'}:{env['PATH']}", LSF_STANDIN_DIR=str(state))
+    return workflow, env
+
+
+def arrays(state: Path) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted((state / "jobs").glob("*.json"))]
+
+
+def faults(state: Path, **counts: int) -> None:
+    (state / "faults.json").write_text(json.dumps(counts))
+
+
+def test_workflow_runs_as_one_array_per_wave(tmp_path: Path, standin: Path) -> None:
+    workflow, env = lsf_workflow(tmp_path / "wf", standin, queue="short", job_slots=2)
+    done = workflow.run("--batch", env={**env, "FAULT_N": "5", "FAULT_WORKERS": "100"})
+    assert done.returncode == 0, done.stderr
+    submitted = arrays(standin)
+    assert [len(array["elements"]) for array in submitted] == [5, 1], "5 steps in one array, then the total"
+    assert submitted[0]["queue"] == "short" and submitted[0]["options"]["-n"] == "2"
+    record = json.loads((workflow.folder / "logs/index=3/Step/provenance.json").read_text())
+    assert record["backend"] == "lsf" and record["job_id"] == f"{submitted[0]['id']}[4]"
+    assert workflow.runs_of() == Counter({0: 1, 1: 1, 2: 1, 3: 1, 4: 1})
+    assert "The output (if any) follows" in (workflow.folder / "logs/index=3/Step/stdout").read_text()
+
+
+def test_failing_task_is_retried_then_fails(tmp_path: Path, standin: Path) -> None:
+    workflow, env = lsf_workflow(tmp_path / "wf", standin, retries=1)
+    done = workflow.run("--batch", env={**env, "FAULT_N": "2", "FAULT_1": "fail"})
+    assert done.returncode == 1, done.stderr
+    assert "retry 1 of 1" in done.stderr and "step 1 fails on purpose" in done.stderr
+    assert workflow.runs_of() == Counter({0: 1, 1: 2}) and not workflow.output(1).exists()
+
+
+def test_interrupt_kills_the_jobs_with_bkill(tmp_path: Path, standin: Path) -> None:
+    workflow, env = lsf_workflow(tmp_path / "wf", standin)
+    run = workflow.start("--batch", env={**env, "FAULT_N": "1", "FAULT_0": "hang"})
+    task = workflow.wait_until_hanging()
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert wait_gone(task), "bkill stopped the job"
+    element = arrays(standin)[0]["elements"]["1"]
+    assert element["stat"] == "EXIT" and element["exit_reason"].startswith("TERM_OWNER")
+    assert not list(workflow.folder.glob("task_files/index=*/Step/batch_job.json"))
+
+
+def test_restart_reattaches_without_a_second_submission(tmp_path: Path, standin: Path) -> None:
+    workflow, env = lsf_workflow(tmp_path / "wf", standin)
+    env = {**env, "FAULT_N": "2", "FAULT_0": "sleep:3"}
+    first = workflow.start("--batch", env=env)
+    workflow.wait_for_start(0)
+    first.kill()
+    first.communicate(timeout=30)
+    again = workflow.run("--batch", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "re-attached to 1 job(s)" in again.stderr or "collecting" in again.stderr
+    assert workflow.runs_of() == Counter({0: 1, 1: 1})
+    assert sum(len(array["elements"]) for array in arrays(standin)) == 3, "two steps and the total, nothing twice"
+
+
+def test_job_that_succeeded_and_aged_out_is_a_success(tmp_path: Path, standin: Path) -> None:
+    (standin / "config.json").write_text(json.dumps({"queue_delay": 0.1, "clean_period": 0.3}))
+    workflow, env = lsf_workflow(tmp_path / "wf", standin, batch_poll_interval=2.0)
+    done = workflow.run("--batch", env={**env, "FAULT_N": "1"})
+    assert done.returncode == 0, done.stderr
+    assert arrays(standin) == [], "LSF forgot every job before b2box asked about it"
+    assert workflow.finished(0) == "0"
+
+
+@pytest.mark.parametrize(
+    ("fault", "told"),
+    [
+        ("bsub_255", "Cannot connect to LSF"),
+        ("bsub_empty", "answered without a job id"),
+        ("bjobs_255", "bjobs exited with 255"),
+        ("unkwn", "lost contact"),
+        ("ssusp", "suspended by LSF"),
+    ],
+)
+def test_injected_fault_is_survived(tmp_path: Path, standin: Path, fault: str, told: str) -> None:
+    faults(standin, **{fault: 1 if fault.startswith("bsub") else 2})
+    workflow, env = lsf_workflow(tmp_path / "wf", standin)
+    done = workflow.run("--batch", env={**env, "FAULT_N": "2", "FAULT_0": "sleep:1", "FAULT_1": "sleep:1"})
+    assert done.returncode == 0, done.stderr
+    assert told in done.stderr
+    assert workflow.runs_of() == Counter({0: 1, 1: 1}), "nothing ran twice"
+    assert sum(len(array["elements"]) for array in arrays(standin)) == 3, "nothing was submitted twice"
+
+
+def test_bad_queue_fails_the_tasks_with_lsfs_message(tmp_path: Path, standin: Path) -> None:
+    workflow, env = lsf_workflow(tmp_path / "wf", standin, queue="nosuch")
+    done = workflow.run("--batch", env={**env, "FAULT_N": "1"})
+    assert done.returncode == 1, done.stderr
+    assert "nosuch: No such queue. Job not submitted." in done.stderr and arrays(standin) == []
+
+
+def test_job_slots_false_is_a_settings_error_not_minus_n_false(tmp_path: Path, standin: Path) -> None:
+    workflow, env = lsf_workflow(tmp_path / "wf", standin, job_slots="False")
+    done = workflow.run("--batch", env={**env, "FAULT_N": "1"})
+    assert done.returncode == 2, done.stderr
+    assert "job_slots" in done.stderr and arrays(standin) == []
+
+
+# ---------------------------------------------------------------------------------------- in Apptainer, on the pool
+
+
+@pytest.mark.apptainer
+def test_hundred_tasks_in_apptainer_through_lsf_on_the_worker_node(
+    worker: Any, shared_tmp: Path, analysis_sif: str
+) -> None:
+    """The seed-style workflow (100 numbers, then their total) as LSF jobs in the analysis image."""
+    standin = shared_tmp / "lsf"
+    shutil.copytree(STANDIN, standin, ignore=shutil.ignore_patterns("__pycache__"))
+    state = shared_tmp / "lsf-state"
+    state.mkdir()
+    (state / "config.json").write_text(json.dumps({"queue_delay": 0.1, "slots": 4}))
+    shutil.copy(Path(__file__).parent / "workflows" / "pool.py", shared_tmp / "pool.py")
+    (shared_tmp / "settings.json").write_text(
+        json.dumps({"batch_system": "lsf", "image": analysis_sif, "result_dir": "results", "batch_poll_interval": 0.5})
+    )
+    for path in (shared_tmp, state):
+        os.chmod(path, 0o777)
+    python = worker.install_b2box()
+    done = worker.run(
+        f"cd {shared_tmp} && PATH={standin}/bin:$PATH LSF_STANDIN_DIR={state} POOL_N=100 {python} pool.py --batch",
+        check=False,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((shared_tmp / "results/count=100/total.json").read_text()) == {"total": 4950}
+    with open(analysis_sif, "rb") as handle:
+        digest = "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+    records = [json.loads((shared_tmp / f"logs/index={i}/Item/provenance.json").read_text()) for i in (0, 57, 99)]
+    assert all(record["backend"] == "lsf" and record["image"]["digest"] == digest for record in records)
+    assert all(record["image"]["runtime"] == "apptainer" for record in records)
+
+
+def test_auto_picks_lsf_where_bsub_is_and_info_shows_its_version(tmp_path: Path, standin: Path) -> None:
+    from tests.conftest import run_b2box
+
+    workflow, env = lsf_workflow(tmp_path / "wf", standin, batch_system="auto")
+    done = workflow.run("--batch", env={**env, "FAULT_N": "1"})
+    assert done.returncode == 0, done.stderr
+    assert arrays(standin), "auto chose LSF: bsub is on PATH"
+    info = run_b2box("info", cwd=tmp_path, env={"PATH": env["PATH"], "LSF_STANDIN_DIR": str(standin)})
+    assert "LSF: IBM Spectrum LSF Standard 10.1" in info.stdout
