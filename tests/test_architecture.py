@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "b2box"
 LAYERS = [
     ("b2box.errors", "b2box.version"),
     ("b2box.settings",),
-    ("b2box.api",),
+    ("b2box.api", "b2box.basf2"),
     ("b2box.engine",),
     ("b2box.env",),
     ("b2box.job",),

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,9 @@ def test_interrupt_kills_the_jobs_with_bkill(tmp_path: Path, standin: Path) -> N
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130, stderr
     assert wait_gone(task), "bkill stopped the job"
+    deadline = time.monotonic() + 20  # like LSF, the stand-in may still show RUN for a moment after bkill
+    while arrays(standin)[0]["elements"]["1"]["stat"] == "RUN" and time.monotonic() < deadline:
+        time.sleep(0.1)
     element = arrays(standin)[0]["elements"]["1"]
     assert element["stat"] == "EXIT" and element["exit_reason"].startswith("TERM_OWNER")
     assert not list(workflow.folder.glob("task_files/index=*/Step/batch_job.json"))

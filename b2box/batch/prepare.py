@@ -232,7 +232,7 @@ class JobPreparer:
             else "",
             pinned_digest=spec.pinned_digest,
             bootstrap=BOOTSTRAP,
-            job_server_python="" if spec.in_container else sys.executable,
+            job_server_python="" if spec.in_container or not _forkable(spec) else sys.executable,
             job_client=client.__file__,
             server_lost_exit=client.EXIT_SERVER_LOST,
             rooted_binds=folders if moving else (),
@@ -417,6 +417,13 @@ class JobPreparer:
                 identity, spec.apptainer_command, binds, working_dir, spec.gpus, list(spec.extra_args), inner
             )
         raise TaskDefinitionError(f"{task.task_id}: unknown runtime {spec.runtime!r}")
+
+
+def _forkable(spec: EnvSpec) -> bool:
+    """Whether a job may be forked from the warm job server: not when its environment is set up by an env_script
+    or variables the interpreter reads only when it starts (PYTHONPATH, LD_LIBRARY_PATH ...), as a basf2 release's
+    setup does; such a job starts a fresh Python after its setup."""
+    return not spec.env_script and not any(name.startswith(("PYTHON", "LD_")) for name in spec.env)
 
 
 def _write_script(path: str, text: str) -> None:

@@ -13,7 +13,16 @@ import os
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from b2box.errors import SettingsError
@@ -88,6 +97,38 @@ class SettingValues(BaseModel):
     lsf_settings: dict[str, Any] = {}
     lsf_array_size: PositiveInt = 1000
     batch_status_cache_ttl: float | None = None
+    # The Belle II grid (gbasf2), with b2luigi's names and defaults.
+    gbasf2_setup_path: PathStr = "/cvmfs/belle.kek.jp/grid/gbasf2/pro/bashrc"
+    gbasf2_release: str | None = None  # default: the release of the submitting environment
+    gbasf2_project_name_prefix: str | None = None
+    gbasf2_project_name_hash_length: Annotated[int, Field(ge=6, le=10)] = 10
+    gbasf2_input_dataset: str | list[str] | None = None
+    gbasf2_input_dslist: PathStr | None = None
+    gbasf2_input_datafiles: list[str] = []
+    gbasf2_n_repition_job: PositiveInt | None = None
+    gbasf2_max_retries: NonNegativeInt = 0
+    gbasf2_download_dataset: bool = True
+    gbasf2_download_logs: bool = True
+    gbasf2_additional_files: list[PathStr] = []
+    gbasf2_custom_steering_file: PathStr = ""
+    gbasf2_cputime: PositiveInt | None = None
+    gbasf2_evtpersec: PositiveInt | None = None
+    gbasf2_priority: Annotated[int, Field(ge=0, le=10)] | None = None
+    gbasf2_jobtype: str | None = None
+    gbasf2_basf2opt: str | None = None
+    gbasf2_input_grouping: Literal["site", "size"] | None = None
+    gbasf2_lfn_sandboxfiles: bool = False
+    gbasf2_noscout: bool = False
+    gbasf2_force_submission: bool = True
+    gbasf2_additional_params: str | None = None
+    gbasf2_additional_download_params: str = "--new"
+    gbasf2_proxy_lifetime: PositiveInt = 24
+    gbasf2_min_proxy_lifetime: NonNegativeInt = 0
+    gbasf2_proxy_group: str = "belle"
+    gbasf2_project_lpn_path: str | None = None
+    gbasf2_print_status_updates: bool = True
+    gbasf2_status_interval: PositiveFloat = 300.0
+    max_event: NonNegativeInt = 0
     # Targets.
     default_task_target_class: Any = None
     target_class_kwargs: dict[str, Any] = {}
@@ -101,7 +142,7 @@ class SettingValues(BaseModel):
 
 
 KNOWN_SETTINGS: dict[str, Any] = dict(SettingValues.model_fields)
-_FREE_PREFIXES = ("gbasf2_", "_")  # gbasf2 has dozens of options; "_" marks b2luigi internals
+_FREE_PREFIXES = ("gbasf2_", "_")  # other gbasf2 options pass unchecked; "_" marks b2luigi internals
 
 
 class _EnvironmentSettings(SettingValues, BaseSettings):
@@ -144,7 +185,7 @@ def validate_file_content(path: str, data: Any) -> dict[str, Any]:
             f'{path}: a settings file must hold one JSON object ({{"result_dir": ...}}), '
             f"not {type(data).__name__}. Fix the file and run again."
         )
-    checked = {key: value for key, value in data.items() if not key.startswith(_FREE_PREFIXES)}
+    checked = {key: value for key, value in data.items() if key in KNOWN_SETTINGS or not key.startswith(_FREE_PREFIXES)}
     try:
         SettingValues.model_validate(checked)
     except ValidationError as exc:

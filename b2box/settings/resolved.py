@@ -85,6 +85,43 @@ class BatchSettings:
 
 
 @dataclass(frozen=True)
+class GridSettings:
+    """How a task goes to the Belle II grid (gbasf2), with b2luigi's setting names; release: see b2box.basf2."""
+
+    setup_path: str
+    release: str  # empty: the release of the submitting environment
+    project_name_prefix: str
+    project_name_hash_length: int
+    input_dataset: tuple[str, ...]
+    input_dslist: str
+    input_datafiles: tuple[str, ...]
+    repetitions: int | None
+    max_retries: int
+    download_dataset: bool
+    download_logs: bool
+    additional_files: tuple[str, ...]
+    custom_steering_file: str
+    cputime: int | None
+    evtpersec: int | None
+    priority: int | None
+    jobtype: str
+    basf2opt: str
+    input_grouping: str
+    lfn_sandboxfiles: bool
+    noscout: bool
+    force_submission: bool
+    additional_params: str
+    additional_download_params: str
+    proxy_lifetime: int
+    min_proxy_lifetime: int
+    proxy_group: str
+    project_lpn_path: str
+    print_status_updates: bool
+    status_interval: float
+    max_event: int
+
+
+@dataclass(frozen=True)
 class TargetSettings:
     """How ``add_to_output`` makes its targets."""
 
@@ -213,6 +250,50 @@ class TaskSettings:
             job_slots=self._value("job_slots", None),
             lsf_settings=dict(self._value("lsf_settings", {}) or {}),
             lsf_array_size=int(self._value("lsf_array_size", 1000)),
+        )
+
+    @functools.cached_property
+    def grid(self) -> GridSettings:
+        dataset = self._value("gbasf2_input_dataset", ())
+        files = self._value("gbasf2_additional_files", [])
+        custom = str(self._value("gbasf2_custom_steering_file", ""))
+        dslist = str(self._value("gbasf2_input_dslist", ""))
+
+        def text(key: str, default: str = "") -> str:
+            return str(self._value(key, default) or default)
+
+        return GridSettings(
+            setup_path=text("gbasf2_setup_path", "/cvmfs/belle.kek.jp/grid/gbasf2/pro/bashrc"),
+            release=text("gbasf2_release"),
+            project_name_prefix=text("gbasf2_project_name_prefix"),
+            project_name_hash_length=int(self._value("gbasf2_project_name_hash_length", 10)),
+            input_dataset=(dataset,) if isinstance(dataset, str) else tuple(str(item) for item in dataset),
+            input_dslist=map_folder(dslist) if dslist else "",
+            input_datafiles=tuple(str(item) for item in self._value("gbasf2_input_datafiles", [])),
+            repetitions=self._value("gbasf2_n_repition_job", None),
+            max_retries=int(self._value("gbasf2_max_retries", 0)),
+            download_dataset=bool(self._value("gbasf2_download_dataset", True)),
+            download_logs=bool(self._value("gbasf2_download_logs", True)),
+            additional_files=tuple(map_folder(str(path)) for path in ([files] if isinstance(files, str) else files)),
+            custom_steering_file=map_folder(custom) if custom else "",
+            cputime=self._value("gbasf2_cputime", None),
+            evtpersec=self._value("gbasf2_evtpersec", None),
+            priority=self._value("gbasf2_priority", None),
+            jobtype=text("gbasf2_jobtype"),
+            basf2opt=text("gbasf2_basf2opt"),
+            input_grouping=text("gbasf2_input_grouping"),
+            lfn_sandboxfiles=bool(self._value("gbasf2_lfn_sandboxfiles", False)),
+            noscout=bool(self._value("gbasf2_noscout", False)),
+            force_submission=bool(self._value("gbasf2_force_submission", True)),
+            additional_params=text("gbasf2_additional_params"),
+            additional_download_params=text("gbasf2_additional_download_params", "--new"),
+            proxy_lifetime=int(self._value("gbasf2_proxy_lifetime", 24)),
+            min_proxy_lifetime=int(self._value("gbasf2_min_proxy_lifetime", 0)),
+            proxy_group=text("gbasf2_proxy_group", "belle"),
+            project_lpn_path=text("gbasf2_project_lpn_path"),
+            print_status_updates=bool(self._value("gbasf2_print_status_updates", True)),
+            status_interval=float(self._value("gbasf2_status_interval", 300.0)),
+            max_event=int(self._value("max_event", 0)),
         )
 
     @functools.cached_property
