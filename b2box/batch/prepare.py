@@ -158,6 +158,8 @@ class JobPreparer:
             ) from None
 
     def _prepare(self, task: Any) -> PreparedJob:
+        if self.backend == "gbasf2":
+            return self._prepare_for_the_grid(task)
         spec = spec_for_task(task)
         moving = self._transfer_wanted(task, spec)
         managed = self._managed_container(task, spec)
@@ -265,6 +267,19 @@ class JobPreparer:
             transfer=moving,
             secret_file=secret_file,
         )
+
+    def _prepare_for_the_grid(self, task: Any) -> PreparedJob:
+        """A grid project has no wrapper: the grid site chooses its container, gbasf2 its release. Only its
+        folders are made and the records of an earlier attempt cleared."""
+        task_dir, log_dir = layout.get_task_file_dir(task), layout.get_log_file_dir(task)
+        for folder in (task_dir, log_dir):
+            os.makedirs(folder, exist_ok=True)
+        for stale in (EXIT_FILE, PROVENANCE_FILE, "stderr"):
+            path = os.path.join(log_dir, stale)
+            if os.path.exists(path):
+                os.remove(path)
+        return PreparedJob(task_id=task.task_id, task=task, wrapper="", log_dir=log_dir, task_dir=task_dir,
+                           identity=ImageIdentity(runtime="grid"))  # fmt: skip
 
     def _transfer_wanted(self, task: Any, spec: EnvSpec) -> bool:
         """``transfer_files``: the job brings its files along (HTCondor, Apptainer; see b2box.batch.transfer)."""

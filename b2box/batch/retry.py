@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -154,6 +154,8 @@ class BatchCalls:
         input_text: str | None = None,
         always_transient: bool = False,
         accept: Callable[[subprocess.CompletedProcess[str]], bool] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """One try of :meth:`run`: raises :class:`CallFailed` (transient or not) instead of retrying."""
         try:
@@ -164,6 +166,8 @@ class BatchCalls:
                 input=input_text,
                 timeout=self.policy.command_timeout,
                 stdin=None if input_text is not None else subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
             )
         except subprocess.TimeoutExpired:
             raise CallFailed(

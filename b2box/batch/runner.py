@@ -298,6 +298,9 @@ class BatchRunner:
         self.reported[job_id] = status.reason
 
     def _track(self, node: Node, job: PreparedJob, job_id: str, backend: str) -> None:
+        follow = getattr(self.backends.get(backend), "follow", None)  # backends that judge a job by its task (gbasf2)
+        if follow is not None:
+            follow(job_id, job)
         self.active.setdefault(job_id, []).append(_Active(node=node, job=job, job_id=job_id, backend=backend))
         node.state = State.RUNNING
         node.log_path = job.stderr
@@ -321,12 +324,19 @@ class BatchRunner:
                     self._fail(graph, node, _unreachable(entry, node.task, error), None)
                     adopted.add(node.task_id)
                 continue
+            described = {
+                node.task_id: self.preparer(name).describe(node.task, entry.submitted) for node, entry in entries
+            }
+            follow = getattr(backend, "follow", None)
+            for node, entry in entries:
+                if follow is not None:
+                    follow(entry.job_id, described[node.task_id])
             statuses = backend.poll([entry.job_id for _, entry in entries])  # an outage stops the run here
             self.stats.poll_calls += 1
             for node, entry in entries:
                 status = statuses.get(entry.job_id, JobStatus(JobState.FINISHED))
                 if node.waiting == 0:  # adopted: judged by the next poll like any job of this run
-                    self._track(node, self.preparer(name).describe(node.task, entry.submitted), entry.job_id, name)
+                    self._track(node, described[node.task_id], entry.job_id, name)
                     adopted.add(node.task_id)
                     running += status.state.active
                 else:

@@ -41,6 +41,11 @@ def backend_for(name: str, calls: BatchCalls | None = None) -> Backend:
         from b2box.batch.backends.lsf import LSFBackend
 
         return LSFBackend(calls)
+    if name == "gbasf2":
+        from b2box.batch.backends.gbasf2 import Gbasf2Backend
+
+        return Gbasf2Backend(calls)
     raise B2BoxError(
-        f"batch_system {name!r} is not available in this version of b2box; use 'local', 'htcondor', 'slurm' or 'lsf'."
+        f"batch_system {name!r} is not available in this version of b2box; use 'local', 'htcondor', 'slurm', "
+        "'lsf' or 'gbasf2'."
     )
