@@ -191,13 +191,15 @@ class Gbasf2Backend:
     # -- submission ------------------------------------------------------------------------------------
 
     def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
-        for job in jobs:
+        named, refused = self._names(jobs)
+        if refused:
+            yield Submitted(refused=refused)
+        existing = self._existing(named)
+        for name, job in named.items():
             grid = settings_of(job.task).grid
             try:
-                name = projects.project_name(job.task_id, grid)
                 environment = self.environment(grid)
-                existing = self._ask(environment, "status", self._user, name)["projects"].get(name)
-                if existing is not None:  # re-attach: a project is never submitted twice
+                if existing.get(name) is not None:  # re-attach: a project is never submitted twice
                     self.retry.note(f"b2box: grid project {name} exists already; following it instead of submitting")
                 else:
                     self._submit_project(job, name, grid, environment)
@@ -211,6 +213,29 @@ class Gbasf2Backend:
                 continue
             self.follow(name, job)
             yield Submitted(job_ids={job.task_id: name})
+
+    def _names(self, jobs: Sequence[PreparedJob]) -> tuple[dict[str, PreparedJob], dict[str, str]]:
+        """Each task's project name, checked before anything is submitted; and the tasks whose name is refused."""
+        named: dict[str, PreparedJob] = {}
+        refused: dict[str, str] = {}
+        for job in jobs:
+            try:
+                named[projects.project_name(job.task_id, settings_of(job.task).grid)] = job
+            except projects.GridSetupError as error:
+                refused[job.task_id] = f"{job.task_id}: {error}"
+        return named, refused
+
+    def _existing(self, named: Mapping[str, PreparedJob]) -> dict[str, Any]:
+        """Which of these projects exist already: one status query for the whole wave."""
+        if not named:
+            return {}
+        first = next(iter(named.values()))
+        try:
+            environment = self.environment(settings_of(first.task).grid)
+        except B2BoxError:
+            return {}  # reported per task when it is submitted
+        self.calls["query"] += 1
+        return dict(self._ask(environment, "status", self._user, *named)["projects"])
 
     def _submit_project(self, job: PreparedJob, name: str, grid: GridSettings, environment: Mapping[str, str]) -> None:
         release = grid.release or str(getattr(job.task, "git_hash", "") or "")

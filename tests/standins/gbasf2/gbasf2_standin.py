@@ -712,9 +712,14 @@ COMMANDS = {
 }
 
 
-def main(name: str, arguments: list[str]) -> int:
+def count_call(name: str) -> None:
+    """Every call is written to ``calls.log`` in the state folder, so tests and benchmarks can count them."""
     with open(os.path.join(state_dir(), "calls.log"), "a") as handle:
         handle.write(f"{name}\n")
+
+
+def main(name: str, arguments: list[str]) -> int:
+    count_call(name)
     return COMMANDS[name](arguments)
 
 

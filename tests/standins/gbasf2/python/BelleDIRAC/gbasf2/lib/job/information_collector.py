@@ -16,6 +16,7 @@ KEYS = (
 
 class InformationCollector:
     def getAllJobsInProjects(self, projects, date="1970-01-01", login=None, statuses=None):
+        gbasf2_standin.count_call("dirac_status")  # benchmarks count status queries, whoever asks
         with gbasf2_standin.locked():
             if gbasf2_standin.take_fault("status_flake"):
                 return {"OK": False, "Message": "Unknown ERROR: proxy has not Belle VOMS extensions"}
