@@ -15,7 +15,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 B2LUIGI_VENV = HERE / ".venv-b2luigi"
-B2LUIGI_REQUIREMENTS = ["b2luigi==1.3.0", "setuptools<81"]
+B2LUIGI_REQUIREMENTS = ["b2luigi[gbasf2]==1.3.0", "setuptools<81"]  # the extra: its gbasf2 backend
 
 
 def b2luigi_python() -> str:

@@ -49,8 +49,9 @@ def make_grid(folder: Path, projects: int) -> Path:
 
 
 def last_job_end(state: Path) -> float:
-    return max(job["since"] for path in (state / "projects").glob("*.json")
-               for job in json.loads(path.read_text())["jobs"].values())  # fmt: skip
+    ends = [job["since"] for path in (state / "projects").glob("*.json")
+            for job in json.loads(path.read_text())["jobs"].values()]  # fmt: skip
+    return max(ends, default=float("nan"))
 
 
 def check_datasets(results: Path, projects: int) -> dict[str, Any]:
@@ -76,7 +77,8 @@ def run_once(python: str, implementation: str, projects: int, interval: float, b
     started = time.time()
     done = subprocess.run([python, "workflow.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=7200)
     finished = time.time()
-    calls = collections.Counter((home / "state" / "calls.log").read_text().split())
+    log = home / "state" / "calls.log"
+    calls = collections.Counter(log.read_text().split() if log.exists() else [])
     row: dict[str, Any] = {
         "implementation": implementation,
         "projects": projects,

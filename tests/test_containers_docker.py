@@ -73,7 +73,7 @@ def test_same_workflow_in_docker_and_without_container(
 def test_pinned_digest_mismatch_is_refused_before_submission(tmp_path: Path, analysis_image: str) -> None:
     script = workflow(tmp_path, {"image": analysis_image, "runtime": "docker", "image_digest": "sha256:" + "0" * 64})
     finished = run_python(script, "--batch")
-    assert finished.returncode == 1
+    assert finished.returncode == 2, "found before anything is submitted, like every setting the run cannot use"
     assert "refusing to run" in finished.stderr and analysis_image in finished.stderr
     assert "0" * 64 in finished.stderr
     assert not (tmp_path / "task_files").exists() or not list((tmp_path / "logs").rglob("stdout"))
@@ -120,3 +120,28 @@ def test_image_with_another_python_runs_the_hosts_b2box_mounted(tmp_path: Path, 
     assert number["python"] != f"{sys.version_info[0]}.{sys.version_info[1]}.{sys.version_info[2]}"
     record = json.loads((tmp_path / "logs/index=0/Number/provenance.json").read_text())
     assert record["python"] == number["python"] and record["image"]["reference"] == worker_node_image
+
+
+def test_without_batch_a_task_with_an_image_runs_in_its_container(tmp_path: Path, analysis_image: str,
+                                                                  docker_client) -> None:  # fmt: skip
+    """The environment spec holds in a plain local run: same wrapper, container, logs and provenance as a job."""
+    script = workflow(tmp_path / "wf", {"image": analysis_image, "env": {"GREETING": "hi"}, "env_script": "env.sh"})
+    finished = run_python(script)  # no --batch
+    assert finished.returncode == 0, finished.stderr
+    number = json.loads((tmp_path / "wf/results/index=2/number.json").read_text())
+    assert number["greeting"] == "hi" and number["from_env_script"] == f"sourced in {tmp_path / 'wf'}"
+    assert number["executable"] != sys.executable, "it ran in the image's Python"
+    record = json.loads((tmp_path / "wf/logs/index=2/Number/provenance.json").read_text())
+    assert record["image"]["runtime"] == "docker"
+    assert record["image"]["digest"] == docker_client.images.get(analysis_image).id
+
+
+def test_missing_image_is_one_error_before_anything_runs(tmp_path: Path) -> None:
+    script = workflow(tmp_path / "wf", {"image": "no-such-image:1", "runtime": "docker"})
+    for mode in ([], ["--batch"]):
+        finished = run_python(script, *mode)
+        assert finished.returncode == 2, finished.stderr
+        assert finished.stderr.count("no-such-image:1") == 1, "said once, not once per task"
+        assert "needed by Sum_" in finished.stderr and "and 1 more" in finished.stderr
+        assert "setting 'image'" in finished.stderr
+        assert not (tmp_path / "wf/results").exists()

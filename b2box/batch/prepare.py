@@ -130,6 +130,8 @@ class JobPreparer:
                     f"{task.task_id}: refusing to run: {mismatch}. Rebuild the image or update "
                     "the pinned digest (image_digest setting or b2box.lock)."
                 ) from None
+            except B2BoxError as error:
+                raise B2BoxError(f"{task.task_id}: setting 'image' ({spec.runtime}): {error}") from None
             self._identities[key] = found
         return self._identities[key]
 

@@ -20,12 +20,14 @@ import luigi.task
 
 from b2box.batch import ledger, secrets, transfer
 from b2box.batch.backends.base import Backend, JobState, JobStatus
+from b2box.batch.precheck import raise_grouped, record_problem
 from b2box.batch.prepare import JobPreparer, PreparedJob
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
 from b2box.batch.selection import backend_for, resolve_batch_system
 from b2box.engine.execute import missing_outputs
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.scheduler import Reporter, RunResult, SilentReporter
+from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.job.files import read_json
 from b2box.job.main import current as current_job
@@ -178,6 +180,7 @@ class BatchRunner:
                 "without end). Call process() only under `if __name__ == '__main__':`."
             )
         graph = TaskGraph.build(tasks)
+        self._check(graph)
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
         try:
@@ -199,6 +202,21 @@ class BatchRunner:
         result.counts = graph.counts()
         self.reporter.end(graph)
         return result
+
+    def _check(self, graph: TaskGraph) -> None:
+        """Before the first submission: every batch system and image the run needs is there (one message each)."""
+        problems: dict[str, list[str]] = {}
+        for node in graph.nodes.values():
+            if node.state is not State.PENDING or isinstance(node.task, luigi.WrapperTask):
+                continue
+            try:
+                name = resolve_batch_system(node.task)
+                self.backend(name)
+                if name != "gbasf2":  # the grid site chooses the container
+                    self.preparer(name).identity(node.task, spec_for_task(node.task))
+            except B2BoxError as error:
+                record_problem(problems, error, node.task_id)
+        raise_grouped(problems)
 
     # -- talking to backends ------------------------------------------------------------------------
 

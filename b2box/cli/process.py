@@ -313,7 +313,11 @@ def _process(
 
             result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(), keep_jobs=arguments.keep_jobs)
         else:
-            result = LocalScheduler(workers=int(workers), reporter=ProgressReporter(), in_process=in_process).run(tasks)
+            from b2box.batch.wrapped import WrappedTasks
+
+            scheduler = LocalScheduler(workers=int(workers), reporter=ProgressReporter(), in_process=in_process,
+                                       elsewhere=WrappedTasks())  # fmt: skip
+            result = scheduler.run(tasks)
     code = _report(result)
     if code != EXIT_OK and exit_on_failure:
         raise SystemExit(code)

@@ -105,12 +105,31 @@ def run_dependencies_here(tasks: list[Any]) -> None:
         raise RuntimeError(f"dynamic dependencies did not complete: {problems or 'interrupted'}")
 
 
+class ElsewhereRunner(Protocol):
+    """Runs some tasks another way than in this Python (a task with an environment: through its wrapper, in its
+    container); the layers above the engine provide it."""
+
+    def wants(self, task: Any) -> bool:
+        """Whether ``task`` must run this way."""
+        ...
+
+    def check(self, tasks: list[Any]) -> None:
+        """Before anything runs: raise a B2BoxError naming what these tasks need and lack (once, not per task)."""
+        ...
+
+    def run(self, task: Any) -> str | None:
+        """Run ``task`` (in a worker process); None on success, else why it failed."""
+        ...
+
+
 class LocalScheduler:
     """Runs a graph with ``workers`` parallel tasks (see the module docstring)."""
 
-    def __init__(self, workers: int = 1, reporter: Reporter | None = None, in_process: bool = False) -> None:
+    def __init__(self, workers: int = 1, reporter: Reporter | None = None, in_process: bool = False,
+                 elsewhere: ElsewhereRunner | None = None) -> None:  # fmt: skip
         self.workers = max(1, int(workers))
         self.in_process = in_process  # --test and a run()'s dynamic dependencies: in this process, one at a time
+        self.elsewhere = elsewhere
         self.reporter: Reporter = reporter or SilentReporter()
         self._ready: list[tuple[int, int, Node]] = []
         self._sequence = itertools.count()
@@ -118,6 +137,8 @@ class LocalScheduler:
     def run(self, roots: list[Any]) -> RunResult:
         graph = TaskGraph.build(roots)
         result = RunResult(graph=graph)
+        if self.elsewhere is not None:
+            self.elsewhere.check([node.task for node in graph.nodes.values() if node.state is State.PENDING])
         self.reporter.begin(graph)
         for node in graph.nodes.values():
             if node.state in (State.FAILED, State.MISSING):
@@ -169,6 +190,13 @@ class LocalScheduler:
         while self._ready:
             node = self._pop()
             self._start(node)
+            if self.elsewhere is not None and self.elsewhere.wants(node.task):
+                error = self.elsewhere.run(node.task)
+                if error is None:
+                    self._succeeded(node)
+                else:
+                    self._failed(graph, node, error)
+                continue
             try:
                 execute(node.task, run_dependencies_here)
             except TaskFailed as failure:
@@ -182,7 +210,7 @@ class LocalScheduler:
     # -- the default: every task in a worker process -----------------------------------------------------
 
     def _run_in_workers(self, graph: TaskGraph) -> None:
-        pool = WorkerPool(self.workers, run_task=lambda task_id: _run_task(graph, task_id))
+        pool = WorkerPool(self.workers, run_task=lambda task_id: _run_task(graph, task_id, self.elsewhere))
         try:
             while self._ready or pool.running:
                 while self._ready and pool.free > 0:
@@ -202,10 +230,13 @@ class LocalScheduler:
         pool.stop()
 
 
-def _run_task(graph: TaskGraph, task_id: str) -> str | None:
+def _run_task(graph: TaskGraph, task_id: str, elsewhere: ElsewhereRunner | None) -> str | None:
     """In a worker: run one task of the graph; None on success, else luigi's explanation."""
+    task = graph.nodes[task_id].task
+    if elsewhere is not None and elsewhere.wants(task):
+        return elsewhere.run(task)
     try:
-        execute(graph.nodes[task_id].task, run_dependencies_here)
+        execute(task, run_dependencies_here)
     except TaskFailed as failure:
         return failure.explanation
     return None

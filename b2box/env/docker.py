@@ -25,7 +25,7 @@ def _client() -> Any:
         client.ping()
     except Exception as exc:
         raise B2BoxError(
-            f"cannot reach the Docker engine ({exc}). Start it (e.g. python3 ci/testbed.py up) "
+            f"cannot reach the Docker engine ({exc}). Start Docker (for example `sudo systemctl start docker`) "
             "or set runtime to 'apptainer' or 'none'."
         ) from None
     return client

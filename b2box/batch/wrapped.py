@@ -1,0 +1,101 @@
+"""Tasks with an environment, run without ``--batch``: through the same wrapper as a batch job, here and now.
+
+A task that declares an image, an ``env_script``, ``env`` or binds must run in that environment also in a local
+run, or the environment spec means nothing on the most common path. Such a task is prepared exactly as for the
+local batch backend (``job.json``, the wrapper, its container, binds, logs, provenance), its wrapper run by the
+worker process the scheduler gave it, and judged like a batch job: by its exit record and its outputs. Tasks
+without an environment keep the fast path (run in a worker's own Python).
+
+Before anything runs, :meth:`WrappedTasks.check` resolves every image the run needs, once: a missing image, a
+Docker engine that does not answer or ``env:NAME`` without ``images/`` is one message naming the tasks, the
+setting and the fix, not one failure per task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from typing import Any
+
+from b2box.batch import secrets
+from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.precheck import raise_grouped, record_problem
+from b2box.batch.prepare import JobPreparer
+from b2box.batch.runner import judge
+from b2box.env.spec import spec_for_task
+from b2box.errors import B2BoxError
+from b2box.settings.resolved import settings_of
+
+_GRACE = 10.0  # seconds a stopped wrapper gets before SIGKILL
+
+
+def has_environment(task: Any) -> bool:
+    """Whether the task declares where it runs (image, env_script, env or binds)."""
+    stated = settings_of(task).environment
+    return bool(stated.image or stated.env_script or stated.env or stated.binds)
+
+
+class WrappedTasks:
+    """The scheduler's way to run tasks with an environment (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._preparer: JobPreparer | None = None
+
+    def wants(self, task: Any) -> bool:
+        return has_environment(task)
+
+    def check(self, tasks: list[Any]) -> None:
+        problems: dict[str, list[str]] = {}
+        preparer = self.preparer()
+        for task in tasks:
+            if not self.wants(task):
+                continue
+            try:
+                preparer.identity(task, spec_for_task(task))
+            except B2BoxError as error:
+                record_problem(problems, error, task.task_id)
+        raise_grouped(problems)
+
+    def preparer(self) -> JobPreparer:
+        if self._preparer is None:
+            self._preparer = JobPreparer("local")
+        return self._preparer
+
+    def run(self, task: Any) -> str | None:
+        try:
+            job = self.preparer().prepare(task)
+        except B2BoxError as error:
+            return str(error)
+        environment = {name: value for name, value in os.environ.items() if name not in ("B2BOX_JOB_ID",)}
+        environment.pop("B2BOX_JOB_SERVER", None)
+        try:
+            with open(job.stdout, "wb") as stdout, open(job.stderr, "wb") as stderr:
+                process = subprocess.Popen(
+                    ["/bin/bash", job.wrapper],
+                    stdout=stdout,
+                    stderr=stderr,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    env=environment,
+                )
+            try:
+                code = process.wait()
+            except BaseException:  # the run is stopping (SIGTERM in this worker): the job stops with it
+                _stop(process)
+                raise
+            return judge(job, JobStatus(JobState.FINISHED, exit_code=code))
+        finally:
+            secrets.remove_file(job.secret_file)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
