@@ -145,3 +145,21 @@ def test_missing_image_is_one_error_before_anything_runs(tmp_path: Path) -> None
         assert "needed by Sum_" in finished.stderr and "and 1 more" in finished.stderr
         assert "setting 'image'" in finished.stderr
         assert not (tmp_path / "wf/results").exists()
+
+
+@pytest.mark.parametrize("passed", [False, True])
+def test_a_graph_read_from_the_environment_needs_pass_env(tmp_path: Path, analysis_image: str, passed: bool) -> None:
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    shutil.copy(WORKFLOWS / "env_graph.py", folder / "env_graph.py")
+    settings = {"image": analysis_image, "runtime": "docker", **({"pass_env": ["GRAPH_N"]} if passed else {})}
+    (folder / "settings.json").write_text(json.dumps(settings))
+    finished = run_python(folder / "env_graph.py", "--batch", env={"GRAPH_N": "3"})
+    if passed:
+        assert finished.returncode == 0, finished.stderr
+        assert (folder / "whole.txt").read_text() == "3"
+        assert json.loads((folder / "logs/Whole/provenance.json").read_text())["pass_env"] == ["GRAPH_N"]
+    else:
+        assert finished.returncode == 1
+        assert "not the one submitted" in finished.stderr and "pass_env" in finished.stderr
+        assert not (folder / "whole.txt").exists()

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import luigi.task
+
 from b2box import version as b2box_version
 from b2box.batch import secrets, transfer
 from b2box.batch.state import state_dir
@@ -175,7 +177,8 @@ class JobPreparer:
             if os.path.exists(path):
                 os.remove(path)
         public_settings, secret_settings = secrets.split_settings(portable_settings())
-        public_env, secret_env = secrets.split({**secret_settings, **self._environment(spec)})
+        passed = {name: os.environ[name] for name in settings_of(task).environment.pass_env if name in os.environ}
+        public_env, secret_env = secrets.split({**secret_settings, **passed, **self._environment(spec)})
         if secret_env and moving:
             raise TaskDefinitionError(
                 f"{task.task_id}: {', '.join(sorted(secret_env))} look secret, and a job that brings its files "
@@ -200,6 +203,9 @@ class JobPreparer:
             b2box_version=b2box_version.__version__,
             import_path=import_path_of(cls),
             settings=public_settings,
+            requires=[required.task_id for required in luigi.task.flatten(task.requires())],
+            outputs=[str(getattr(target, "path", target)) for target in luigi.task.flatten(task.output())],
+            pass_env=sorted(passed),
         ).write(job_file)
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
         # a job that brings its files along brings the bootstrap too (the image's own b2box does the rest)

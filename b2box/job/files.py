@@ -35,6 +35,10 @@ class JobSpec:
     b2box_version: str = ""
     import_path: str = ""  # the sys.path entry the task's module was imported from
     settings: dict[str, Any] = field(default_factory=dict)  # set_setting values of the submitting process
+    # what the task was on the submitting side, so the job can tell that it rebuilt the same task
+    requires: list[str] = field(default_factory=list)  # task ids of its requirements
+    outputs: list[str] = field(default_factory=list)  # its output paths
+    pass_env: list[str] = field(default_factory=list)  # variables handed from the submitting shell (pass_env)
 
     @property
     def provenance_path(self) -> str:

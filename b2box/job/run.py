@@ -44,6 +44,34 @@ def find_task_class(spec: JobSpec) -> Any:
     return luigi.task_register.Register.get_task_cls(spec.family)
 
 
+def differs_from_submitted(task: Any, spec: JobSpec) -> str:
+    """Why the task rebuilt in this job is not the one that was submitted, or ''.
+
+    A workflow that reads environment variables when it is loaded (a sample size, a config path) builds another
+    task graph in a job's clean environment: the job would compute something else, or fail confusingly.
+    """
+    import luigi.task
+
+    found: list[str] = []
+    if task.task_id != spec.task_id:
+        found.append(f"its id is {task.task_id}, not {spec.task_id}")
+    else:
+        requires = sorted(required.task_id for required in luigi.task.flatten(task.requires()))
+        if spec.requires and requires != sorted(spec.requires):
+            found.append(f"it requires {', '.join(requires) or 'nothing'}, not {', '.join(sorted(spec.requires))}")
+        outputs = sorted(str(getattr(target, "path", target)) for target in luigi.task.flatten(task.output()))
+        if spec.outputs and outputs != sorted(spec.outputs):
+            found.append(f"its outputs are {', '.join(outputs)}, not {', '.join(sorted(spec.outputs))}")
+    if not found:
+        return ""
+    passed = f" (pass_env hands it {', '.join(spec.pass_env)})" if spec.pass_env else ""
+    return (
+        f"b2box: the task this job rebuilt is not the one submitted: {'; '.join(found)}. Likely cause: the workflow "
+        "reads an environment variable when it is loaded, and the job's clean environment lacks it. Name such "
+        f"variables in the pass_env setting, e.g. pass_env = ['N'], to hand them to every job{passed}."
+    )
+
+
 def run(spec: JobSpec, job_id: str) -> int:
     """Run the job's task here and record what happened; the exit status."""
     from b2box.engine.execute import TaskFailed, execute
@@ -61,6 +89,7 @@ def run(spec: JobSpec, job_id: str) -> int:
         "hostname": socket.gethostname(),
         "uid": os.getuid(),
         "image": spec.image,
+        "pass_env": spec.pass_env,
         "python": sys.version.split()[0],
         "b2box_version": __version__,
         "start_time": _now(),
@@ -71,10 +100,14 @@ def run(spec: JobSpec, job_id: str) -> int:
         for key, value in spec.settings.items():
             set_setting(key, value)
         task = find_task_class(spec).from_str_params(spec.params)
-        if task.task_id != spec.task_id:
-            raise RuntimeError(f"rebuilt task {task.task_id} differs from the submitted {spec.task_id}")
+        difference = differs_from_submitted(task, spec)
+        if difference:
+            sys.stderr.write(difference + "\n")
+            raise SystemExit(EXIT_BAD_JOB)
         set_setting(DISPATCH_IN_PLACE, True)
         execute(task, run_dependencies_here)
+    except SystemExit as stop:
+        code = int(stop.code) if isinstance(stop.code, int) else EXIT_BAD_JOB
     except TaskFailed as failure:
         sys.stderr.write(failure.explanation + "\n")
         code = EXIT_TASK_FAILED

@@ -82,6 +82,7 @@ class SettingValues(BaseModel):
     binds: list[PathStr] = []
     gpus: bool = False
     extra_args: Words = []
+    pass_env: Words = []
     apptainer_image: str = ""
     apptainer_cmd: str = ""
     apptainer_mounts: list[PathStr] = []

@@ -60,6 +60,7 @@ class EnvironmentSettings:
     executable_prefix: tuple[str, ...]
     image_digest: str
     apptainer_cmd: str
+    pass_env: tuple[str, ...] = ()  # variables handed from the submitting shell into every job
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ class TaskSettings:
             executable_prefix=_words(self._value("executable_prefix", [])),
             image_digest=str(self._value("image_digest", "")),
             apptainer_cmd=str(self._value("apptainer_cmd", "")),
+            pass_env=_words(self._value("pass_env", [])),
         )
 
     @functools.cached_property
