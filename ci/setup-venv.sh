@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtual environment in .venv and install b2box into it.
-# Used by the README commands and by CI; safe to run again (it only installs what changed).
+# Used by the README commands and by CI; safe to run again (it installs only when pyproject.toml changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,5 +21,10 @@ if [ ! -x .venv/bin/python ]; then
         fi
     fi
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# b2box is installed in editable mode: code changes need no reinstall, only a changed pyproject.toml does.
+stamp=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat .venv/.b2box-installed 2>/dev/null)" != "$stamp" ]; then
+    .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
+    .venv/bin/python -m pip install --quiet -e ".[test]"
+    echo "$stamp" > .venv/.b2box-installed
+fi

@@ -162,3 +162,27 @@ def test_b2box_run_remove_output_removes_dependents_too(chain: Path) -> None:
     removed = run_b2box("run", str(chain), "--remove-output", "Link", "--yes", cwd=chain.parent)
     assert removed.returncode == 0, removed.stderr
     assert not list((chain.parent / "results").rglob("link.txt"))
+
+
+def test_command_line_workers_win_over_the_script_and_batch_runs_say_their_limit(tmp_path: Path) -> None:
+    """faults.py calls process(..., workers=$FAULT_WORKERS): --workers wins; --batch prints the limit in force."""
+    script = tmp_path / "faults.py"
+    shutil.copy(WORKFLOWS / "faults.py", script)
+    (tmp_path / "settings.json").write_text('{"result_dir": "results"}')
+    env = {"FAULT_RUNS": str(tmp_path / "runs"), "FAULT_WORKERS": "4"}
+    from_script = run_python(script, "--batch", env=env)
+    assert from_script.returncode == 0, from_script.stderr
+    assert "up to 4 jobs in flight at once (process(workers=...))" in from_script.stderr
+    shutil.rmtree(tmp_path / "results")
+    command_line = run_b2box("run", str(script), "--batch", "--workers", "1", cwd=tmp_path, env=env)
+    assert command_line.returncode == 0, command_line.stderr
+    assert "up to 1 jobs in flight at once (--workers)" in command_line.stderr
+    shutil.rmtree(tmp_path / "results")
+    default = run_python(script, "--batch", env={"FAULT_RUNS": str(tmp_path / "runs"), "FAULT_WORKERS": "0"})
+    assert "up to 1000 jobs in flight at once (batch_workers)" in default.stderr
+
+
+def test_test_mode_prints_the_whole_traceback(chain: Path) -> None:
+    result = run_python(chain, "--test", env={"CHAIN_FAIL": "1"})
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr and "link 1 failed on purpose" in result.stderr

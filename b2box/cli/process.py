@@ -293,7 +293,13 @@ def _process(
         )
         raise SystemExit(EXIT_OK)
 
-    workers = run_settings(build_kwargs.pop("workers", None) or arguments.workers).workers
+    # the command line wins over the script (process(workers=...)), the script over the settings
+    from_script = build_kwargs.pop("workers", None)
+    is_batch = bool(batch or arguments.batch)
+    workers = run_settings(arguments.workers or from_script, batch=is_batch).workers
+    if is_batch:
+        source = "--workers" if arguments.workers else "process(workers=...)" if from_script else "batch_workers"
+        sys.stderr.write(f"b2box: up to {workers} jobs in flight at once ({source})\n")
     for ignored in ("local_scheduler", "detailed_summary", "log_level"):
         build_kwargs.pop(ignored, None)
     if arguments.scheduler_host or arguments.scheduler_port:
@@ -315,7 +321,8 @@ def _process(
         else:
             from b2box.batch.wrapped import WrappedTasks
 
-            scheduler = LocalScheduler(workers=int(workers), reporter=ProgressReporter(), in_process=in_process,
+            scheduler = LocalScheduler(workers=int(workers), reporter=ProgressReporter(full_errors=in_process),
+                                       in_process=in_process,
                                        elsewhere=WrappedTasks())  # fmt: skip
             result = scheduler.run(tasks)
     code = _report(result)

@@ -36,8 +36,9 @@ def _summary(counts: dict[State, int]) -> str:
 class ProgressReporter:
     """Shows how a run advances (see the module docstring)."""
 
-    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None, full_errors: bool = False) -> None:
         self.stream = stream or sys.stderr
+        self.full_errors = full_errors  # --test: a failed task's whole traceback, as b2luigi's --test shows it
         self.live = self.stream.isatty() if live is None else live
         self._graph: TaskGraph | None = None
         self._counts: dict[State, int] = {}
@@ -101,6 +102,8 @@ class ProgressReporter:
         if reason:
             summary = f": {reason[0]}" if len(reason) == 1 else f": {reason[0].rstrip(':')} … {reason[-1]}"
         self._print(f"b2box: FAILED {node.task_id}{summary}{where}")
+        if self.full_errors and node.error:
+            self._print(node.error.rstrip())
 
     def _print(self, line: str) -> None:
         redraw = self._line_shown

@@ -58,6 +58,7 @@ class SettingValues(BaseModel):
     use_parameter_name_in_output: bool = True
     # How things run.
     workers: int = 1
+    batch_workers: PositiveInt = 1000  # jobs in flight at once with --batch, unless --workers or process() says
     batch_system: BatchSystem = "auto"
     retries: int = 0
     tasks_per_job: int = 1

@@ -332,15 +332,16 @@ def drop_resolved_settings(task: Any) -> None:
         task.__dict__.pop(_ATTRIBUTE, None)
 
 
-def run_settings(workers: int | None = None) -> RunSettings:
-    """The settings of the run; ``workers`` from the command line or ``process()`` wins over the settings."""
+def run_settings(workers: int | None = None, batch: bool = False) -> RunSettings:
+    """The settings of the run; ``workers`` from the command line or ``process()`` wins over the settings, which are
+    ``workers`` for a local run and ``batch_workers`` (jobs in flight) for a batch run."""
 
     def value(key: str, default: Any) -> Any:
         found = lookup.find(key)[0]
         return default if found is lookup.MISSING or found is None else found
 
     return RunSettings(
-        workers=max(1, int(workers or value("workers", 1))),
+        workers=max(1, int(workers or (value("batch_workers", 1000) if batch else value("workers", 1)))),
         batch_poll_interval=float(value("batch_poll_interval", 1.0)),
         htcondor_interface=str(value("htcondor_interface", "auto")),
         task_file_dir=map_folder(value("task_file_dir", "task_files")),
