@@ -56,7 +56,9 @@ def test_status_show_and_remove(chain: Path) -> None:
     assert run_python(chain).returncode == 0
     status = run_b2box("status", str(chain), cwd=chain.parent)
     assert status.returncode == 0
-    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [["Link", "3", "0", "3"]]
+    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
+        ["Link", "3", "0", "0", "3"]
+    ]
     show = run_b2box("show", str(chain), cwd=chain.parent)
     assert "✓ " + str(chain.parent / "results/index=2/link.txt") in show.stdout
     refused = run_b2box("remove", str(chain), "Link", cwd=chain.parent)
@@ -186,3 +188,18 @@ def test_test_mode_prints_the_whole_traceback(chain: Path) -> None:
     result = run_python(chain, "--test", env={"CHAIN_FAIL": "1"})
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "link 1 failed on purpose" in result.stderr
+
+
+def test_status_and_dry_run_show_tasks_that_failed_last_time(chain: Path) -> None:
+    assert run_python(chain, env={"CHAIN_FAIL": "1"}).returncode == 1
+    status = run_b2box("status", str(chain), cwd=chain.parent)
+    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
+        ["Link", "1", "1", "1", "3"]
+    ]
+    dry = run_python(chain, "--dry-run")
+    assert dry.stdout.count("(it failed last time)") == 1, dry.stdout
+    assert run_python(chain).returncode == 0
+    status = run_b2box("status", str(chain), cwd=chain.parent)
+    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
+        ["Link", "3", "0", "0", "3"]
+    ]

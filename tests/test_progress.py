@@ -46,9 +46,11 @@ def test_terminal_gets_a_redrawn_line_and_a_failure_line(monkeypatch, tmp_path: 
     text = stream.getvalue()
     assert "\r\x1b[K" in text, "the status line is redrawn in place"
     assert "b2box: 5 tasks, 0 already complete, 5 to run" in text
-    assert "FAILED Part_2_" in text and "part 2 is broken" in text
+    assert "FAILED Part(index=2) [Part_2_" in text and "part 2 is broken" in text
     assert str(tmp_path / "logs/index=2/Part/failure.log") in text
-    assert text.rstrip().endswith("b2box: done 3/5  running 0  pending 0  failed 1  blocked 1")
+    last = text.rstrip().rsplit("\r\x1b[K", 1)[-1]
+    assert last.startswith("b2box: done 3/5  running 0  pending 0  failed 1  blocked 1  in "), "with the time taken"
+    assert "tasks/s, ~" in text, "the live line shows the rate and the time left"
 
 
 def test_plain_stream_gets_no_control_characters(tmp_path: Path) -> None:
@@ -58,8 +60,8 @@ def test_plain_stream_gets_no_control_characters(tmp_path: Path) -> None:
     assert "\r" not in text and "\x1b" not in text
     lines = text.splitlines()
     assert lines[0] == "b2box: 5 tasks, 0 already complete, 5 to run"
-    assert any(line.startswith("b2box: FAILED Part_2_") for line in lines)
-    assert lines[-1] == "b2box: done 3/5  running 0  pending 0  failed 1  blocked 1"
+    assert any(line.startswith("b2box: FAILED Part(index=2) [Part_2_") for line in lines)
+    assert lines[-1].startswith("b2box: done 3/5  running 0  pending 0  failed 1  blocked 1  in ")
     assert len(lines) == 3, "quiet: no line per task when not on a terminal"
 
 

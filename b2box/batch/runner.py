@@ -26,7 +26,7 @@ from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
 from b2box.batch.selection import backend_for, resolve_batch_system
 from b2box.engine.execute import missing_outputs
 from b2box.engine.graph import Node, State, TaskGraph
-from b2box.engine.scheduler import Reporter, RunResult, SilentReporter
+from b2box.engine.scheduler import Reporter, RunResult, SilentReporter, forget_failure, write_failure_log
 from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.job.files import read_json
@@ -408,6 +408,8 @@ class BatchRunner:
 
     def _succeed(self, node: Node) -> list[Node]:
         node.state = State.DONE
+        if not isinstance(node.task, luigi.WrapperTask):
+            forget_failure(node)
         self.reporter.changed(node)
         newly_ready = []
         for dependent in node.dependents:
@@ -420,6 +422,7 @@ class BatchRunner:
         node.state, node.error = State.FAILED, message
         if job is not None:
             node.log_path = job.stderr if os.path.exists(job.stderr) else job.log_dir
+        write_failure_log(node, keep_log_path=True)
         self.reporter.changed(node)
         for blocked in graph.block_dependents(node):
             self.reporter.changed(blocked)

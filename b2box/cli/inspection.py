@@ -11,6 +11,7 @@ from typing import Any, TextIO
 import luigi.task
 
 from b2box.engine.graph import Node, State, TaskGraph
+from b2box.engine.scheduler import failed_last_time
 from b2box.errors import B2BoxError
 from b2box.settings.layout import get_serialized_parameters
 
@@ -48,7 +49,8 @@ def dry_run(roots: list[Any], out: TextIO = sys.stdout) -> int:
         out.write(f"{family}\n")
         for node in nodes:
             verb = {State.MISSING: "Missing input", State.FAILED: "Broken"}.get(node.state, "Would run")
-            out.write(f"\t{verb} {node.task}\n")
+            again = " (it failed last time)" if node.state is State.PENDING and failed_last_time(node.task) else ""
+            out.write(f"\t{verb} {node.task}{again}\n")
             if node.error and node.state is not State.PENDING:
                 out.write(f"\t  {node.error.strip().splitlines()[-1]}\n")
             hook = getattr(node.task, "dry_run", None)
@@ -64,20 +66,24 @@ def dry_run(roots: list[Any], out: TextIO = sys.stdout) -> int:
     return len(waiting)
 
 
-def status(roots: list[Any], out: TextIO = sys.stdout) -> dict[str, tuple[int, int]]:
-    """Per task family: how many tasks of the whole tree are complete, of how many."""
+def status(roots: list[Any], out: TextIO = sys.stdout) -> dict[str, tuple[int, int, int]]:
+    """Per task family of the whole tree: how many tasks are complete, failed (last time, or broken or missing now)
+    and in all; the rest is pending."""
     graph = TaskGraph.build(roots)
-    table: dict[str, tuple[int, int]] = {}
+    table: dict[str, tuple[int, int, int]] = {}
     for family, nodes in _by_family(list(graph.nodes.values())).items():
         complete = sum(1 for node in nodes if node.state is State.COMPLETE)
-        table[family] = (complete, len(nodes))
+        failed = sum(1 for node in nodes if node.state in (State.FAILED, State.MISSING)
+                     or (node.state is State.PENDING and failed_last_time(node.task)))  # fmt: skip
+        table[family] = (complete, failed, len(nodes))
     width = max([len(family) for family in table] + [len("task family")])
-    out.write(f"{'task family':<{width}}  {'complete':>9}  {'pending':>8}  {'total':>6}\n")
-    for family, (complete, total) in table.items():
-        out.write(f"{family:<{width}}  {complete:>9}  {total - complete:>8}  {total:>6}\n")
-    complete_all = sum(complete for complete, _ in table.values())
-    total_all = sum(total for _, total in table.values())
-    out.write(f"{'all':<{width}}  {complete_all:>9}  {total_all - complete_all:>8}  {total_all:>6}\n")
+    out.write(f"{'task family':<{width}}  {'complete':>9}  {'failed':>7}  {'pending':>8}  {'total':>6}\n")
+    totals = [0, 0, 0]
+    for family, (complete, failed, total) in table.items():
+        out.write(f"{family:<{width}}  {complete:>9}  {failed:>7}  {total - complete - failed:>8}  {total:>6}\n")
+        totals = [totals[0] + complete, totals[1] + failed, totals[2] + total]
+    complete, failed, total = totals
+    out.write(f"{'all':<{width}}  {complete:>9}  {failed:>7}  {total - complete - failed:>8}  {total:>6}\n")
     out.flush()
     return table
 

@@ -189,9 +189,15 @@ def _report(result: RunResult) -> int:
         sys.stderr.write(f"b2box: {len(failed)} task(s) failed:\n")
         for node in failed[:20]:
             where = f"  log: {node.log_path}" if node.log_path else ""
-            sys.stderr.write(f"  {node.task_id}{where}\n")
+            sys.stderr.write(f"  {node.name}{where}\n")
         if len(failed) > 20:
             sys.stderr.write(f"  ... and {len(failed) - 20} more\n")
+        blocked: dict[str, int] = {}
+        for node in result.graph.nodes.values():
+            if node.blocked_by is not None:
+                blocked[node.blocked_by.name] = blocked.get(node.blocked_by.name, 0) + 1
+        for name, count in sorted(blocked.items(), key=lambda item: -item[1])[:20]:
+            sys.stderr.write(f"  {count} task(s) could not run: they need {name}\n")
     else:
         sys.stderr.write(f"b2box: {len(result.incomplete)} task(s) were left incomplete.\n")
     return EXIT_FAILED

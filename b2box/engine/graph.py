@@ -48,14 +48,30 @@ class Node:
     waiting: int = 0
     error: str | None = None
     log_path: str | None = None
+    blocked_by: Node | None = None  # the failed or missing task this one waits for in vain
 
     @property
     def task_id(self) -> str:
         return str(self.task.task_id)
 
     @property
+    def name(self) -> str:
+        """``Family(param=value, ...)``: how people name a task (luigi's ids are for machines)."""
+        return readable_name(self.task)
+
+    @property
     def family(self) -> str:
         return str(self.task.task_family)
+
+
+def readable_name(task: Any) -> str:
+    """``Generate(sample=bad, n_events=10)``: the family and its significant public parameters, long values cut."""
+    try:
+        values = task.to_str_params(only_significant=True, only_public=True)
+    except Exception:  # a task whose parameters cannot be serialized: its id will do
+        return str(task.task_id)
+    shown = ", ".join(f"{key}={value if len(value) <= 40 else value[:37] + '...'}" for key, value in values.items())
+    return f"{task.task_family}({shown})"
 
 
 def is_external(task: Any) -> bool:
@@ -171,7 +187,8 @@ class TaskGraph:
             dependent = stack.pop()
             if dependent.state is State.PENDING:
                 dependent.state = State.BLOCKED
-                dependent.error = f"needs {node.task_id} ({node.state.value})"
+                dependent.error = f"needs {node.name} ({node.state.value})"
+                dependent.blocked_by = node
                 changed.append(dependent)
                 stack.extend(dependent.dependents)
         return changed

@@ -33,6 +33,13 @@ def _summary(counts: dict[State, int]) -> str:
     return "  ".join(parts)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 class ProgressReporter:
     """Shows how a run advances (see the module docstring)."""
 
@@ -44,10 +51,14 @@ class ProgressReporter:
         self._counts: dict[State, int] = {}
         self._last_draw = 0.0
         self._line_shown = False
+        self._started = time.monotonic()
+        self._done_at_start = 0
 
     def begin(self, graph: TaskGraph) -> None:
         self._graph = graph
+        self._started = time.monotonic()
         self._counts = graph.counts()
+        self._done_at_start = self._counts[State.COMPLETE]
         complete = self._counts[State.COMPLETE]
         to_run = self._counts[State.PENDING]
         self._print(f"b2box: {len(graph.nodes)} tasks, {complete} already complete, {to_run} to run")
@@ -75,7 +86,7 @@ class ProgressReporter:
     def end(self, graph: TaskGraph) -> None:
         self._clear()
         counts = graph.counts()
-        self.stream.write(f"b2box: {_summary(counts)}\n")
+        self.stream.write(f"b2box: {_summary(counts)}  in {_duration(time.monotonic() - self._started)}\n")
         self.stream.flush()
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -101,7 +112,7 @@ class ProgressReporter:
         summary = ""
         if reason:
             summary = f": {reason[0]}" if len(reason) == 1 else f": {reason[0].rstrip(':')} … {reason[-1]}"
-        self._print(f"b2box: FAILED {node.task_id}{summary}{where}")
+        self._print(f"b2box: FAILED {node.name} [{node.task_id}]{summary}{where}")
         if self.full_errors and node.error:
             self._print(node.error.rstrip())
 
@@ -116,12 +127,23 @@ class ProgressReporter:
     def _draw(self) -> None:
         if not self._counts:
             return
+        line = "b2box: " + _summary(self._counts) + self._pace()
         if self.live:
-            self.stream.write("\r\x1b[K" + "b2box: " + _summary(self._counts))
+            self.stream.write("\r\x1b[K" + line)
             self._line_shown = True
         else:
-            self.stream.write("b2box: " + _summary(self._counts) + "\n")
+            self.stream.write(line + "\n")
         self.stream.flush()
+
+    def _pace(self) -> str:
+        """``  3.2 tasks/s, ~41 s left``: how fast the run goes and when it may end, once something finished."""
+        elapsed = time.monotonic() - self._started
+        finished = self._counts.get(State.DONE, 0)
+        if not finished or elapsed <= 0:
+            return ""
+        rate = finished / elapsed
+        left = self._counts.get(State.PENDING, 0) + self._counts.get(State.RUNNING, 0)
+        return f"  {rate:.1f} tasks/s, ~{_duration(left / rate)} left"
 
     def _clear(self) -> None:
         if self.live and self._line_shown:

@@ -14,6 +14,7 @@ dynamic dependencies a ``run()`` yields run in the calling process.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -84,17 +85,36 @@ class RunResult:
         return [node for node in self.graph.nodes.values() if not node.state.finished]
 
 
-def write_failure_log(node: Node) -> None:
-    """Keep the traceback of a failed task beside its other logs; remember where."""
+FAILURE_LOG = "failure.log"
+
+
+def write_failure_log(node: Node, keep_log_path: bool = False) -> None:
+    """Keep why a task failed beside its other logs (``failure.log``, also the mark of a task that failed last time);
+    remember where, unless the node points at a better log already."""
     try:
         folder = layout.get_log_file_dir(node.task)
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, "failure.log")
+        path = os.path.join(folder, FAILURE_LOG)
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(node.error or "")
-        node.log_path = path
+        if not (keep_log_path and node.log_path):
+            node.log_path = path
     except Exception as exc:  # the log is a convenience; never mask the task's own failure
         logger.debug("could not write failure log of %s: %s", node.task_id, exc)
+
+
+def forget_failure(node: Node) -> None:
+    """The task succeeded: it no longer counts as failed last time."""
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(layout.get_log_file_dir(node.task), FAILURE_LOG))
+
+
+def failed_last_time(task: Any) -> bool:
+    """Whether the task's last run failed (its ``failure.log`` is there)."""
+    try:
+        return os.path.exists(os.path.join(layout.get_log_file_dir(task), FAILURE_LOG))
+    except Exception:  # a task whose log folder cannot be named has no record either
+        return False
 
 
 def run_dependencies_here(tasks: list[Any]) -> None:
@@ -171,6 +191,7 @@ class LocalScheduler:
 
     def _succeeded(self, node: Node) -> None:
         node.state = State.DONE
+        forget_failure(node)
         self.reporter.changed(node)
         for dependent in node.dependents:
             dependent.waiting -= 1
