@@ -75,7 +75,8 @@ def test_a_job_running_another_release_fails_clearly(tmp_path: Path) -> None:
 
 @pytest.mark.docker
 def test_path_tasks_run_in_docker_with_the_same_release(tmp_path: Path, analysis_image: str) -> None:
-    script = chain(tmp_path / "wf", image=analysis_image, runtime="docker")
+    # the workflow reads BASF2_CHAIN_DATASETS when it is loaded: jobs in a container need it handed over
+    script = chain(tmp_path / "wf", image=analysis_image, runtime="docker", pass_env=["BASF2_CHAIN_DATASETS"])
     done = run(script, "--batch")
     assert done.returncode == 0, done.stderr
     ntuple = json.loads((script.parent / "results/dataset=B/cut=5.2/ntuple.root").read_text())

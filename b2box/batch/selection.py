@@ -15,7 +15,7 @@ _DETECTION = (("bsub", "lsf"), ("condor_submit", "htcondor"), ("sbatch", "slurm"
 
 def resolve_batch_system(task: Any) -> str:
     """The task's ``batch_system``; ``auto`` picks the first batch system found here, as b2luigi does."""
-    name = settings_of(task).batch.system
+    name = settings_of(task).batch_system
     if name == "auto":
         name = next((system for command, system in _DETECTION if shutil.which(command)), "local")
     return name

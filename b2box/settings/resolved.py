@@ -240,7 +240,7 @@ class TaskSettings:
         if tasks_per_job <= 1 and getattr(self._task, "has_grouped_params", lambda: False)():
             tasks_per_job = int(getattr(self._task, "max_grouping_size", 1) or 1)  # b2luigi's grouped parameters
         return BatchSettings(
-            system=str(self._value("batch_system", "auto")),
+            system=self.batch_system,
             retries=int(self._value("retries", 0) or 0),
             tasks_per_job=max(1, tasks_per_job),
             job_name=str(self._value("job_name", "") or ""),
@@ -297,6 +297,11 @@ class TaskSettings:
             status_interval=float(self._value("gbasf2_status_interval", 300.0)),
             max_event=int(self._value("max_event", 0)),
         )
+
+    @functools.cached_property
+    def batch_system(self) -> str:
+        """The ``batch_system`` alone (deciding where a task goes reads nothing else of the task)."""
+        return str(self._value("batch_system", "auto"))
 
     @functools.cached_property
     def targets(self) -> TargetSettings:
