@@ -203,3 +203,17 @@ def test_status_and_dry_run_show_tasks_that_failed_last_time(chain: Path) -> Non
     assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
         ["Link", "3", "0", "0", "3"]
     ]
+
+
+def test_b2box_run_lists_every_flag_the_script_accepts(tmp_path: Path) -> None:
+    from b2box.cli.process import build_parser
+
+    script_flags = {
+        option
+        for action in build_parser()._actions
+        if action.help != "==SUPPRESS==" and "-h" not in action.option_strings
+        for option in action.option_strings
+    }
+    listed = run_b2box("run", "--help", cwd=tmp_path).stdout
+    assert script_flags and all(flag in listed for flag in script_flags), script_flags - set(listed.split())
+    assert {"--keep-jobs", "--keep", "--status", "--provenance"} <= script_flags

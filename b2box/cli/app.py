@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import click
 from click.shell_completion import get_completion_class
 
+from b2box.cli import flags
 from b2box.cli import process as entrypoint
 from b2box.errors import B2BoxError
 
@@ -63,47 +64,12 @@ _SCRIPT_ARGS = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 
 @main.command(context_settings={"ignore_unknown_options": True})
 @_SCRIPT
-@click.option("--batch", is_flag=True, help="Send each task to the batch system (setting batch_system).")
-@click.option("--dry-run", is_flag=True, help="List pending tasks; exit 1 when there are any (for CI).")
-@click.option("--show-output", is_flag=True, help="List every output and whether it exists.")
-@click.option(
-    "--remove-output",
-    "remove_output",
-    metavar="TASK[,TASK]",
-    help="Remove the outputs of these task families and of everything depending on them.",
-)
-@click.option("--workers", type=click.IntRange(min=1), help="How many tasks run at once.")
-@click.option("--test", is_flag=True, help="Run here, one task at a time, with logs on screen.")
-@click.option("-y", "--yes", is_flag=True, help="With --remove-output: do not ask.")
+@flags.click_options
 @_SCRIPT_ARGS
-def run(
-    script: str,
-    batch: bool,
-    dry_run: bool,
-    show_output: bool,
-    remove_output: str | None,
-    workers: int | None,
-    test: bool,
-    yes: bool,
-    script_args: tuple[str, ...],
-) -> None:
-    """Run the workflow SCRIPT (extra arguments after -- go to the script)."""
-    flags = [
-        flag
-        for flag, on in (
-            ("--batch", batch),
-            ("--dry-run", dry_run),
-            ("--show-output", show_output),
-            ("--test", test),
-            ("--yes", yes),
-        )
-        if on
-    ]
-    if workers:
-        flags += ["--workers", str(workers)]
-    if remove_output:
-        flags += ["--remove", remove_output]
-    run_script(script, [*flags, *script_args])
+def run(script: str, script_args: tuple[str, ...], **values: Any) -> None:
+    """Run the workflow SCRIPT with the flags below (the same as `python SCRIPT --help` lists; other arguments are
+    passed to the script)."""
+    run_script(script, [*flags.as_script_flags(values), *script_args])
 
 
 @main.command()

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 import luigi
 
-from b2box.cli import inspection
+from b2box.cli import flags, inspection
 from b2box.engine.graph import TaskGraph
 from b2box.engine.progress import ProgressReporter
 from b2box.engine.run_lock import RunLock, WorkflowLocked
@@ -36,61 +36,9 @@ logger = logging.getLogger("b2box")
 calls = 0  # how often process() was called; `b2box run` checks that the script called it
 
 
-def _names(value: str) -> list[str]:
-    return [name for name in value.split(",") if name]
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The flags every workflow script understands (b2luigi's, plus ``--workers`` and ``--status``)."""
-    parser = argparse.ArgumentParser(description="Run this b2box workflow.")
-    mode = parser.add_argument_group("what to do (default: run the workflow here)")
-    mode.add_argument("--batch", action="store_true", help="send each task to the batch system")
-    mode.add_argument("--test", action="store_true", help="run here, one task at a time, logs on screen")
-    mode.add_argument("--dry-run", action="store_true", help="list pending tasks; exit 1 if there are any")
-    mode.add_argument("--show-output", action="store_true", help="list every output and whether it exists")
-    mode.add_argument("--status", action="store_true", help="complete/pending counts per task family")
-    mode.add_argument(
-        "--provenance",
-        type=_names,
-        nargs="?",
-        const=[],
-        default=None,
-        metavar="TASK[,TASK]",
-        help="what each task's last job ran in, where and when",
-    )
-    mode.add_argument(
-        "--remove",
-        type=_names,
-        default=[],
-        metavar="TASK[,TASK]",
-        help="remove the outputs of these task families and of everything depending on them",
-    )
-    mode.add_argument(
-        "--remove-only",
-        type=_names,
-        default=[],
-        metavar="TASK[,TASK]",
-        help="remove the outputs of these task families only",
-    )
-    parser.add_argument(
-        "--keep",
-        type=_names,
-        default=[],
-        metavar="TASK[,TASK]",
-        help="with --remove: keep the outputs of these task families",
-    )
-    parser.add_argument("-y", "--yes", action="store_true", help="remove without asking")
-    parser.add_argument("--workers", type=int, default=None, help="tasks run in parallel (default: 1)")
-    parser.add_argument(
-        "--keep-jobs",
-        action="store_true",
-        help="with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)",
-    )
-    parser.add_argument("--scheduler-host", default="", help="use the central luigid scheduler on this host")
-    parser.add_argument("--scheduler-port", type=int, default=0, help="port of the central luigid scheduler")
-    parser.add_argument("--batch-runner", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--task-id", default="", help=argparse.SUPPRESS)
-    return parser
+    """The flags every workflow script understands (b2luigi's, plus ``--workers``, ``--status`` ...): see flags.py."""
+    return flags.argparse_parser()
 
 
 def parse_arguments(argv: Sequence[str] | None, ignore_unknown: bool) -> argparse.Namespace:
