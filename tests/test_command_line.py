@@ -217,3 +217,22 @@ def test_b2box_run_lists_every_flag_the_script_accepts(tmp_path: Path) -> None:
     listed = run_b2box("run", "--help", cwd=tmp_path).stdout
     assert script_flags and all(flag in listed for flag in script_flags), script_flags - set(listed.split())
     assert {"--keep-jobs", "--keep", "--status", "--provenance"} <= script_flags
+
+
+def test_graph_picture_and_tree_collapse_large_families(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ElementTree
+
+    script = tmp_path / "faults.py"
+    shutil.copy(WORKFLOWS / "faults.py", script)
+    env = {"FAULT_RUNS": str(tmp_path / "runs"), "FAULT_N": "20", "FAULT_3": "fail"}
+    assert run_python(script, env=env).returncode == 1
+    drawn = run_b2box("graph", str(script), "-o", str(tmp_path / "wf.svg"), cwd=tmp_path, env=env)
+    assert drawn.returncode == 0, drawn.stderr
+    picture = (tmp_path / "wf.svg").read_text()
+    ElementTree.fromstring(picture)  # well-formed SVG
+    assert "Step x 20" in picture and "19 complete" in picture and "1 failed" in picture
+    assert "#c62828" in picture, "the family with a failure is drawn in the failure colour"
+    page = run_b2box("graph", str(script), "-o", str(tmp_path / "wf.html"), cwd=tmp_path, env=env)
+    assert page.returncode == 0 and "<svg" in (tmp_path / "wf.html").read_text()
+    tree = run_b2box("status", str(script), "--tree", cwd=tmp_path, env=env)
+    assert tree.stdout.splitlines() == ["Total(count=20)  [pending]", "└─ Step x 20  [19 complete, 1 failed]"]

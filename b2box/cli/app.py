@@ -74,10 +74,26 @@ def run(script: str, script_args: tuple[str, ...], **values: Any) -> None:
 
 @main.command()
 @_SCRIPT
+@click.option("--tree", is_flag=True, help="The task graph as a text tree (large families collapsed).")
 @_SCRIPT_ARGS
-def status(script: str, script_args: tuple[str, ...]) -> None:
-    """Show how many tasks of each family are complete, for the whole tree of SCRIPT."""
-    run_script(script, ["--status", *script_args])
+def status(script: str, tree: bool, script_args: tuple[str, ...]) -> None:
+    """Show how many tasks of each family are complete, failed and pending, for the whole tree of SCRIPT."""
+    run_script(script, ["--status", *(["--tree"] if tree else []), *script_args])
+
+
+@main.command()
+@_SCRIPT
+@click.option(
+    "-o",
+    "--output",
+    default="workflow.svg",
+    show_default=True,
+    help="The picture's file: .svg, .html (self-contained) or .dot (for Graphviz).",
+)
+@_SCRIPT_ARGS
+def graph(script: str, output: str, script_args: tuple[str, ...]) -> None:
+    """Draw the task graph of SCRIPT, each task coloured by its state (large parameter families collapsed)."""
+    run_script(script, ["--graph", os.path.abspath(output), *script_args])
 
 
 @main.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 
 import luigi
 
-from b2box.cli import flags, inspection
+from b2box.cli import flags, graph, inspection
 from b2box.engine.graph import TaskGraph
 from b2box.engine.progress import ProgressReporter
 from b2box.engine.run_lock import RunLock, WorkflowLocked
@@ -228,7 +229,14 @@ def _process(
         pending = inspection.dry_run(tasks)
         raise SystemExit(EXIT_FAILED if pending else EXIT_OK)
     if arguments.status:
-        inspection.status(tasks)
+        if arguments.tree:
+            graph.tree(tasks, sys.stdout)
+        else:
+            inspection.status(tasks)
+        raise SystemExit(EXIT_OK)
+    if arguments.graph:
+        written = graph.write_picture(tasks, arguments.graph, title=os.path.basename(sys.argv[0] or "workflow"))
+        print(f"wrote {written}")
         raise SystemExit(EXIT_OK)
     if arguments.provenance is not None:
         inspection.provenance(tasks, arguments.provenance)
