@@ -52,7 +52,7 @@ def test_failing_job_reports_exit_code_and_log(tmp_path: Path) -> None:
     assert not (script.parent / "results/index=0/link.txt").exists()
 
 
-def start_hanging_batch_run(tmp_path: Path) -> tuple[Path, subprocess.Popen[str], Path]:
+def start_hanging_batch_run(tmp_path: Path, *flags: str) -> tuple[Path, subprocess.Popen[str], Path]:
     """A --batch run of the chain whose first job hangs; returns once that job's task is running."""
     script = copy_workflow("chain.py", tmp_path / "wf")
     ready = tmp_path / "ready"
@@ -60,7 +60,7 @@ def start_hanging_batch_run(tmp_path: Path) -> tuple[Path, subprocess.Popen[str]
     env.update(CHAIN_HANG="0", CHAIN_READY=str(ready))
     # Ctrl-C must reach it even when pytest itself was started in the background (SIGINT ignored, inherited).
     process = subprocess.Popen(
-        [sys.executable, str(script), "--batch"],
+        [sys.executable, str(script), "--batch", *flags],
         cwd=script.parent,
         env=env,
         stdout=subprocess.PIPE,

@@ -21,10 +21,18 @@ from typing import Any, NoReturn
 import luigi
 
 from b2box.cli import flags, graph, inspection
+from b2box.engine.central import CentralSchedulerReporter, CentralSchedulerUnreachable
 from b2box.engine.graph import TaskGraph
 from b2box.engine.progress import ProgressReporter
 from b2box.engine.run_lock import RunLock, WorkflowLocked
-from b2box.engine.scheduler import LocalScheduler, RunResult, run_dependencies_here, write_failure_log
+from b2box.engine.scheduler import (
+    LocalScheduler,
+    Reporter,
+    ReporterGroup,
+    RunResult,
+    run_dependencies_here,
+    write_failure_log,
+)
 from b2box.errors import B2BoxError
 from b2box.job import main as job_main
 from b2box.settings.lookup import set_setting, validate_settings
@@ -72,15 +80,27 @@ def _confirm_on_terminal(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _run_central(tasks: list[Any], workers: int, arguments: argparse.Namespace, build_kwargs: dict[str, Any]) -> bool:
-    """Hand the tasks to luigi's own worker and a central ``luigid``."""
-    kwargs = dict(build_kwargs)
-    if arguments.scheduler_host:
-        kwargs["scheduler_host"] = arguments.scheduler_host
-    if arguments.scheduler_port:
-        kwargs["scheduler_port"] = arguments.scheduler_port
-    kwargs.setdefault("log_level", "INFO")
-    return bool(luigi.build(tasks, workers=workers, local_scheduler=False, **kwargs))
+def _central_scheduler(arguments: argparse.Namespace, build_kwargs: dict[str, Any]) -> tuple[str, int] | None:
+    """luigid's address when the run should show up there (flags, then process() arguments, then luigi's [core])."""
+    host = arguments.scheduler_host or build_kwargs.pop("scheduler_host", None)
+    port = arguments.scheduler_port or build_kwargs.pop("scheduler_port", None)
+    if not (host or port):
+        return None
+    core = luigi.interface.core()
+    return str(host or core.scheduler_host), int(port or core.scheduler_port)
+
+
+def _reporters(central: tuple[str, int] | None, full_errors: bool) -> Reporter:
+    """The progress display, and luigid's view of the run when a central scheduler was named."""
+    progress = ProgressReporter(full_errors=full_errors)
+    if central is None:
+        return progress
+    luigid = CentralSchedulerReporter(*central, workflow=os.path.abspath(run_settings().state_dir), note=progress.note)
+    try:
+        luigid.connect()
+    except CentralSchedulerUnreachable as error:
+        _fail(str(error))
+    return ReporterGroup(progress, luigid)
 
 
 @contextlib.contextmanager
@@ -264,27 +284,21 @@ def _process(
         sys.stderr.write(f"b2box: up to {workers} jobs in flight at once ({source})\n")
     for ignored in ("local_scheduler", "detailed_summary", "log_level"):
         build_kwargs.pop(ignored, None)
-    if arguments.scheduler_host or arguments.scheduler_port:
-        with RunLock(run_settings().state_dir), _sigterm_as_interrupt():
-            ok = _run_central(tasks, int(workers), arguments, build_kwargs)
-        if not ok and exit_on_failure:
-            raise SystemExit(EXIT_FAILED)
-        return None
     in_process = bool(test or arguments.test)
     if in_process:
         set_setting(DISPATCH_IN_PLACE, True)
         logging.basicConfig(level=logging.DEBUG)
         workers = 1
+    reporter = _reporters(_central_scheduler(arguments, build_kwargs), full_errors=in_process)
     with RunLock(run_settings().state_dir), _sigterm_as_interrupt():
         if batch or arguments.batch:
             from b2box.batch.runner import run_batch
 
-            result = run_batch(tasks, workers=int(workers), reporter=ProgressReporter(), keep_jobs=arguments.keep_jobs)
+            result = run_batch(tasks, workers=int(workers), reporter=reporter, keep_jobs=arguments.keep_jobs)
         else:
             from b2box.batch.wrapped import WrappedTasks
 
-            scheduler = LocalScheduler(workers=int(workers), reporter=ProgressReporter(full_errors=in_process),
-                                       in_process=in_process,
+            scheduler = LocalScheduler(workers=int(workers), reporter=reporter, in_process=in_process,
                                        elsewhere=WrappedTasks())  # fmt: skip
             result = scheduler.run(tasks)
     code = _report(result)

@@ -58,6 +58,29 @@ class SilentReporter:
         pass
 
 
+class ReporterGroup:
+    """Several reporters told the same (the progress display and luigid's view of the run)."""
+
+    def __init__(self, *reporters: Reporter) -> None:
+        self.reporters = reporters
+
+    def begin(self, graph: TaskGraph) -> None:
+        for reporter in self.reporters:
+            reporter.begin(graph)
+
+    def changed(self, node: Node) -> None:
+        for reporter in self.reporters:
+            reporter.changed(node)
+
+    def note(self, text: str) -> None:
+        for reporter in self.reporters:
+            reporter.note(text)
+
+    def end(self, graph: TaskGraph) -> None:
+        for reporter in self.reporters:
+            reporter.end(graph)
+
+
 @dataclass
 class RunResult:
     """What a run did; true when every requested task is complete."""
