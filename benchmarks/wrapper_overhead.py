@@ -1,10 +1,15 @@
-"""What the job wrapper adds to a bare ``docker run`` / ``apptainer exec`` of the same command.
+"""What the job wrapper adds to a bare ``docker run`` / ``apptainer exec`` of the same command, and what a
+long-lived container would save.
 
 Prepares one trivial job through b2box, then times, interleaved and repeated,
 (a) the wrapper (``bash job.sh``: working folder, container start, env setup,
-exit record) and (b) the container runtime started directly with the same
-binds on the same Python command. Prints the medians and their difference and
-writes them to benchmarks/results/wrapper_overhead_<runtime>.json.
+exit record), (b) the container runtime started directly with the same
+binds on the same Python command, and (c) the same Python command handed to
+one long-lived container started once with the same binds (``docker exec``
+into a running container, ``apptainer exec instance://``): the saving a
+container per worker, instead of one per task, could bring. Prints the
+medians and their differences and writes them to
+benchmarks/results/wrapper_overhead_<runtime>.json.
 
     python benchmarks/wrapper_overhead.py --runtime docker --image python:3.11-slim-bookworm
     python benchmarks/wrapper_overhead.py --runtime apptainer --image /path/analysis.sif   (on the worker node)
@@ -56,6 +61,24 @@ def bare_command(wrapper: Path) -> list[str]:
     return [*container, *python_line, "bare-run"]
 
 
+def long_lived(bare: list[str], name: str) -> tuple[list[str], list[str], list[str]]:
+    """Commands to start one long-lived container with ``bare``'s options, to run its Python line in that
+    container, and to stop it."""
+    image_at = bare.index("python3") - 1
+    options, image, python_line = bare[2:image_at], bare[image_at], bare[image_at + 1 :]
+    if bare[0] == "docker":
+        position = options.index("--name")
+        del options[position : position + 2]
+        start = ["docker", "run", "--detach", "--name", name, *options, "--entrypoint", "sleep", image, "infinity"]
+        return start, ["docker", "exec", name, *python_line], ["docker", "rm", "--force", name]
+    position = options.index("--pwd")
+    pwd = options[position + 1]
+    del options[position : position + 2]
+    start = ["apptainer", "instance", "start", *options, image, name]
+    run = ["apptainer", "exec", "--cleanenv", "--pwd", pwd, f"instance://{name}", *python_line]
+    return start, run, ["apptainer", "instance", "stop", name]
+
+
 def timed(command: list[str], cwd: Path, output: Path) -> float:
     if output.exists():
         output.unlink()
@@ -83,14 +106,28 @@ def main() -> None:
     wrapper = next(folder.glob("task_files/**/job.sh"))
     output = folder / "tiny.txt"
     bare = bare_command(wrapper)
-    wrapped_times, bare_times = [], []
-    for _ in range(options.repeat):
-        wrapped_times.append(timed(["/bin/bash", str(wrapper)], folder, output))
-        bare_times.append(timed(bare, folder, output))
+    start, in_long_lived, stop = long_lived(bare, f"b2box-bench-{os.getpid()}")
+    started = time.perf_counter()
+    if subprocess.run(start, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+        # an instance gets its own /proc, which a node that is itself a container (the testbed's) may refuse
+        start[3:3] = ["--no-mount", "proc"]
+        subprocess.run(start, cwd=folder, check=True, stdout=subprocess.DEVNULL)
+    start_seconds = time.perf_counter() - started
+    wrapped_times, bare_times, reused_times = [], [], []
+    try:
+        for _ in range(options.repeat):
+            wrapped_times.append(timed(["/bin/bash", str(wrapper)], folder, output))
+            bare_times.append(timed(bare, folder, output))
+            reused_times.append(timed(in_long_lived, folder, output))
+    finally:
+        subprocess.run(stop, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wrapped, plain = statistics.median(wrapped_times), statistics.median(bare_times)
+    reused = statistics.median(reused_times)
     print(
         f"{options.runtime}: bare {1000 * plain:.0f} ms, through the wrapper {1000 * wrapped:.0f} ms, "
-        f"overhead {1000 * (wrapped - plain):+.0f} ms (medians of {options.repeat})"
+        f"overhead {1000 * (wrapped - plain):+.0f} ms (medians of {options.repeat})\n"
+        f"in one long-lived container {1000 * reused:.0f} ms per task after a start of {1000 * start_seconds:.0f} ms: "
+        f"a new container per task costs {plain / reused:.2f}x that"
     )
     path = write_results(
         f"wrapper_overhead_{options.runtime}",
@@ -100,7 +137,11 @@ def main() -> None:
             "bare_ms": 1000 * plain,
             "wrapper_ms": 1000 * wrapped,
             "overhead_ms": 1000 * (wrapped - plain),
+            "long_lived_start_ms": 1000 * start_seconds,
+            "long_lived_ms": 1000 * reused,
+            "new_container_vs_long_lived": plain / reused,
             "bare_command": bare,
+            "long_lived_command": in_long_lived,
         },
     )
     print(f"results written to {path}")
