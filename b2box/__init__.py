@@ -24,8 +24,12 @@ from b2box.api.dispatch import DispatchableTask, dispatch  # noqa: E402
 from b2box.api.parameters import BatchIntParameter, BoolParameter  # type: ignore[assignment]  # noqa: E402
 from b2box.api.task import ExternalTask, Task, WrapperTask  # noqa: E402
 from b2box.cli.process import process  # noqa: E402
+from b2box.errors import DeprecatedSettingsWarning  # noqa: E402
 from b2box.settings.lookup import clear_setting, get_setting, set_setting  # noqa: E402
+from b2box.settings.sources import setting_file_iterator as _setting_file_iterator  # noqa: E402, F401
 from b2box.version import __version__ as __version__  # noqa: E402
+
+wrap_parameter = _parameters.install  # b2luigi's name; already done on import, calling it again does nothing
 
 
 @_functools.wraps(_luigi.build)  # type: ignore[no-redef]
@@ -43,6 +47,7 @@ __all__ = [
     *_luigi.__all__,
     "BatchIntParameter",
     "BoolParameter",
+    "DeprecatedSettingsWarning",
     "DispatchableTask",
     "ExternalTask",
     "Task",
@@ -57,4 +62,5 @@ __all__ = [
     "process",
     "requires",
     "set_setting",
+    "wrap_parameter",
 ]

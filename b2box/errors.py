@@ -22,3 +22,11 @@ class TaskDefinitionError(B2BoxError, ValueError):
 
 class WorkflowScriptError(B2BoxError):
     """A workflow script cannot be loaded or never hands its tasks to ``process()``."""
+
+
+class SettingWarning(UserWarning):
+    """A setting b2box does not know (a typo?) or one that has no effect in b2box."""
+
+
+class DeprecatedSettingsWarning(DeprecationWarning):
+    """A setting found under b2luigi's older name (b2luigi's warning category, same name)."""

@@ -18,7 +18,7 @@ from b2box.engine.graph import State
 class ScriptedBackend:
     """Runs each wrapper at once with bash; jobs listed in ``hold_first`` are held on their first try."""
 
-    name = "test"  # b2luigi's name for a batch system used in tests
+    name = "local"  # stands in for the local backend: an in-memory batch system
 
     def __init__(self, hold_first: Sequence[str] = (), running: Sequence[str] = ()) -> None:
         self.hold_first = set(hold_first)
@@ -67,7 +67,7 @@ class ScriptedBackend:
 
 
 class Leaf(b2luigi.Task):
-    batch_system = "test"
+    batch_system = "local"
     retries = 1
     index = b2luigi.IntParameter()
 
@@ -80,7 +80,7 @@ class Leaf(b2luigi.Task):
 
 
 class Top(b2luigi.Task):
-    batch_system = "test"
+    batch_system = "local"
 
     def requires(self):
         return [Leaf(index=i) for i in range(4)]
@@ -100,7 +100,7 @@ class All(b2luigi.WrapperTask):
 
 def test_one_submit_per_wave_and_wrapper_tasks_never_become_jobs(tmp_path: Path) -> None:
     backend = ScriptedBackend()
-    result = BatchRunner(workers=10, backends={"test": backend}).run([All()])
+    result = BatchRunner(workers=10, backends={"local": backend}).run([All()])
     assert result.success
     assert [len(wave) for wave in backend.submitted] == [4, 1], "leaves in one wave, then Top"
     assert all("All" not in task_id for wave in backend.submitted for task_id in wave)
@@ -118,7 +118,7 @@ def test_held_job_is_removed_and_retried(tmp_path: Path) -> None:
         def note(self, text):
             notes.append(text)
 
-    result = BatchRunner(workers=10, backends={"test": backend}, reporter=Notes()).run([Top()])
+    result = BatchRunner(workers=10, backends={"local": backend}, reporter=Notes()).run([Top()])
     assert result.success
     assert backend.cancelled == ["s1"], "the held job was removed"
     assert any("Disk quota exceeded" in note and "retry 1 of 1" in note for note in notes)
@@ -129,7 +129,7 @@ def test_retries_exhausted_fail_with_the_reason(tmp_path: Path) -> None:
         retries = 0
 
     backend = ScriptedBackend(hold_first=["Flaky"])
-    result = BatchRunner(workers=10, backends={"test": backend}).run([Flaky(index=9)])
+    result = BatchRunner(workers=10, backends={"local": backend}).run([Flaky(index=9)])
     assert not result.success
     assert "Disk quota exceeded" in (result.failed[0].error or "")
 
@@ -140,9 +140,9 @@ class NoRetry(Leaf):
 
 def test_restart_reattaches_instead_of_submitting_again(tmp_path: Path) -> None:
     task = NoRetry(index=5)
-    ledger.record(task, "test", "old-7")
+    ledger.record(task, "local", "old-7")
     backend = ScriptedBackend(running=["old-7"])
-    result = BatchRunner(workers=10, backends={"test": backend}).run([task])
+    result = BatchRunner(workers=10, backends={"local": backend}).run([task])
     assert backend.submitted == [], "no duplicate submission"
     node = result.graph.nodes[task.task_id]
     assert node.state is State.FAILED, "the adopted job finished without an exit record"
@@ -161,7 +161,7 @@ class PackedAll(b2luigi.WrapperTask):
 
 def test_tasks_per_job_packs_several_tasks_into_one_job(tmp_path: Path) -> None:
     backend = ScriptedBackend()
-    result = BatchRunner(workers=100, backends={"test": backend}).run([PackedAll()])
+    result = BatchRunner(workers=100, backends={"local": backend}).run([PackedAll()])
     assert result.success
     assert [len(wave) for wave in backend.submitted] == [3], "7 tasks in 3 jobs (3 + 3 + 1)"
     job_ids = {

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import b2box as b2luigi
-from b2box.errors import SettingsError
+from b2box.errors import DeprecatedSettingsWarning, SettingsError, SettingWarning
 from b2box.settings import lookup as settings
+from b2box.settings.resolved import settings_of
 
 
 class Configured(b2luigi.Task):
@@ -65,15 +66,32 @@ def test_order_task_then_set_setting_then_files_then_env_then_default(
     assert b2luigi.get_setting("batch_system") == "slurm"
 
 
-def test_named_file_comes_after_folder_files(script_folder: Path, tmp_path: Path, monkeypatch) -> None:
-    named = write(tmp_path / "named.json", {"queue": "named", "job_name": "from-named"})
-    write(script_folder / "settings.json", {"queue": "folder"})
+def test_named_file_replaces_the_search_as_in_b2luigi(script_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    named = write(tmp_path / "named.json", {"queue": "named"})
+    write(script_folder / "settings.json", {"queue": "folder", "job_name": "from-folder"})
     for variable in ("B2BOX_SETTINGS", "B2LUIGI_SETTINGS_JSON"):
         monkeypatch.setenv(variable, str(named))
         settings.reload_settings()
-        assert b2luigi.get_setting("queue") == "folder"
-        assert b2luigi.get_setting("job_name") == "from-named"
+        assert b2luigi.get_setting("queue") == "named"
+        assert b2luigi.get_setting("job_name", default="unset") == "unset", "the folder's file is not read"
+        assert list(b2luigi._setting_file_iterator()) == [str(named)]
         monkeypatch.delenv(variable)
+    settings.reload_settings()
+    assert b2luigi.get_setting("queue") == "folder"
+
+
+def test_working_directory_files_count_after_the_scripts_folder(
+    script_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b2luigi finds settings.json in the working directory and its parents; b2box beside the script: both."""
+    elsewhere = tmp_path / "data" / "run1"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    in_cwd = write(elsewhere / "settings.json", {"my_key": "from cwd", "queue": "cwd"})
+    beside = write(script_folder / "settings.json", {"queue": "script"})
+    assert b2luigi.get_setting("my_key") == "from cwd"
+    assert b2luigi.get_setting("queue") == "script", "the file nearer the script wins"
+    assert settings.settings_sources() == [str(beside), str(in_cwd)]
 
 
 def test_unknown_setting_without_default_raises_value_error() -> None:
@@ -98,7 +116,6 @@ def test_deprecated_key_is_read_with_warning(script_folder: Path) -> None:
     ("content", "expected"),
     [
         ({"workers": "four"}, r"settings.json: setting 'workers': .*integer.*'four'"),
-        ({"reslt_dir": "x"}, r"unknown setting 'reslt_dir': did you mean 'result_dir'\?"),
         ({"batch_system": "pbs"}, r"setting 'batch_system': must be one of.*'pbs'"),
         ({"env": {"A": [1]}}, r"setting 'env'"),
         ([1, 2], r"must hold one JSON object"),
@@ -144,7 +161,98 @@ def test_set_setting_with_wrong_type_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"set_setting\('workers', 'x'\)"):
         b2luigi.set_setting("workers", "x")
     b2luigi.set_setting("result_dir", Path("/tmp/somewhere"))  # paths are fine
-    b2luigi.set_setting("my_own_value", object())  # own settings are not checked
+    with pytest.warns(SettingWarning, match="my_own_value"):
+        b2luigi.set_setting("my_own_value", object())  # own settings: a warning, their values are not checked
+
+
+def test_own_top_level_keys_load_with_a_warning_naming_file_key_and_look_alike(script_folder: Path) -> None:
+    path = write(script_folder / "settings.json", {"reslt_dir": "x", "my_cut": 0.5, "workers": 2})
+    with pytest.warns(SettingWarning) as caught:
+        settings.validate_settings()
+    messages = [str(warning.message) for warning in caught]
+    typo = next(message for message in messages if "'reslt_dir'" in message)
+    assert typo.startswith(f"{path}: unknown setting 'reslt_dir' (did you mean 'result_dir'?)")
+    assert "strict_settings" in typo
+    assert any("'my_cut'" in message for message in messages)
+    assert b2luigi.get_setting("my_cut") == 0.5 and b2luigi.get_setting("reslt_dir") == "x"
+
+
+def test_b2luigi_keys_are_known_and_those_without_effect_say_so(script_folder: Path) -> None:
+    write(script_folder / "settings.json", {"X509_USER_PROXY": "/tmp/x509up", "max_event": 10, "cmd_prefix": ["nice"]})
+    with pytest.warns(SettingWarning) as caught:
+        settings.validate_settings()
+    messages = [str(warning.message) for warning in caught]
+    assert not [message for message in messages if "unknown setting" in message]
+    assert [message for message in messages if "'X509_USER_PROXY' has no effect in b2box" in message]
+    with pytest.warns(DeprecatedSettingsWarning, match="cmd_prefix"):
+        assert settings_of(Configured()).environment.executable_prefix == ("nice",)
+
+
+@pytest.mark.parametrize("how", ["set_setting", "file", "environment", "flag"])
+def test_strict_settings_make_unknown_keys_errors(script_folder: Path, monkeypatch, how: str) -> None:
+    path = write(script_folder / "settings.json", {"reslt_dir": "x"})
+    if how == "set_setting":
+        b2luigi.set_setting("strict_settings", True)
+    elif how == "file":
+        write(path, {"reslt_dir": "x", "strict_settings": True})
+    elif how == "environment":
+        monkeypatch.setenv("B2BOX_STRICT_SETTINGS", "true")
+
+    class Never(b2luigi.Task):
+        def output(self):
+            yield self.add_to_output("never.txt")
+
+    if how == "flag":
+        with pytest.raises(SystemExit) as raised:
+            b2luigi.process(Never(), argv=["--strict-settings"])
+        assert raised.value.code == 2
+        return
+    with pytest.raises(SettingsError, match=r"unknown setting 'reslt_dir' \(did you mean 'result_dir'\?\).*strict"):
+        settings.validate_settings()
+
+
+def test_unknown_set_setting_before_strictness_is_an_error_under_strict(script_folder: Path) -> None:
+    with pytest.warns(SettingWarning, match=r"set_setting\('reslt_dir'\): unknown setting.*did you mean 'result_dir'"):
+        b2luigi.set_setting("reslt_dir", "x")
+    b2luigi.set_setting("strict_settings", True)
+    with pytest.raises(SettingsError, match=r"set_setting\('reslt_dir'\)"):
+        settings.validate_settings()
+
+
+def test_unknown_environment_variable_gets_the_same_warning(monkeypatch) -> None:
+    monkeypatch.setenv("B2BOX_RESLT_DIR", "x")
+    monkeypatch.setenv("B2BOX_SCRIPT", "/nowhere/workflow.py")  # b2box's own plumbing: no warning
+    with pytest.warns(SettingWarning) as caught:
+        settings.validate_settings()
+    messages = [str(warning.message) for warning in caught]
+    assert messages == [
+        "environment: unknown setting 'B2BOX_RESLT_DIR' (did you mean 'B2BOX_RESULT_DIR'?); b2box does not read it, "
+        "get_setting('reslt_dir') does. Fix the name, or put settings of your own under \"custom\"; "
+        "strict_settings = true (or --strict-settings) makes this an error."
+    ]
+
+
+def test_a_job_reads_the_settings_its_submitter_read(script_folder: Path) -> None:
+    path = write(script_folder / "settings.json", {"my_greeting": "as submitted"})
+    with pytest.warns(SettingWarning):
+        submitted = settings.settings_files()
+    write(path, {"my_greeting": "changed since"})
+    try:
+        settings.pin_settings_files(submitted)
+        assert b2luigi.get_setting("my_greeting") == "as submitted"
+    finally:
+        settings._pinned_files = None
+        settings.reload_settings()
+    assert b2luigi.get_setting("my_greeting") == "changed since", "a new run reads the file again"
+
+
+def test_b2luigi_names_are_exported() -> None:
+    patched = b2luigi.Parameter.__init__
+    b2luigi.wrap_parameter()  # already applied on import: calling it again changes nothing
+    assert b2luigi.Parameter.__init__ is patched
+    b2luigi.IntParameter(hashed=True, grouping=False, hidden=True)  # b2luigi's options are accepted
+    assert issubclass(b2luigi.DeprecatedSettingsWarning, DeprecationWarning)
+    assert list(b2luigi._setting_file_iterator()) == settings.settings_sources()
 
 
 def test_set_setting_values_are_never_mutated() -> None:

@@ -32,7 +32,7 @@ from b2box.job import bootstrap, client
 from b2box.job.files import EXIT_FILE, JOB_FILE, PROVENANCE_FILE, JobSpec
 from b2box.job.group import GroupMember, write_group
 from b2box.settings import layout
-from b2box.settings.lookup import iter_global_settings
+from b2box.settings.lookup import iter_global_settings, settings_files
 from b2box.settings.paths import script_path
 from b2box.settings.resolved import run_settings, settings_of
 
@@ -116,6 +116,20 @@ class JobPreparer:
         self.backend = backend
         self._identities: dict[tuple[str, str, str], ImageIdentity] = {}
         self._plans: dict[str, tuple[EnvSpec, WrapperPlan]] = {}  # task id -> what its wrapper was made from
+        self._files: tuple[list[tuple[str, dict[str, Any]]], dict[str, str]] | None = None
+
+    def _settings_files(self) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, str]]:
+        """The settings files' contents for ``job.json`` (a job reads what the submitter read, not files that may
+        have changed since), with secrets taken out: those reach the job as ``B2BOX_<KEY>`` variables."""
+        if self._files is None:
+            files: list[tuple[str, dict[str, Any]]] = []
+            hidden: dict[str, str] = {}
+            for path, data in reversed(settings_files()):  # nearer files last: their secrets win
+                public, secret = secrets.split_settings(data)
+                files.insert(0, (path, public))
+                hidden.update(secret)
+            self._files = (files, hidden)
+        return self._files
 
     def identity(self, task: Any, spec: EnvSpec) -> ImageIdentity:
         key = (spec.runtime, spec.image, spec.pinned_digest)
@@ -176,7 +190,9 @@ class JobPreparer:
             path = os.path.join(log_dir, stale)
             if os.path.exists(path):
                 os.remove(path)
+        public_files, file_secrets = self._settings_files()
         public_settings, secret_settings = secrets.split_settings(portable_settings())
+        secret_settings = {**file_secrets, **secret_settings}
         passed = {name: os.environ[name] for name in settings_of(task).environment.pass_env if name in os.environ}
         public_env, secret_env = secrets.split({**secret_settings, **passed, **self._environment(spec)})
         if secret_env and moving:
@@ -203,6 +219,7 @@ class JobPreparer:
             b2box_version=b2box_version.__version__,
             import_path=import_path_of(cls),
             settings=public_settings,
+            settings_files=[[path, data] for path, data in public_files],
             requires=[required.task_id for required in luigi.task.flatten(task.requires())],
             outputs=[str(getattr(target, "path", target)) for target in luigi.task.flatten(task.output())],
             pass_env=sorted(passed),

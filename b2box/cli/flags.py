@@ -52,6 +52,7 @@ FLAGS = (
     Flag(("-y", "--yes"), "switch", "remove without asking"),
     Flag(("--workers",), "int", "tasks (with --batch: jobs) at once; wins over process(workers=...) and settings"),
     Flag(("--keep-jobs",), "switch", "with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)"),
+    Flag(("--strict-settings",), "switch", "unknown setting names are errors, not warnings (setting strict_settings)"),
     Flag(("--scheduler-host",), "text", "use the central luigid scheduler on this host"),
     Flag(("--scheduler-port",), "int", "port of the central luigid scheduler"),
     Flag(("--batch-runner",), "switch", "", hidden=True),

@@ -35,7 +35,7 @@ from b2box.engine.scheduler import (
 )
 from b2box.errors import B2BoxError
 from b2box.job import main as job_main
-from b2box.settings.lookup import set_setting, validate_settings
+from b2box.settings.lookup import STRICT_SETTINGS, set_setting, validate_settings
 from b2box.settings.resolved import DISPATCH_IN_PLACE, run_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -204,6 +204,8 @@ def process(
     tasks = list(task_like_elements) if isinstance(task_like_elements, list | tuple) else [task_like_elements]
     arguments = parse_arguments(argv, ignore_additional_command_line_args)
     try:
+        if arguments.strict_settings:
+            set_setting(STRICT_SETTINGS, True)
         validate_settings()
         return _process(
             tasks,

@@ -39,6 +39,7 @@ class JobSpec:
     requires: list[str] = field(default_factory=list)  # task ids of its requirements
     outputs: list[str] = field(default_factory=list)  # its output paths
     pass_env: list[str] = field(default_factory=list)  # variables handed from the submitting shell (pass_env)
+    settings_files: list[Any] | None = None  # [path, content] of the settings files the submitter read
 
     @property
     def provenance_path(self) -> str:

@@ -15,8 +15,7 @@ from typing import Any
 
 from b2box.job.files import JobSpec
 from b2box.job.group import read_group, run_group
-from b2box.job.run import run
-from b2box.settings.lookup import trust_validated_sources
+from b2box.job.run import run, use_submitted_settings
 
 _current: tuple[JobSpec, str] | None = None
 _group: list[Any] = []  # the members of a group job (b2box.job.group.GroupMember)
@@ -40,9 +39,9 @@ def main(argv: list[str]) -> None:
     """Entry point inside a job: ``<job.json or group.json> [batch job id]``."""
     global _current, _group
 
-    trust_validated_sources()
     members = read_group(argv[0])
     spec = JobSpec.read(members[0].job if members else argv[0])
+    use_submitted_settings(spec)
     job_id = argv[1] if len(argv) > 1 else ""
     _current, _group = (spec, job_id), members or []
     if spec.script:

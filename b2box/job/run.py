@@ -72,6 +72,16 @@ def differs_from_submitted(task: Any, spec: JobSpec) -> str:
     )
 
 
+def use_submitted_settings(spec: JobSpec) -> None:
+    """Settings as the submitter saw them: its settings files' contents from ``job.json`` (older job files without
+    them: the files found here), not validated again (that was done at submission, and pydantic may be missing)."""
+    from b2box.settings.lookup import pin_settings_files, trust_validated_sources
+
+    trust_validated_sources()
+    if spec.settings_files is not None:
+        pin_settings_files([(path, data) for path, data in spec.settings_files])
+
+
 def run(spec: JobSpec, job_id: str) -> int:
     """Run the job's task here and record what happened; the exit status."""
     from b2box.engine.execute import TaskFailed, execute

@@ -66,11 +66,11 @@ def _run_child(
         os.environ.clear()
         os.environ.update(request["env"])
         from b2box.job.files import JobSpec
-        from b2box.job.run import run
-        from b2box.settings.lookup import reload_settings
+        from b2box.job.run import run, use_submitted_settings
 
-        reload_settings()
-        code = run(JobSpec.read(request["job"]), request["job_id"])
+        spec = JobSpec.read(request["job"])
+        use_submitted_settings(spec)
+        code = run(spec, request["job_id"])
     except BaseException:
         import traceback
 

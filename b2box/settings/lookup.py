@@ -4,17 +4,23 @@ A setting is looked up, first hit wins, in
 
 1. the task: an attribute or property of that name on the task or its classes,
 2. ``set_setting(key, value)`` in the script,
-3. ``settings.json`` files: the script's folder upward (nearest first), then
-   the one file named by ``B2BOX_SETTINGS`` or ``B2LUIGI_SETTINGS_JSON``,
+3. ``settings.json`` files: the script's folder and its parents (nearest
+   first), then the working directory and its parents (b2luigi's place) for
+   files not yet found; or only the file named by ``B2BOX_SETTINGS`` or
+   ``B2LUIGI_SETTINGS_JSON``, which replaces the search as in b2luigi,
 4. environment variables ``B2BOX_<NAME>`` (``B2BOX_RESULT_DIR`` ...),
 5. the default: the caller's, else the model's.
 
 Settings files and environment variables are validated against
 :class:`~b2box.settings.model.SettingValues` (pydantic) the first time they are read, so a wrong
-type or a misspelt key stops the run before any task starts, with the file,
-the key and what was expected. Values of your own go under ``"custom"`` in a
-file. Dicts and lists handed out are copies: b2box never mutates what
-``set_setting`` was given, and one task cannot leak a change into another.
+type stops the run before any task starts, with the file, the key and what
+was expected. Keys of the user's own are kept (``get_setting`` reads them) with
+a warning naming the known key they resemble; ``strict_settings`` makes them an
+error. Files are read once per run, so that every task of a run and every job
+sees the same settings: a job gets the submitter's file contents in its
+``job.json`` instead of reading files that may have changed since. Dicts and
+lists handed out are copies: b2box never mutates what ``set_setting`` was
+given, and one task cannot leak a change into another.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from b2box.errors import DeprecatedSettingsWarning
 from b2box.settings.sources import CUSTOM_SECTION, raw_environment_values, read_settings_file, settings_file_paths
 
 # b2luigi's sentinel for "no default": returned as is when passed as default.
@@ -43,21 +50,35 @@ def _changed() -> None:
     _generation += 1
 
 
-def load_settings_file(path: str) -> dict[str, Any]:
-    """Read one settings file; on the submitting side also validate it (errors name the file and the key)."""
-    data = read_settings_file(path)
+STRICT_SETTINGS = "strict_settings"
+
+
+def _strict(files: list[tuple[str, Any]]) -> bool:
+    """Whether unknown keys are errors: ``strict_settings`` from set_setting, a file or B2BOX_STRICT_SETTINGS."""
+    if STRICT_SETTINGS in _global_settings:
+        return bool(_global_settings[STRICT_SETTINGS])
+    for _, data in files:
+        if isinstance(data, dict) and STRICT_SETTINGS in data:
+            return bool(data[STRICT_SETTINGS])
+    return str(raw_environment_values().get(STRICT_SETTINGS, "")).lower() in ("1", "true", "yes")
+
+
+def _read_files() -> list[tuple[str, dict[str, Any]]]:
+    """Every settings file in effect; on the submitting side validated (errors name the file and the key)."""
+    files = [(path, read_settings_file(path)) for path in settings_file_paths()]
     if not _validating:
-        return data if isinstance(data, dict) else {}
+        return [(path, data if isinstance(data, dict) else {}) for path, data in files]
     from b2box.settings.model import validate_file_content
 
-    return validate_file_content(path, data)
+    strict = _strict(files)
+    return [(path, validate_file_content(path, data, strict)) for path, data in files]
 
 
-def _environment_values() -> dict[str, Any]:
+def _environment_values(files: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     if _validating:
         from b2box.settings.model import environment_values
 
-        return environment_values()
+        return environment_values(_strict(files))
     return raw_environment_values()
 
 
@@ -71,7 +92,9 @@ def validating() -> bool:
 
 def warn_deprecated(old_key: str, key: str) -> None:
     """The warning for a value found under b2luigi's older name of a setting."""
-    warnings.warn(f"The setting '{old_key}' is deprecated; use '{key}' instead.", DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"The setting '{old_key}' is deprecated; use '{key}' instead.", DeprecatedSettingsWarning, stacklevel=3
+    )
 
 
 def trust_validated_sources() -> None:
@@ -93,6 +116,7 @@ class _Layers:
 
 _global_settings: dict[str, Any] = {}
 _layers: _Layers | None = None
+_pinned_files: list[tuple[str, dict[str, Any]]] | None = None  # a job's: the submitter's files, as they were
 
 
 def reload_settings() -> None:
@@ -102,17 +126,35 @@ def reload_settings() -> None:
     _changed()
 
 
-def validate_settings() -> None:
-    """Read every settings file and ``B2BOX_*`` variable now, failing on the first bad one."""
+def pin_settings_files(files: list[tuple[str, dict[str, Any]]]) -> None:
+    """Inside a job: use the settings files' contents the submitter read instead of reading files here."""
+    global _pinned_files
+    _pinned_files = [(str(path), dict(data)) for path, data in files]
     reload_settings()
-    _current_layers()
+
+
+def settings_files() -> list[tuple[str, dict[str, Any]]]:
+    """The settings files in effect and their contents, in lookup order (handed to every job)."""
+    return [(path, dict(data)) for path, data in _current_layers().files]
+
+
+def validate_settings() -> None:
+    """Read every settings file and ``B2BOX_*`` variable now, failing on the first bad one; under
+    ``strict_settings`` also on an unknown name given to ``set_setting`` before strictness was known."""
+    reload_settings()
+    files = _current_layers().files
+    if _validating and _strict(files):
+        from b2box.settings.model import check_names
+
+        for key in _global_settings:
+            check_names(f"set_setting('{key}')", [key], strict=True)
 
 
 def _current_layers() -> _Layers:
     global _layers
     if _layers is None:
-        files = [(path, load_settings_file(path)) for path in settings_file_paths()]
-        _layers = _Layers(files=files, environment=_environment_values())
+        files = _read_files() if _pinned_files is None else _pinned_files
+        _layers = _Layers(files=files, environment=_environment_values(files))
     return _layers
 
 
@@ -181,7 +223,7 @@ def get_setting(
             if value is not _MISSING:
                 warnings.warn(
                     f"The setting '{old_key}' is deprecated; use '{key}' instead.",
-                    DeprecationWarning,
+                    DeprecatedSettingsWarning,
                     stacklevel=2,
                 )
                 break
@@ -209,7 +251,8 @@ def set_setting(key: str, value: Any) -> None:
     if _validating:
         from b2box.settings.model import check_value
 
-        check_value(key, value)
+        strict = bool(value) if key == STRICT_SETTINGS else _strict(_layers.files if _layers else [])
+        check_value(key, value, strict=strict)
     _global_settings[key] = value
     _changed()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -25,7 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from b2box.errors import SettingsError
+from b2box.errors import SettingsError, SettingWarning
 from b2box.settings.sources import CUSTOM_SECTION, ENV_PREFIX
 
 
@@ -40,7 +41,8 @@ def _split_words(value: Any) -> Any:
 
 PathStr = Annotated[str, BeforeValidator(_fspath)]
 Words = Annotated[list[str], NoDecode, BeforeValidator(_split_words)]
-BatchSystem = Literal["auto", "local", "lsf", "htcondor", "slurm", "gbasf2", "apptainer", "test", "custom"]
+# "apptainer" is b2luigi's name for running jobs here in their Apptainer image: b2box's local backend does that
+BatchSystem = Literal["auto", "local", "lsf", "htcondor", "slurm", "gbasf2", "apptainer", "custom"]
 
 
 class SettingValues(BaseModel):
@@ -139,12 +141,97 @@ class SettingValues(BaseModel):
     result_path: PathStr | None = None
     log_folder: PathStr | None = None
     cmd_prefix: list[str] | None = None
+    # b2luigi's settings for parts b2box does differently (see NO_EFFECT).
+    batch_runner_cli: str | None = None
+    direct_mode: bool | None = None
+    calculate_statistics: bool | None = None
+    X509_USER_PROXY: PathStr | None = None
+    X509_CERT_DIR: PathStr | None = None
+    # Unknown keys in settings files, set_setting() and B2BOX_* variables: a warning (False) or an error (True).
+    strict_settings: bool = False
     # Your own settings, read with get_setting("name") like any other.
     custom: dict[str, Any] = {}
 
 
 KNOWN_SETTINGS: dict[str, Any] = dict(SettingValues.model_fields)
 _FREE_PREFIXES = ("gbasf2_", "_")  # other gbasf2 options pass unchecked; "_" marks b2luigi internals
+# B2BOX_* variables that are b2box's own plumbing, not settings
+_PLUMBING_VARIABLES = ("settings", "script", "job_id", "job_server", "root")
+
+_JOB_COMMAND = (
+    "b2box starts every job through its wrapper, which runs the workflow script itself: there is no "
+    "batch-runner command line to shape"
+)
+# b2luigi settings b2box accepts but does not read, and why: setting one gets a warning saying so
+NO_EFFECT: dict[str, str] = {
+    "executable_is_entrypoint": _JOB_COMMAND,
+    "batch_runner_cli": _JOB_COMMAND,
+    "task_cmd_additional_args": _JOB_COMMAND,
+    "add_filename_to_cmd": _JOB_COMMAND,
+    "apptainer_mount_defaults": "b2box always binds the result, log and working folders a job needs",
+    "batch_status_cache_ttl": (
+        "b2box asks the batch system about all of its jobs in one query per poll (batch_poll_interval), "
+        "so there is no per-job status cache to age"
+    ),
+    "n_download_threads": "inputs are files used in place; b2box has no remote targets to download from yet",
+    "direct_mode": "it belongs to b2luigi's own command line (b2luigi show/run), which `b2box` replaces",
+    "calculate_statistics": "b2box's gbasf2 steering file does not ask basf2 for module statistics",
+    "X509_USER_PROXY": "b2luigi reads it for WebDAV targets, which b2box does not have yet",
+    "X509_CERT_DIR": "b2luigi reads it for WebDAV targets, which b2box does not have yet",
+}
+
+
+_python_format = warnings.formatwarning
+
+
+def _format_warning(message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+    """Setting warnings are about the user's files and names, not a line of b2box: shown as one plain line."""
+    if issubclass(category, SettingWarning):
+        return f"b2box: warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _format_warning
+
+
+def _resembles(key: str, known: Any = KNOWN_SETTINGS) -> str:
+    hint = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{hint[0]}'?)" if hint else ""
+
+
+def is_unknown(key: str) -> bool:
+    """Whether ``key`` is neither a setting b2box or b2luigi knows nor a name left free on purpose."""
+    return key not in KNOWN_SETTINGS and not key.startswith(_FREE_PREFIXES)
+
+
+def report_unknown(source: str, key: str, strict: bool, shown: str | None = None, known: Any = KNOWN_SETTINGS) -> None:
+    """A warning (an error under ``strict_settings``) naming the source, the key and the known key it resembles."""
+    message = (
+        f"{source}: unknown setting '{shown or key}'{_resembles(shown or key, known)}; b2box does not read it, "
+        f"get_setting('{key}') does. Fix the name, or put settings of your own under \"{CUSTOM_SECTION}\""
+    )
+    if strict:
+        raise SettingsError(f"{message}. (strict_settings is on: unknown settings are errors.)")
+    warnings.warn(
+        f"{message}; strict_settings = true (or --strict-settings) makes this an error.", SettingWarning, stacklevel=4
+    )
+
+
+def report_no_effect(source: str, key: str) -> None:
+    """Setting one of b2luigi's settings that b2box accepts but does not read gets a warning saying why."""
+    if key in NO_EFFECT:
+        warnings.warn(
+            f"{source}: setting '{key}' has no effect in b2box: {NO_EFFECT[key]}.", SettingWarning, stacklevel=4
+        )
+
+
+def check_names(source: str, keys: Any, strict: bool) -> None:
+    """Warn about (or, strict, refuse) every unknown key among ``keys``, and about keys without effect."""
+    for key in keys:
+        if is_unknown(key):
+            report_unknown(source, key, strict)
+        else:
+            report_no_effect(source, key)
 
 
 class _EnvironmentSettings(SettingValues, BaseSettings):
@@ -164,32 +251,25 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{message} (got {error.get('input')!r})"
 
 
-def _raise_for(source: str, exc: ValidationError, key_label: str = "setting") -> None:
-    problems = []
-    for error in exc.errors():
-        key = str(error["loc"][0]) if error["loc"] else "?"
-        if error["type"] == "extra_forbidden":
-            hint = difflib.get_close_matches(key, KNOWN_SETTINGS, n=1)
-            suggestion = f"did you mean '{hint[0]}'? " if hint else ""
-            problems.append(
-                f"unknown {key_label} '{key}': {suggestion}"
-                f'put settings of your own under "{CUSTOM_SECTION}": {{"{key}": ...}}'
-            )
-        else:
-            problems.append(f"{key_label} '{key}': {_describe(error)}")
+def _raise_for(source: str, exc: ValidationError) -> None:
+    problems = [f"setting '{error['loc'][0] if error['loc'] else '?'}': {_describe(error)}" for error in exc.errors()]
     raise SettingsError(f"{source}: " + "; ".join(problems) + ". Fix it there and run again.")
 
 
-def validate_file_content(path: str, data: Any) -> dict[str, Any]:
-    """A settings file's content, checked against the model; errors name the file and the key."""
+def validate_file_content(path: str, data: Any, strict: bool = False) -> dict[str, Any]:
+    """A settings file's content, checked against the model; errors name the file and the key.
+
+    Keys of the user's own (b2luigi allows them at the top level) are kept for ``get_setting``, with a warning
+    naming the known key they resemble; ``strict`` makes them an error.
+    """
     if not isinstance(data, dict):
         raise SettingsError(
             f'{path}: a settings file must hold one JSON object ({{"result_dir": ...}}), '
             f"not {type(data).__name__}. Fix the file and run again."
         )
-    checked = {key: value for key, value in data.items() if key in KNOWN_SETTINGS or not key.startswith(_FREE_PREFIXES)}
+    check_names(path, data, strict)
     try:
-        SettingValues.model_validate(checked)
+        SettingValues.model_validate({key: value for key, value in data.items() if key in KNOWN_SETTINGS})
     except ValidationError as exc:
         _raise_for(path, exc)
     if not isinstance(data.get(CUSTOM_SECTION, {}), dict):
@@ -197,8 +277,8 @@ def validate_file_content(path: str, data: Any) -> dict[str, Any]:
     return data
 
 
-def environment_values() -> dict[str, Any]:
-    """``B2BOX_*`` variables, typed by pydantic-settings; errors name the variable."""
+def environment_values(strict: bool = False) -> dict[str, Any]:
+    """``B2BOX_*`` variables, typed by pydantic-settings; errors name the variable, unknown names are reported."""
     try:
         parsed = _EnvironmentSettings()
     except ValidationError as exc:
@@ -210,14 +290,25 @@ def environment_values() -> dict[str, Any]:
         ) from None
     values = {name: getattr(parsed, name) for name in parsed.model_fields_set}
     own = {name.lower() for name in values}
+    variables = [f"{ENV_PREFIX}{known.upper()}" for known in KNOWN_SETTINGS]
+    by_lower_case = {known.lower(): known for known in KNOWN_SETTINGS}
     for name, value in os.environ.items():
-        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() not in own:
-            values.setdefault(name[len(ENV_PREFIX) :].lower(), value)
+        key = name[len(ENV_PREFIX) :].lower()
+        if not name.startswith(ENV_PREFIX) or key in _PLUMBING_VARIABLES:
+            continue
+        key = by_lower_case.get(key, key)
+        if is_unknown(key):
+            report_unknown("environment", key, strict, shown=name, known=variables)
+        else:
+            report_no_effect(f"environment ({name})", key)
+        if key not in own:
+            values.setdefault(key, value)
     return values
 
 
-def check_value(key: str, value: Any) -> None:
-    """A ``set_setting`` value of a known key must have the key's type."""
+def check_value(key: str, value: Any, strict: bool = False) -> None:
+    """A ``set_setting`` value of a known key must have the key's type; an unknown key is reported."""
+    check_names(f"set_setting('{key}')", [key], strict)
     if key not in KNOWN_SETTINGS or key == CUSTOM_SECTION:
         return
     try:

@@ -228,7 +228,7 @@ class TaskSettings:
             ),
             working_dir=map_folder(working_dir) if working_dir else "",
             executable=_words(executable) if executable is not None else None,
-            executable_prefix=_words(self._value("executable_prefix", [])),
+            executable_prefix=_words(self._value("executable_prefix", [], ("cmd_prefix",))),
             image_digest=str(self._value("image_digest", "")),
             apptainer_cmd=str(self._value("apptainer_cmd", "")),
             pass_env=_words(self._value("pass_env", [])),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from b2box.errors import SettingsError
@@ -38,25 +39,41 @@ def read_settings_file(path: str) -> Any:
         raise SettingsError(f"{path}: cannot read settings file ({exc.strerror}).") from None
 
 
-def settings_file_paths(start: str | None = None) -> list[str]:
-    """The settings files in lookup order: nearest folder first, then the named file."""
+def named_settings_file() -> str | None:
+    """The file named by ``B2BOX_SETTINGS`` or b2luigi's ``B2LUIGI_SETTINGS_JSON``, if one is."""
+    for name in SETTINGS_FILE_ENV_VARS:
+        named = os.environ.get(name)
+        if named:
+            return os.path.abspath(named)
+    return None
+
+
+def _upward(folder: str) -> list[str]:
+    """``settings.json`` files in ``folder`` and its parents, nearest first."""
     found = []
-    folder = os.path.abspath(start or script_dir())
+    folder = os.path.abspath(folder)
     while True:
         candidate = os.path.join(folder, SETTINGS_FILE_NAME)
         if os.path.isfile(candidate):
             found.append(candidate)
         parent = os.path.dirname(folder)
         if parent == folder:
-            break
+            return found
         folder = parent
-    for name in SETTINGS_FILE_ENV_VARS:
-        named = os.environ.get(name)
-        if named:
-            named = os.path.abspath(named)
-            if named not in found:
-                found.append(named)
-            break
+
+
+def settings_file_paths() -> list[str]:
+    """The settings files in lookup order.
+
+    A file named by ``B2BOX_SETTINGS``/``B2LUIGI_SETTINGS_JSON`` replaces the search, as in b2luigi.
+    Otherwise: the script's folder and its parents (nearest first), then the working directory and its
+    parents (where b2luigi looks) for the files the first search did not find.
+    """
+    named = named_settings_file()
+    if named:
+        return [named]
+    found = _upward(script_dir())
+    found += [path for path in _upward(os.getcwd()) if path not in found]
     return found
 
 
@@ -71,3 +88,8 @@ def raw_environment_values() -> dict[str, Any]:
             except ValueError:
                 values[key] = raw
     return values
+
+
+def setting_file_iterator() -> Iterator[str]:
+    """The settings files in lookup order, one by one (b2luigi's ``_setting_file_iterator``)."""
+    yield from settings_file_paths()
