@@ -38,7 +38,9 @@ TASKS = "TASK[,TASK]"
 FLAGS = (
     Flag(("--batch",), "switch", "send each task to the batch system (setting batch_system)", mode=True),
     Flag(("--test",), "switch", "run here, one task at a time, with logs and whole tracebacks on screen", mode=True),
-    Flag(("--dry-run",), "switch", "list pending tasks; exit 1 if there are any (for CI)", mode=True),
+    Flag(("--dry-run",), "switch",
+         "list pending tasks; exit 1 if there are any, for CI (setting dry_run_pending_exit = 0: exit 0, as b2luigi)",
+         mode=True),
     Flag(("--show-output",), "switch", "list every output and whether it exists", mode=True),
     Flag(("--status",), "switch", "complete/failed/pending counts per task family", mode=True),
     Flag(("--tree",), "switch", "with --status: the task graph as a text tree, large families collapsed"),

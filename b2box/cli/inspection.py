@@ -99,6 +99,10 @@ def _dependents(nodes: list[Node]) -> list[Node]:
     return list(seen.values())
 
 
+def _has_outputs(node: Node) -> bool:
+    return any(target.exists() for target in luigi.task.flatten(node.task.output()))
+
+
 def remove_outputs(
     roots: list[Any],
     families: list[str],
@@ -109,6 +113,8 @@ def remove_outputs(
 ) -> int:
     """Remove the outputs of the named task families (and of their dependents unless ``only``).
 
+    Every chosen task's ``remove_output()`` is called, also where its outputs are gone already, as b2luigi
+    does: a task may override it to clean up more than its outputs (remote copies, logs).
     ``confirm`` is asked once with the list; without it nothing is removed
     unless the caller passed a yes. Returns the number of tasks cleaned.
     """
@@ -121,12 +127,14 @@ def remove_outputs(
     if not only:
         chosen = _dependents(chosen)
     chosen = [node for node in chosen if node.family not in set(keep or [])]
-    chosen = [node for node in chosen if any(t.exists() for t in luigi.task.flatten(node.task.output()))]
     if not chosen:
         out.write("Nothing to remove.\n")
         return 0
     grouped = _by_family(chosen)
-    listing = "\n".join(f"\t- {family} ({len(nodes)} tasks)" for family, nodes in grouped.items())
+    listing = "\n".join(
+        f"\t- {family} ({len(nodes)} tasks, {sum(_has_outputs(node) for node in nodes)} with outputs)"
+        for family, nodes in grouped.items()
+    )
     out.write(f"The outputs of these tasks will be removed:\n{listing}\n")
     out.flush()
     if confirm is not None and not confirm("Remove these outputs?"):

@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import luigi
 
 from b2box.cli import flags, graph, inspection
+from b2box.engine import luigi_lines
 from b2box.engine.central import CentralSchedulerReporter, CentralSchedulerUnreachable
 from b2box.engine.graph import TaskGraph
 from b2box.engine.progress import ProgressReporter
@@ -249,7 +250,7 @@ def _process(
         raise SystemExit(EXIT_OK)
     if dry_run or arguments.dry_run:
         pending = inspection.dry_run(tasks)
-        raise SystemExit(EXIT_FAILED if pending else EXIT_OK)
+        raise SystemExit(run_settings().dry_run_pending_exit if pending else EXIT_OK)
     if arguments.status:
         if arguments.tree:
             graph.tree(tasks, sys.stdout)
@@ -303,6 +304,9 @@ def _process(
             scheduler = LocalScheduler(workers=int(workers), reporter=reporter, in_process=in_process,
                                        elsewhere=WrappedTasks())  # fmt: skip
             result = scheduler.run(tasks)
+    if not result.interrupted and not result.outage:
+        sys.stdout.write(luigi_lines.end_of_run(result.graph))
+        sys.stdout.flush()
     code = _report(result)
     if code != EXIT_OK and exit_on_failure:
         raise SystemExit(code)

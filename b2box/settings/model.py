@@ -69,6 +69,7 @@ class SettingValues(BaseModel):
     batch_poll_interval: float = 1.0
     batch_retry_limit: float = 600.0
     batch_command_timeout: float = 120.0
+    dry_run_pending_exit: Annotated[int, Field(ge=0, le=255)] = 1  # --dry-run with work pending; b2luigi's is 0
     secrets_dir: PathStr = "~/.b2box/secrets"
     executable: list[str] | None = None
     executable_prefix: list[str] = []

@@ -1,0 +1,90 @@
+"""b2luigi 1.3 behaviours a project relies on, one test each (b2luigi's sdist carries no tests to run instead)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import b2box as b2luigi
+from b2box.cli import inspection
+from tests.conftest import run_python
+
+WORKFLOWS = Path(__file__).parent / "workflows"
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Path:
+    script = tmp_path / "wf" / "chain.py"
+    script.parent.mkdir()
+    shutil.copy(WORKFLOWS / "chain.py", script)
+    return script
+
+
+removed: list[str] = []
+
+
+class Source(b2luigi.Task):
+    index = b2luigi.IntParameter()
+
+    def output(self):
+        yield self.add_to_output("source.txt")
+
+    def remove_output(self):
+        removed.append(f"Source({self.index})")
+        super().remove_output()
+
+
+class Sink(b2luigi.Task):
+    def requires(self):
+        for index in range(2):
+            yield Source(index=index)
+
+    def output(self):
+        yield self.add_to_output("sink.txt")
+
+    def remove_output(self):
+        removed.append("Sink")
+        super().remove_output()
+
+
+def test_remove_calls_remove_output_on_every_chosen_task_also_without_outputs(tmp_path: Path) -> None:
+    removed.clear()
+    made = Path(Source(index=0).get_output_file_name("source.txt"))
+    made.parent.mkdir(parents=True)
+    made.write_text("x")  # Source(0) has its output; Source(1) and Sink have none
+    out = io.StringIO()
+    count = inspection.remove_outputs([Sink()], ["Source"], out=out)
+    assert count == 3 and sorted(removed) == ["Sink", "Source(0)", "Source(1)"]
+    assert not made.exists()
+    assert "Source (2 tasks, 1 with outputs)" in out.getvalue()
+    removed.clear()
+    inspection.remove_outputs([Sink()], ["Source"], keep=["Sink"], out=io.StringIO())
+    assert sorted(removed) == ["Source(0)", "Source(1)"]
+
+
+def test_dry_run_exit_status_is_b2boxs_unless_switched_to_b2luigis(chain: Path) -> None:
+    pending = run_python(chain, "--dry-run")
+    assert pending.returncode == 1 and "In total 4 tasks" in pending.stdout
+    (chain.parent / "settings.json").write_text(json.dumps({"dry_run_pending_exit": 0}))
+    as_b2luigi = run_python(chain, "--dry-run")
+    assert as_b2luigi.returncode == 0 and "Would run Link(index=2)" in as_b2luigi.stdout
+    assert "dry_run_pending_exit = 0: exit 0, as b2luigi" in " ".join(run_python(chain, "--help").stdout.split())
+
+
+def test_luigi_summary_lines_are_printed_for_scripts_that_grep_them(chain: Path) -> None:
+    failed = run_python(chain, env={"CHAIN_FAIL": "1"})
+    assert failed.returncode == 1
+    log_folder = chain.parent / "logs" / "index=1" / "Link"
+    assert (
+        "Failed task Link(index=1) with task_id and parameters:\n\ttask_id=Link_1_bd6ad7b0e4\n\tindex=1\n"
+        f"Please have a look into the log files in:\n{log_folder}\n"
+    ) in failed.stdout
+    assert failed.stdout.rstrip().endswith("This progress looks :( because there were failed tasks")
+    repaired = run_python(chain)
+    assert repaired.returncode == 0
+    assert "This progress looks :) because there were no failed tasks or missing dependencies" in repaired.stdout
+    assert "Failed task" not in repaired.stdout
