@@ -22,6 +22,7 @@ import luigi as _luigi  # noqa: E402
 from b2box.api.decorators import inherits, on_temporary_files, requires  # noqa: E402
 from b2box.api.dispatch import DispatchableTask, dispatch  # noqa: E402
 from b2box.api.parameters import BatchIntParameter, BoolParameter  # type: ignore[assignment]  # noqa: E402
+from b2box.api.targets import LocalTarget as LocalTarget  # noqa: E402
 from b2box.api.task import ExternalTask, Task, WrapperTask  # noqa: E402
 from b2box.cli.process import process  # noqa: E402
 from b2box.errors import DeprecatedSettingsWarning  # noqa: E402

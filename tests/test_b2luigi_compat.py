@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import luigi
 import pytest
 
 import b2box as b2luigi
@@ -88,3 +89,40 @@ def test_luigi_summary_lines_are_printed_for_scripts_that_grep_them(chain: Path)
     assert repaired.returncode == 0
     assert "This progress looks :) because there were no failed tasks or missing dependencies" in repaired.stdout
     assert "Failed task" not in repaired.stdout
+
+
+class Written(b2luigi.Task):
+    fail = b2luigi.BoolParameter(default=False)
+
+    def output(self):
+        yield self.add_to_output("table.csv")
+
+    def run(self):
+        target = self._get_output_target("table.csv")
+        with target.temporary_path(task=self) as scratch:
+            assert Path(scratch).parent.parent == Path(b2luigi.get_setting("scratch_dir"))
+            assert Path(scratch).name.startswith("table-luigi-tmp-") and scratch.endswith(".csv")
+            Path(scratch).write_text("a,b\n")
+        assert not Path(target.path).exists(), "moved into the staged output: real name only after run()"
+        if self.fail:
+            raise RuntimeError("fails after writing")
+
+
+def test_local_target_is_b2luigis_with_scratch_copies_consistent_with_atomic_outputs(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    b2luigi.set_setting("scratch_dir", str(scratch))
+    assert [type(target) for target in luigi.task.flatten(Written().output())] == [b2luigi.LocalTarget]
+    assert issubclass(b2luigi.LocalTarget, luigi.LocalTarget)
+    failed = b2luigi.process(Written(fail=True), argv=["--workers", "1"], exit_on_failure=False)
+    assert not failed and not Path(Written(fail=True).get_output_file_name("table.csv")).exists()
+    assert b2luigi.process(Written(), argv=["--workers", "1"])
+    final = Path(Written().get_output_file_name("table.csv"))
+    assert final.read_text() == "a,b\n" and not list(scratch.iterdir()), "scratch space is cleaned"
+    with b2luigi.LocalTarget(str(final)).get_temporary_input(task=Written()) as copy:
+        assert Path(copy).parent.parent == scratch and Path(copy).read_text() == "a,b\n"
+    assert not list(scratch.iterdir())
+    outside = b2luigi.LocalTarget(str(tmp_path / "plain" / "out.txt"))
+    with outside.temporary_path() as scratch_file:
+        Path(scratch_file).write_text("x")
+    assert Path(outside.path).read_text() == "x"

@@ -65,6 +65,13 @@ class OutputStaging:
             entry = self.staged[key] = _Staged(temporary=temporary, final=final)
         return entry.temporary
 
+    def path_for_file(self, final: str) -> str:
+        """The temporary path standing in for the output file ``final`` (the same one ``path_for`` gave for it)."""
+        for entry in self.staged.values():
+            if entry.final == final.rstrip("/"):
+                return entry.temporary
+        return self.path_for(f"file:{final}", final)
+
     def commit(self) -> None:
         """Move every produced file into place."""
         for entry in self.staged.values():

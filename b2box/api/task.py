@@ -16,6 +16,7 @@ import luigi
 
 from b2box.api.staging import OutputStaging, active_staging, create_output_dirs
 from b2box.api.structure import flatten_to_dict, flatten_to_dict_of_lists, flatten_to_file_paths
+from b2box.api.targets import LocalTarget
 from b2box.settings import layout
 from b2box.settings.resolved import settings_of
 
@@ -125,7 +126,7 @@ class Task(luigi.Task):
         if target_class is not None:
             return target_class(filename, **kwargs)
         if targets.default_class is None:
-            return luigi.LocalTarget(filename, **kwargs)
+            return LocalTarget(filename, **kwargs)
         return targets.default_class(filename, **kwargs)
 
     # -- removal ------------------------------------------------------------------------------------

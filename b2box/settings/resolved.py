@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ class Folders:
     task_file_dir: str
     parameter_separator: str
     use_parameter_name_in_output: bool
+    scratch_dir: str = ""  # where LocalTarget's temporary copies go; empty: the system's temporary folder
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ class TaskSettings:
             task_file_dir=map_folder(self._value("task_file_dir", "task_files")),
             parameter_separator=str(self._value("parameter_separator", "=")),
             use_parameter_name_in_output=bool(self._value("use_parameter_name_in_output", True)),
+            scratch_dir=map_folder(self._value("scratch_dir", tempfile.gettempdir())),
         )
 
     @functools.cached_property
