@@ -126,3 +126,45 @@ def test_local_target_is_b2luigis_with_scratch_copies_consistent_with_atomic_out
     with outside.temporary_path() as scratch_file:
         Path(scratch_file).write_text("x")
     assert Path(outside.path).read_text() == "x"
+
+
+def test_custom_batch_system_runs_a_b2luigi_batch_process_plug_in(tmp_path: Path) -> None:
+    script = tmp_path / "wf" / "custom_plugin.py"
+    script.parent.mkdir()
+    shutil.copy(WORKFLOWS / "custom_plugin.py", script)
+    calls = tmp_path / "calls.log"
+    failed = run_python(script, env={"PLUGIN_CALLS": str(calls), "PLUGIN_FAIL": "1"})
+    assert failed.returncode == 1
+    started = calls.read_text().splitlines()
+    assert sorted(line.split("_")[0] for line in started) == ["start Square"] * 3, "one start_job() per task"
+    results = script.parent / "results"
+    assert (results / "number=2" / "square.txt").read_text() == "4"
+    assert not (results / "number=1" / "square.txt").exists()
+    record = json.loads((script.parent / "logs/number=2/Square/provenance.json").read_text())
+    assert record["backend"] == "custom" and record["job_id"].startswith("custom-") and record["exit_code"] == 0
+    assert "Failed task Square(number=1)" in failed.stdout
+    assert "square of 1 failed on purpose" in (script.parent / "logs/number=1/Square/stderr").read_text()
+
+    missing = run_python(script, env={"PLUGIN_CALLS": str(calls), "PLUGIN_MISSING": "1"})
+    assert missing.returncode == 1
+    assert "NoPlugin runs with batch_system = 'custom' but has no process_class" in missing.stdout + missing.stderr
+    assert (results / "number=1" / "square.txt").read_text() == "1", "the others ran"
+
+
+def test_custom_backend_setting_loads_a_b2box_native_backend(tmp_path: Path) -> None:
+    script = tmp_path / "wf" / "custom_plugin.py"
+    script.parent.mkdir()
+    shutil.copy(WORKFLOWS / "custom_plugin.py", script)
+    shutil.copy(WORKFLOWS / "site_backend.py", script.parent / "site_backend.py")
+    (script.parent / "settings.json").write_text(json.dumps({"custom_backend": "site_backend:SiteBackend"}))
+    done = run_python(script, env={"PLUGIN_CALLS": str(tmp_path / "calls.log")})
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "calls.log").exists(), "the native backend ran the jobs, not the process_class"
+    record = json.loads((script.parent / "logs/number=2/Square/provenance.json").read_text())
+    assert record["backend"] == "custom" and record["job_id"].startswith("local-"), "the site backend's job ids"
+    assert (script.parent / "results/number=2/square.txt").read_text() == "4"
+    (script.parent / "settings.json").write_text(json.dumps({"custom_backend": "site_backend:NoSuchBackend"}))
+    (script.parent / "results/number=2/square.txt").unlink()
+    broken = run_python(script, env={"PLUGIN_CALLS": str(tmp_path / "calls.log")})
+    assert broken.returncode == 2
+    assert "setting 'custom_backend' = 'site_backend:NoSuchBackend' cannot be loaded" in broken.stderr

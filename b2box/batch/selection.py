@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 from typing import Any
 
@@ -21,6 +22,23 @@ def resolve_batch_system(task: Any) -> str:
     if name == "apptainer":  # b2luigi's: run the job here, in its apptainer_image, which is what local does
         name = "local"
     return name
+
+
+def _load_backend(dotted: str) -> Backend:
+    """A b2box-native backend named by the ``custom_backend`` setting: ``package.module:Class``, made without
+    arguments, with the methods of :class:`~b2box.batch.backends.base.Backend`."""
+    module_name, _, class_name = dotted.partition(":")
+    try:
+        backend = getattr(importlib.import_module(module_name), class_name)()
+    except (ImportError, AttributeError, ValueError, TypeError) as problem:
+        raise B2BoxError(
+            f"setting 'custom_backend' = {dotted!r} cannot be loaded ({problem!r}): name an importable class as "
+            "'package.module:Class' whose instances submit, poll, wait, cancel and close jobs"
+        ) from None
+    missing = [method for method in ("submit", "poll", "wait", "cancel", "close") if not hasattr(backend, method)]
+    if missing:
+        raise B2BoxError(f"setting 'custom_backend' = {dotted!r}: the class lacks {', '.join(missing)}")
+    return backend
 
 
 def backend_for(name: str, calls: BatchCalls | None = None) -> Backend:
@@ -47,7 +65,12 @@ def backend_for(name: str, calls: BatchCalls | None = None) -> Backend:
         from b2box.batch.backends.gbasf2 import Gbasf2Backend
 
         return Gbasf2Backend(calls)
+    if name == "custom":
+        from b2box.batch.backends.custom import ProcessBackend
+
+        dotted = run_settings().custom_backend
+        return _load_backend(dotted) if dotted else ProcessBackend()
     raise B2BoxError(
         f"batch_system {name!r} is not available in this version of b2box; use 'local', 'htcondor', 'slurm', "
-        "'lsf' or 'gbasf2'."
+        "'lsf', 'gbasf2' or 'custom'."
     )

@@ -17,8 +17,8 @@ import sys
 EXIT_BAD_ENVIRONMENT = 72
 HTTP_LIBRARIES = ("requests", "requests_unixsocket", "tornado")
 
-if sys.path and sys.path[0]:
-    del sys.path[0]  # this file's folder (b2box/job) must not shadow other modules
+if __name__ == "__main__" and sys.path and sys.path[0]:
+    del sys.path[0]  # run by its path: this file's folder (b2box/job) must not shadow other modules
 
 
 def fail(message):

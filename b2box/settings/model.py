@@ -101,6 +101,7 @@ class SettingValues(BaseModel):
     job_slots: PositiveInt | None = None
     lsf_settings: dict[str, Any] = {}
     lsf_array_size: PositiveInt = 1000
+    custom_backend: str = ""  # "package.module:Class": a b2box backend for batch_system = "custom"
     batch_status_cache_ttl: float | None = None
     # The Belle II grid (gbasf2), with b2luigi's names and defaults.
     gbasf2_setup_path: PathStr = "/cvmfs/belle.kek.jp/grid/gbasf2/pro/bashrc"

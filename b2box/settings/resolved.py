@@ -144,6 +144,7 @@ class RunSettings:
     batch_command_timeout: float  # seconds one batch-system command may take
     secrets_dir: str  # absolute: where each job's secrets file waits for it (b2box.batch.secrets)
     dry_run_pending_exit: int = 1  # exit status of --dry-run when work is pending (b2luigi 1.3: 0)
+    custom_backend: str = ""  # "package.module:Class", a b2box backend for batch_system = "custom"
 
     @property
     def state_dir(self) -> str:
@@ -358,6 +359,7 @@ def run_settings(workers: int | None = None, batch: bool = False) -> RunSettings
         batch_command_timeout=float(value("batch_command_timeout", 120.0)),
         secrets_dir=map_folder(value("secrets_dir", "~/.b2box/secrets")),
         dry_run_pending_exit=int(value("dry_run_pending_exit", 1)),
+        custom_backend=str(value("custom_backend", "")),
     )
 
 
