@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -113,11 +114,31 @@ def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path:
 
 
 def test_dispatch_survives_a_segfault(tmp_path: Path) -> None:
-    result = run_python(WORKFLOWS / "dispatched.py", env={"RESULTS": str(tmp_path / "r")}, cwd=tmp_path)
+    script = tmp_path / "wf" / "dispatched.py"
+    script.parent.mkdir()
+    shutil.copy(WORKFLOWS / "dispatched.py", script)
+    result = run_python(script, env={"RESULTS": str(tmp_path / "r")}, cwd=tmp_path)
     assert result.returncode == 1
-    assert "signal SIGSEGV" in result.stderr
+    logs = tmp_path / "r/logs/Crashes"
+    assert f"killed by signal SIGSEGV (exit code 139); logs: {logs}/stdout, {logs}/stderr" in result.stderr
     assert not (tmp_path / "r/never.txt").exists()
     assert (tmp_path / "r/fine.txt").exists()
+
+
+def test_dispatched_tasks_run_through_their_wrapper_as_in_b2luigi(tmp_path: Path) -> None:
+    """b2luigi starts a dispatched run() through its wrapper: its env, working_dir, and stdout/stderr log files."""
+    script = tmp_path / "wf" / "dispatched.py"
+    script.parent.mkdir()
+    shutil.copy(WORKFLOWS / "dispatched.py", script)
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    result = run_python(script, env={"RESULTS": str(tmp_path / "r"), "WORKING_DIR": str(elsewhere)}, cwd=tmp_path)
+    assert result.returncode == 1
+    _pid, cwd, greeting = (tmp_path / "r/fine.txt").read_text().split()
+    assert cwd == str(elsewhere) and greeting == "hi"
+    logs = tmp_path / "r/logs/Survives"
+    assert (logs / "stdout").read_text() == "hello from the dispatched run\n"
+    assert json.loads((logs / "provenance.json").read_text())["exit_code"] == 0
 
 
 def test_help_version_completion() -> None:

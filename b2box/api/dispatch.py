@@ -64,6 +64,15 @@ def run_in_child(function: Callable[[Any], Any], task: Any) -> None:
         )
 
 
+_DISPATCHED = "_b2box_dispatched"
+
+
+def is_dispatched(task: Any) -> bool:
+    """Whether ``task``'s ``run()`` is dispatched: a b2box run then starts it through its job wrapper, as b2luigi
+    does (its environment, ``executable``, ``working_dir``, and ``stdout``/``stderr`` in its log folder)."""
+    return isinstance(task, DispatchableTask) or bool(getattr(type(task).run, _DISPATCHED, False))
+
+
 def dispatch(run_function: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Decorate ``run`` so that it executes in a child process (see the module docstring)."""
 
@@ -74,6 +83,7 @@ def dispatch(run_function: Callable[[Any], Any]) -> Callable[[Any], Any]:
         else:
             run_in_child(run_function, task)
 
+    setattr(run, _DISPATCHED, True)
     return run
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +99,17 @@ def _tail(path: str, lines: int = _TAIL_LINES) -> str:
         return ""
 
 
+def _ending(exit_code: Any) -> str:
+    """'the job exited with code 3', or for a shell's 128+N: 'the job was killed by signal SIGSEGV (exit code 139)'."""
+    if isinstance(exit_code, int) and 128 < exit_code < 128 + 65:
+        try:
+            name = signal.Signals(exit_code - 128).name
+        except ValueError:
+            name = f"signal {exit_code - 128}"
+        return f"the job was killed by signal {name} (exit code {exit_code})"
+    return f"the job exited with code {exit_code}"
+
+
 def judge(job: PreparedJob, status: JobStatus) -> str | None:
     """None when the job succeeded; otherwise why it failed."""
     transfer.restore(job.task, job.log_dir)  # a job without a shared filesystem brought its results back
@@ -113,7 +125,7 @@ def judge(job: PreparedJob, status: JobStatus) -> str | None:
     exit_code = record.get("exit_code")
     if exit_code != 0:
         tail = _tail(job.stderr)
-        return f"the job exited with code {exit_code}" + (f":\n{tail}" if tail else "")
+        return f"{_ending(exit_code)}; logs: {job.stdout}, {job.stderr}" + (f":\n{tail}" if tail else "")
     missing = missing_outputs(luigi.task.flatten(job.task.output()))
     if missing:
         return "the job exited 0 but did not create " + ", ".join(missing)

@@ -1,10 +1,13 @@
-"""Tasks with an environment, run without ``--batch``: through the same wrapper as a batch job, here and now.
+"""Tasks with an environment, and dispatched tasks, run without ``--batch``: through the same wrapper as a batch
+job, here and now.
 
 A task that declares an image, an ``env_script``, ``env`` or binds must run in that environment also in a local
-run, or the environment spec means nothing on the most common path. Such a task is prepared exactly as for the
-local batch backend (``job.json``, the wrapper, its container, binds, logs, provenance), its wrapper run by the
-worker process the scheduler gave it, and judged like a batch job: by its exit record and its outputs. Tasks
-without an environment keep the fast path (run in a worker's own Python).
+run, or the environment spec means nothing on the most common path. A dispatched task (``@dispatch``,
+``DispatchableTask``) runs through the wrapper as in b2luigi, which starts it as its own process with its
+environment, ``executable`` and ``working_dir`` and its ``stdout``/``stderr`` in its log folder. Such a task is
+prepared exactly as for the local batch backend (``job.json``, the wrapper, its container, binds, logs,
+provenance), its wrapper run by the worker process the scheduler gave it, and judged like a batch job: by its exit
+record and its outputs. Other tasks keep the fast path (run in a worker's own Python).
 
 Before anything runs, :meth:`WrappedTasks.check` resolves every image the run needs, once: a missing image, a
 Docker engine that does not answer or ``env:NAME`` without ``images/`` is one message naming the tasks, the
@@ -19,6 +22,7 @@ import signal
 import subprocess
 from typing import Any
 
+from b2box.api.dispatch import is_dispatched
 from b2box.batch import secrets
 from b2box.batch.backends.base import JobState, JobStatus
 from b2box.batch.precheck import raise_grouped, record_problem
@@ -44,7 +48,8 @@ class WrappedTasks:
         self._preparer: JobPreparer | None = None
 
     def wants(self, task: Any) -> bool:
-        return has_environment(task)
+        # --test runs dispatched run() methods right here, as b2luigi's --test does
+        return has_environment(task) or (is_dispatched(task) and not settings_of(task).dispatch_in_place)
 
     def check(self, tasks: list[Any]) -> None:
         problems: dict[str, list[str]] = {}

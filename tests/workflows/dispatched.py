@@ -22,11 +22,15 @@ class Survives(b2luigi.Task):
 
     @b2luigi.dispatch
     def run(self):
+        print("hello from the dispatched run", flush=True)
         with open(self.get_output_file_name("fine.txt"), "w") as handle:
-            handle.write(str(os.getpid()))
+            handle.write(f"{os.getpid()} {os.getcwd()} {os.environ.get('GREETING', '')}")
 
 
 if __name__ == "__main__":
     b2luigi.set_setting("result_dir", os.environ["RESULTS"])
     b2luigi.set_setting("log_dir", os.path.join(os.environ["RESULTS"], "logs"))
+    if os.environ.get("WORKING_DIR"):
+        b2luigi.set_setting("working_dir", os.environ["WORKING_DIR"])
+        b2luigi.set_setting("env", {"GREETING": "hi"})
     b2luigi.process([Crashes(), Survives()])
