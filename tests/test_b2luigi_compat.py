@@ -12,7 +12,7 @@ import pytest
 
 import b2box as b2luigi
 from b2box.cli import inspection
-from tests.conftest import run_python
+from tests.conftest import run_b2box, run_python
 
 WORKFLOWS = Path(__file__).parent / "workflows"
 
@@ -168,3 +168,23 @@ def test_custom_backend_setting_loads_a_b2box_native_backend(tmp_path: Path) -> 
     broken = run_python(script, env={"PLUGIN_CALLS": str(tmp_path / "calls.log")})
     assert broken.returncode == 2
     assert "setting 'custom_backend' = 'site_backend:NoSuchBackend' cannot be loaded" in broken.stderr
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_own_keys_of_a_settings_json_in_the_working_directory_reach_a_script_elsewhere(
+    tmp_path: Path, batch: bool
+) -> None:
+    script = tmp_path / "analysis" / "scripts" / "greeting.py"
+    script.parent.mkdir(parents=True)
+    shutil.copy(WORKFLOWS / "greeting.py", script)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "settings.json").write_text(json.dumps({"greeting": "hello", "result_dir": str(data / "results")}))
+    done = run_python(script, *(["--batch"] if batch else []), cwd=data, env={"B2BOX_BATCH_SYSTEM": "local"})
+    assert done.returncode == 0, done.stderr
+    assert (data / "results" / "greeting.txt").read_text() == "hello"
+    assert f"{data / 'settings.json'}: unknown setting 'greeting'" in done.stderr, "a warning, not an error"
+    finished = run_python(script, "--dry-run", cwd=data)
+    assert finished.returncode == 0 and "All tasks are finished!" in finished.stdout
+    info = run_b2box("info", str(script), cwd=data)
+    assert f"settings files: {data / 'settings.json'}" in info.stdout
