@@ -117,6 +117,11 @@ def test_deprecated_key_is_read_with_warning(script_folder: Path) -> None:
     [
         ({"workers": "four"}, r"settings.json: setting 'workers': .*integer.*'four'"),
         ({"batch_system": "pbs"}, r"setting 'batch_system': must be one of.*'pbs'"),
+        (
+            {"batch_system": "test"},
+            r"must be one of: 'auto', 'local', 'lsf', 'htcondor', 'slurm', 'gbasf2', "
+            r"'apptainer' or 'custom' \(got 'test'\)",
+        ),
         ({"env": {"A": [1]}}, r"setting 'env'"),
         ([1, 2], r"must hold one JSON object"),
         ("{not json", r"not valid JSON \(line 1, column 2"),
