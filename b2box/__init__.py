@@ -22,6 +22,14 @@ import luigi as _luigi  # noqa: E402
 from b2box.api.decorators import inherits, on_temporary_files, requires  # noqa: E402
 from b2box.api.dispatch import DispatchableTask, dispatch  # noqa: E402
 from b2box.api.parameters import BatchIntParameter, BoolParameter  # type: ignore[assignment]  # noqa: E402
+from b2box.api.remote import (  # noqa: E402
+    RemoteFileSystem,
+    RemoteTarget,
+    WebDAVSystem,
+    WebDAVTarget,
+    XRootDSystem,
+    XRootDTarget,
+)
 from b2box.api.targets import LocalTarget as LocalTarget  # noqa: E402
 from b2box.api.task import ExternalTask, Task, WrapperTask  # noqa: E402
 from b2box.cli.process import process  # noqa: E402
@@ -51,8 +59,14 @@ __all__ = [
     "DeprecatedSettingsWarning",
     "DispatchableTask",
     "ExternalTask",
+    "RemoteFileSystem",
+    "RemoteTarget",
     "Task",
+    "WebDAVSystem",
+    "WebDAVTarget",
     "WrapperTask",
+    "XRootDSystem",
+    "XRootDTarget",
     "build",
     "clear_setting",
     "copies",

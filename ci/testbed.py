@@ -14,6 +14,7 @@ Only the standard library is used: this runs before any virtual environment exis
 - base images made from Debian's archive with debootstrap, since no registry may be reachable, and tagged with the
   names Dockerfiles use in FROM (python:3.11-slim-bookworm, also tagged debian:bookworm, and debian:trixie), so the
   same Dockerfiles build here and on machines that pull them;
+- Debian's XRootD server on the host, for the remote-target tests (which start it, and a WebDAV server, themselves);
 - the worker-node image b2box-testbed/worker-node:trixie from ci/testbed/worker-node/Dockerfile;
 - the container b2box-testbed-pool: an HTCondor personal pool and a one-node Slurm cluster (4 slots each) talking
   over its loopback (it has no other network), Apptainer for the ordinary user b2box, and the shared folder mounted
@@ -46,7 +47,7 @@ from testbed_lib.common import (
     TestbedError,
     TestbedUnavailable,
 )
-from testbed_lib.pool import down, status, up, up_docker
+from testbed_lib.pool import down, status, up, up_docker, up_storage
 from testbed_lib.worker import Worker, source_files
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "status",
     "up",
     "up_docker",
+    "up_storage",
 ]
 
 # ----------------------------------------------------------------------------------------------------------------- CLI

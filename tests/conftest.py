@@ -12,7 +12,7 @@ import pytest
 import b2box
 from b2box.settings import lookup as settings
 
-pytest_plugins = ["tests.testbed_plugin"]  # testbed markers and fixtures (ci/testbed.py)
+pytest_plugins = ["tests.testbed_plugin", "tests.storage"]  # testbed markers and fixtures, storage servers
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -183,12 +183,16 @@ def test_own_top_level_keys_load_with_a_warning_naming_file_key_and_look_alike(s
 
 
 def test_b2luigi_keys_are_known_and_those_without_effect_say_so(script_folder: Path) -> None:
-    write(script_folder / "settings.json", {"X509_USER_PROXY": "/tmp/x509up", "max_event": 10, "cmd_prefix": ["nice"]})
+    write(
+        script_folder / "settings.json",
+        {"X509_USER_PROXY": "/tmp/x509up", "batch_status_cache_ttl": 30, "cmd_prefix": ["nice"]},
+    )
     with pytest.warns(SettingWarning) as caught:
         settings.validate_settings()
     messages = [str(warning.message) for warning in caught]
     assert not [message for message in messages if "unknown setting" in message]
-    assert [message for message in messages if "'X509_USER_PROXY' has no effect in b2box" in message]
+    assert [message for message in messages if "'batch_status_cache_ttl' has no effect in b2box" in message]
+    assert not [message for message in messages if "X509_USER_PROXY" in message], "read by WebDAVSystem"
     with pytest.warns(DeprecatedSettingsWarning, match="cmd_prefix"):
         assert settings_of(Configured()).environment.executable_prefix == ("nice",)
 

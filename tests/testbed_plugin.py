@@ -1,8 +1,9 @@
 """pytest plugin for the testbed of ci/testbed.py: markers that need it and fixtures that use it.
 
-Tests marked ``docker``, ``apptainer``, ``htcondor`` or ``slurm`` need the testbed. The first of them brings it up
-(idempotent: seconds when ``python3 ci/testbed.py up`` ran before). When it cannot come up (no root, no Docker, ...)
-they are skipped with the reason, except with ``CI=true``, where they fail: CI must not quietly test less.
+Tests marked ``docker``, ``apptainer``, ``htcondor``, ``slurm`` or ``remote`` need the testbed. The first of them
+brings it up (idempotent: seconds when ``python3 ci/testbed.py up`` ran before). When it cannot come up (no root,
+no Docker, ...) they are skipped with the reason, except with ``CI=true``, where they fail: CI must not quietly
+test less.
 
 Fixtures: ``docker_client``, ``analysis_image``, ``worker_node_image``, ``worker`` (see ``ci/testbed.py: Worker``),
 ``analysis_sif`` and ``shared_tmp``; ``wait_for_files`` polls for the outputs of batch jobs.
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MARKERS = ("docker", "apptainer", "htcondor", "slurm")
+MARKERS = ("docker", "apptainer", "htcondor", "slurm", "remote")
 KEEP_SESSIONS = 3  # shared_tmp folders of this many past sessions stay for inspection
 
 
@@ -53,6 +54,8 @@ def _bring_up(level: str) -> str | None:
         try:
             if level == "docker":
                 testbed.up_docker()
+            elif level == "storage":
+                testbed.up_storage()
             else:
                 _workers.append(testbed.up())
             _problems[level] = None
@@ -64,11 +67,12 @@ def _bring_up(level: str) -> str | None:
 
 
 def require_testbed(level: str = "pool") -> None:
-    """Skip the test when the testbed (``docker``: engine and analysis image; ``pool``: everything) cannot come
-    up here; fail instead when CI=true."""
+    """Skip the test when the testbed (``docker``: engine and analysis image; ``storage``: the XRootD server
+    program; ``pool``: everything) cannot come up here; fail instead when CI=true."""
     problem = _bring_up(level)
     if problem:
-        message = f"testbed ({'Docker' if level == 'docker' else 'worker node'}) not available: {problem}"
+        piece = {"docker": "Docker", "storage": "XRootD server"}.get(level, "worker node")
+        message = f"testbed ({piece}) not available: {problem}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
@@ -77,6 +81,9 @@ def require_testbed(level: str = "pool") -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     needed = {mark.name for mark in item.iter_markers() if mark.name in MARKERS}
+    if "remote" in needed:
+        require_testbed("storage")
+        needed.discard("remote")
     if needed:
         require_testbed("docker" if needed == {"docker"} else "pool")
 

@@ -7,12 +7,14 @@ the parameters and adds ``clone_parent()``/``clone_parents()``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import luigi
 
+from b2box.api.input_copies import InputCopies, input_copies
 from b2box.api.staging import OutputStaging, active_staging
 
 
@@ -79,17 +81,20 @@ def on_temporary_files(
     """Write outputs under temporary names and move them into place when ``run`` succeeds.
 
     b2box already does this for every task it runs; the decorator makes it
-    hold when ``run()`` is called directly too. Inputs are read in place:
-    they are complete outputs of finished tasks and are never copied
-    (``inputs`` is accepted for b2luigi compatibility).
+    hold when ``run()`` is called directly too. Local inputs are read in
+    place: they are complete outputs of finished tasks and are never copied;
+    remote inputs (``RemoteTarget``) are downloaded to ``scratch_dir`` when
+    ``get_input_file_names()`` asks for them (``inputs=True``, as in b2luigi).
     """
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def run(task: Any, *args: Any, **kwargs: Any) -> Any:
-            if not outputs or active_staging(task) is not None:
-                return function(task, *args, **kwargs)
-            with OutputStaging(task):
+            with contextlib.ExitStack() as stack:
+                if inputs and input_copies(task) is None:
+                    stack.enter_context(InputCopies(task))
+                if outputs and active_staging(task) is None:
+                    stack.enter_context(OutputStaging(task))
                 return function(task, *args, **kwargs)
 
         return run

@@ -15,6 +15,7 @@ import itertools
 import os
 import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -22,6 +23,8 @@ from typing import Any
 
 import luigi
 import luigi.task
+
+from b2box.settings.resolved import settings_of
 
 PARTIAL_PREFIX = ".b2box-partial-"
 _ATTRIBUTE = "_b2box_staging"
@@ -33,6 +36,7 @@ _HOST = socket.gethostname().split(".")[0]
 class _Staged:
     temporary: str
     final: str
+    upload: Any = None  # a remote output: its target, which uploads the local temporary file on commit
 
 
 def _remove(path: str) -> None:
@@ -50,9 +54,16 @@ class OutputStaging:
     opened_by_event: bool = False  # opened by luigi's START event, closed by SUCCESS/FAILURE
     staged: dict[str, _Staged] = field(default_factory=dict)
 
-    def path_for(self, key: str, final: str) -> str:
-        """The temporary path that stands in for ``final`` until commit."""
+    def path_for(self, key: str, final: str, upload: Any = None) -> str:
+        """The temporary path that stands in for ``final`` until commit; for a remote output (``upload``, its
+        target) a local file in ``scratch_dir``, uploaded on commit."""
         entry = self.staged.get(key)
+        if entry is None and upload is not None:
+            folder = tempfile.mkdtemp(
+                prefix=f"b2box-staged-{os.getpid()}-", dir=settings_of(self.task).folders.scratch_dir
+            )
+            name = os.path.basename(final.rstrip("/"))
+            entry = self.staged[key] = _Staged(temporary=os.path.join(folder, name), final=final, upload=upload)
         if entry is None:
             trailing = final.endswith("/")
             final = final.rstrip("/")
@@ -65,18 +76,22 @@ class OutputStaging:
             entry = self.staged[key] = _Staged(temporary=temporary, final=final)
         return entry.temporary
 
-    def path_for_file(self, final: str) -> str:
+    def path_for_file(self, final: str, upload: Any = None) -> str:
         """The temporary path standing in for the output file ``final`` (the same one ``path_for`` gave for it)."""
         for entry in self.staged.values():
-            if entry.final == final.rstrip("/"):
+            if entry.final.rstrip("/") == final.rstrip("/"):
                 return entry.temporary
-        return self.path_for(f"file:{final}", final)
+        return self.path_for(f"file:{final}", final, upload)
 
     def commit(self) -> None:
-        """Move every produced file into place."""
-        for entry in self.staged.values():
+        """Upload remote outputs (each appears complete or not at all), then move local ones into place."""
+        for entry in sorted(self.staged.values(), key=lambda entry: entry.upload is None):
             temporary = entry.temporary.rstrip("/")
-            if os.path.lexists(temporary):
+            if entry.upload is not None:
+                if os.path.lexists(temporary):
+                    entry.upload.commit_upload(temporary)
+                _remove(os.path.dirname(temporary))
+            elif os.path.lexists(temporary):
                 if os.path.isdir(entry.final) and not os.path.islink(entry.final):
                     shutil.rmtree(entry.final)
                 os.replace(temporary, entry.final)
@@ -85,11 +100,13 @@ class OutputStaging:
     def discard(self) -> None:
         """Remove everything written so far: nothing of a failed run stays."""
         for entry in self.staged.values():
-            _remove(entry.temporary.rstrip("/"))
+            _remove(os.path.dirname(entry.temporary) if entry.upload is not None else entry.temporary.rstrip("/"))
         self.staged.clear()
 
     def __enter__(self) -> OutputStaging:
+        global _current
         setattr(self.task, _ATTRIBUTE, self)
+        _current = self
         return self
 
     def __exit__(
@@ -98,14 +115,21 @@ class OutputStaging:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        global _current
         try:
             if exc_type is None:
-                self.commit()
+                try:
+                    self.commit()
+                except BaseException:
+                    self.discard()
+                    raise
             else:
                 self.discard()
         finally:
             if getattr(self.task, _ATTRIBUTE, None) is self:
                 delattr(self.task, _ATTRIBUTE)
+            if _current is self:
+                _current = None
 
 
 _STALE_ELSEWHERE = 24 * 3600.0  # a partial of another host (whose processes cannot be checked) is stale after this
@@ -154,6 +178,15 @@ def remove_stale_partials(folder: str) -> None:
 def active_staging(task: Any) -> OutputStaging | None:
     """The staging in effect for ``task``, if its ``run()`` is executing."""
     return getattr(task, _ATTRIBUTE, None)
+
+
+_current: OutputStaging | None = None  # the run() executing in this process (a worker runs one task at a time)
+
+
+def current_staging(task: Any = None) -> OutputStaging | None:
+    """The staging of ``task``'s running ``run()``; without a task, that of the ``run()`` executing here (b2luigi's
+    examples call ``target.temporary_path()`` inside ``run()`` without naming the task)."""
+    return active_staging(task) if task is not None else _current
 
 
 def create_output_dirs(task: Any, targets: list[Any] | None = None) -> None:

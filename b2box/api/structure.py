@@ -10,7 +10,7 @@ name.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -53,9 +53,11 @@ def _path_of(item: Any) -> Any:
     return item.path if hasattr(item, "path") else item
 
 
-def flatten_to_file_paths(struct: Iterable[Any] | Any) -> dict[str, list[str]]:
-    """``{file key: [paths...]}``; a bare target's key is its file name."""
+def flatten_to_file_paths(
+    struct: Iterable[Any] | Any, path_of: Callable[[Any], Any] = _path_of
+) -> dict[str, list[str]]:
+    """``{file key: [paths...]}``; a bare target's key is its file name; ``path_of`` gives a target's path."""
     return {
-        os.path.basename(_path_of(key)): [_path_of(value) for value in values]
+        os.path.basename(_path_of(key)): [path_of(value) for value in values]
         for key, values in flatten_to_dict_of_lists(struct).items()
     }

@@ -19,7 +19,7 @@ from typing import Any
 
 import luigi
 
-from b2box.api.staging import PARTIAL_PREFIX, active_staging
+from b2box.api.staging import PARTIAL_PREFIX, current_staging
 from b2box.settings.resolved import settings_of
 
 
@@ -59,7 +59,7 @@ class LocalTarget(luigi.LocalTarget):
 
     def _move_into_place(self, written: str, task: Any) -> None:
         final = os.path.abspath(self.path.rstrip("/"))
-        staging = active_staging(task) if task is not None else None
+        staging = current_staging(task)
         if staging is not None:  # the task's run() commits it with its other outputs
             destination = staging.path_for_file(final).rstrip("/")
             os.makedirs(os.path.dirname(destination), exist_ok=True)

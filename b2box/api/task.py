@@ -14,6 +14,7 @@ from typing import Any
 
 import luigi
 
+from b2box.api.input_copies import input_copies
 from b2box.api.staging import OutputStaging, active_staging, create_output_dirs
 from b2box.api.structure import flatten_to_dict, flatten_to_dict_of_lists, flatten_to_file_paths
 from b2box.api.targets import LocalTarget
@@ -58,9 +59,11 @@ class Task(luigi.Task):
 
     def get_output_file_name(self, key: str) -> str:
         """The path of the output named ``key`` (a temporary one while ``run()`` executes)."""
-        final = self._get_output_target(key).path
+        target = self._get_output_target(key)
         staging = active_staging(self)
-        return staging.path_for(key, final) if staging is not None else final
+        if staging is None:
+            return str(target.path)
+        return staging.path_for(key, target.path, upload=target if hasattr(target, "commit_upload") else None)
 
     def get_all_output_file_names(self) -> Iterator[str]:
         """Every output path of this task."""
@@ -70,8 +73,10 @@ class Task(luigi.Task):
     # -- inputs -------------------------------------------------------------------------------------
 
     def get_input_file_names(self, key: str | None = None) -> dict[str, list[str]] | list[str]:
-        """``{name: [paths]}`` of everything required, or the list for one ``key``."""
-        paths = flatten_to_file_paths(self.input())
+        """``{name: [paths]}`` of everything required, or the list for one ``key`` (under ``on_temporary_files``
+        remote inputs as local copies)."""
+        copies = input_copies(self)
+        paths = flatten_to_file_paths(self.input(), copies.path) if copies else flatten_to_file_paths(self.input())
         return paths[key] if key is not None else paths
 
     def get_input_file_name(self, key: str | None = None) -> str:
@@ -116,7 +121,10 @@ class Task(luigi.Task):
         **kwargs: Any,
     ) -> Any:
         file_name = layout.create_output_file_name(self, base_filename, result_dir=result_dir)
-        return self._resolve_output_file_target(file_name, target_class=target_class, **kwargs)
+        target = self._resolve_output_file_target(file_name, target_class=target_class, **kwargs)
+        if hasattr(target, "listing_root"):  # a remote output: its completeness check lists the result folder once
+            target.listing_root = result_dir or settings_of(self).folders.result_dir
+        return target
 
     def _resolve_output_file_target(
         self, filename: str, target_class: type[luigi.target.FileSystemTarget] | None = None, **kwargs: Any

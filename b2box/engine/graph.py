@@ -20,6 +20,8 @@ from typing import Any
 import luigi
 import luigi.task
 
+from b2box.api.remote.base import listing_scope
+
 
 class State(enum.Enum):
     """Where a task stands in one run of the workflow."""
@@ -101,8 +103,9 @@ class TaskGraph:
     @classmethod
     def build(cls, roots: Iterable[Any]) -> TaskGraph:
         graph = cls()
-        for root in roots:
-            graph.roots.append(graph._add(root))
+        with listing_scope():  # remote outputs: one listing per result folder, not one request per file
+            for root in roots:
+                graph.roots.append(graph._add(root))
         graph._settle()
         return graph
 

@@ -175,11 +175,9 @@ NO_EFFECT: dict[str, str] = {
         "b2box asks the batch system about all of its jobs in one query per poll (batch_poll_interval), "
         "so there is no per-job status cache to age"
     ),
-    "n_download_threads": "inputs are files used in place; b2box has no remote targets to download from yet",
+    "n_download_threads": "b2box downloads remote inputs one after another, when run() asks for them",
     "direct_mode": "it belongs to b2luigi's own command line (b2luigi show/run), which `b2box` replaces",
     "calculate_statistics": "b2box's gbasf2 steering file does not ask basf2 for module statistics",
-    "X509_USER_PROXY": "b2luigi reads it for WebDAV targets, which b2box does not have yet",
-    "X509_CERT_DIR": "b2luigi reads it for WebDAV targets, which b2box does not have yet",
 }
 
 

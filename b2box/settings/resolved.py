@@ -371,3 +371,13 @@ def _checked_task_value(task_class: str, key: str, value: Any) -> Any:
     from b2box.settings.model import checked_task_value
 
     return checked_task_value(task_class, key, value)
+
+
+def x509_credentials() -> tuple[str, str]:
+    """``X509_USER_PROXY`` and ``X509_CERT_DIR`` for remote storage: the setting, else the environment variable (as
+    b2luigi reads them); empty when neither is there."""
+    found = []
+    for name in ("X509_USER_PROXY", "X509_CERT_DIR"):
+        value = lookup.find(name)[0]
+        found.append(str(value) if value not in (lookup.MISSING, None) else os.environ.get(name, ""))
+    return found[0], found[1]

@@ -31,6 +31,7 @@ from testbed_lib.common import (
 )
 from testbed_lib.engine import docker, engine_version, ensure_engine, image_id, inspect, stop_dockerd
 from testbed_lib.images import ANALYSIS_BASE, TRIXIE_BASE, ensure_base_images, ensure_worker_image
+from testbed_lib.storage import ensure_storage_server
 from testbed_lib.worker import Worker
 
 # ---------------------------------------------------------------------------------------------- worker-node container
@@ -158,10 +159,18 @@ def up_docker() -> str:
     return ANALYSIS_IMAGE
 
 
+def up_storage() -> str:
+    """Just what the remote-target tests need: the XRootD server program (the tests start the servers)."""
+    with locked(), step("storage server"):
+        return ensure_storage_server()
+
+
 def up() -> Worker:
     """Bring every piece up, reusing whatever exists; a second call takes seconds."""
     uid, gid = host_user()
     with locked(), step("up (total)"):
+        with step("storage server"):
+            ensure_storage_server()
         with step("docker engine"):
             version = ensure_engine()
             log(f"  Docker {version}")
