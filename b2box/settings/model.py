@@ -46,113 +46,226 @@ BatchSystem = Literal["auto", "local", "lsf", "htcondor", "slurm", "gbasf2", "ap
 
 
 class SettingValues(BaseModel):
-    """Every setting b2box and b2luigi know, with its type and default."""
+    """Every setting b2box and b2luigi know, with its type and default.
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    Each field's docstring is its entry in the settings reference of the documentation (docs/reference), which is
+    generated from this class: say what the setting does and what reads it.
+    """
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, use_attribute_docstrings=True)
 
     # Where things go.
     result_dir: PathStr = "."
+    """Folder under which every output goes, as ``<result_dir>/<param>=<value>/.../<file>``; relative to the
+    workflow script's folder. Read by ``add_to_output`` (and by remote targets as their server folder)."""
     log_dir: PathStr = "logs"
+    """Folder of every task's logs (``stdout``, ``stderr``, ``exit.json``, ``provenance.json``, ``failure.log``),
+    laid out like the outputs; relative to the script's folder."""
     task_file_dir: PathStr = "task_files"
+    """Folder of every job's files (``job.json``, the wrapper ``job.sh``, submit files) and of the run's
+    bookkeeping in ``.b2box/`` (run lock, job ledger); relative to the script's folder."""
     working_dir: PathStr | None = None
+    """Folder a job starts in; default: the script's folder."""
     scratch_dir: PathStr | None = None
+    """Fast local folder for temporary copies: ``LocalTarget.temporary_path()``/``get_temporary_input()``,
+    remote outputs before their upload, remote inputs; default: the system's temporary folder."""
     parameter_separator: str = "="
+    """What joins a parameter's name and value in output folders (``index=3``)."""
     use_parameter_name_in_output: bool = True
+    """Whether output folders carry the parameter name (``index=3``) or only the value (``3``)."""
     # How things run.
     workers: int = 1
-    batch_workers: PositiveInt = 1000  # jobs in flight at once with --batch, unless --workers or process() says
+    """Tasks run at once without ``--batch`` (``--workers`` and ``process(workers=...)`` win)."""
+    batch_workers: PositiveInt = 1000
+    """Jobs in flight at once with ``--batch``, unless ``--workers`` or ``process(workers=...)`` says otherwise."""
     batch_system: BatchSystem = "auto"
+    """Where ``--batch`` sends a task: ``local``, ``htcondor``, ``slurm``, ``lsf``, ``gbasf2``, ``custom`` (a
+    plug-in), ``apptainer`` (b2luigi's name: locally in the Apptainer image), or ``auto`` (the first of bsub,
+    condor_submit, sbatch found here, else local)."""
     retries: int = 0
+    """How often a failed or held batch job is submitted again before its task counts as failed."""
     tasks_per_job: int = 1
+    """Tasks put into one batch job (one container start, one Python) when they share an environment."""
     htcondor_interface: Literal["auto", "bindings", "cli"] = "auto"
+    """How b2box talks to HTCondor: its Python bindings, its command-line tools, or the bindings when importable."""
     htcondor_container: Literal["wrapper", "container_image", "singularity_image"] = "wrapper"
+    """Who starts an HTCondor job's container: b2box's wrapper, or HTCondor itself (``container_image``,
+    ``singularity_image`` in the submit description)."""
     batch_poll_interval: float = 1.0
+    """Seconds between the status queries of a batch run (one query for all of its jobs)."""
     batch_retry_limit: float = 600.0
+    """Seconds a batch system may fail to answer before the run stops with exit 75, its jobs left as they are."""
     batch_command_timeout: float = 120.0
-    dry_run_pending_exit: Annotated[int, Field(ge=0, le=255)] = 1  # --dry-run with work pending; b2luigi's is 0
+    """Seconds one batch-system command (submit, query, removal) may take before it is retried."""
+    dry_run_pending_exit: Annotated[int, Field(ge=0, le=255)] = 1
+    """Exit status of ``--dry-run`` when work is pending (b2luigi 1.3 exits 0: set 0 for that)."""
     secrets_dir: PathStr = "~/.b2box/secrets"
+    """Folder of the per-job files that hand secrets (variables that look like tokens or passwords) to jobs, each
+    readable only by its user and removed once read."""
     executable: list[str] | None = None
+    """The Python a job runs the workflow with, e.g. ``["python3"]``; default: the image's, else this Python."""
     executable_prefix: list[str] = []
+    """Words put before the job's Python command (e.g. ``["nice", "-n", "10"]``); b2luigi's older name:
+    ``cmd_prefix``."""
     executable_is_entrypoint: bool | None = None
+    """b2luigi's: how its batch-runner command line is built. No effect in b2box (jobs start through the wrapper)."""
     task_cmd_additional_args: list[str] = []
+    """b2luigi's: words added to its batch-runner command line. No effect in b2box."""
     add_filename_to_cmd: bool = True
+    """b2luigi's: whether its batch-runner command names the script. No effect in b2box."""
     shell: str = "bash"
+    """b2luigi's: the shell of its executable wrapper. No effect in b2box, whose wrapper is a bash script."""
     # Environment of a job.
     env_script: PathStr = ""
+    """A shell script sourced before the task runs (in its container, if any), e.g. a basf2 setup."""
     env: dict[str, str] = {}
+    """Environment variables set for the task's job (in its container)."""
     image: str = ""
+    """Container image the task runs in: an Apptainer SIF file or sandbox folder, ``docker://...``, a Docker image
+    name or ID, or ``env:NAME`` for ``images/NAME`` built by ``b2box build-env``."""
     image_digest: str = ""
+    """The digest the image must have (``sha256:...``); a different image is refused before anything runs."""
     runtime: Literal["auto", "apptainer", "docker", "none"] = "auto"
+    """Container runtime: ``apptainer``, ``docker``, ``none``, or ``auto`` (from the image's form)."""
     binds: list[PathStr] = []
+    """Extra folders bound into the container, ``/path`` or ``/host:/container``."""
     gpus: bool = False
+    """Give the container the machine's GPUs (``--nv`` for Apptainer, ``--gpus all`` for Docker)."""
     extra_args: Words = []
+    """Extra options for the container runtime's command (``apptainer exec`` or ``docker run``)."""
     pass_env: Words = []
+    """Names of variables handed from the submitting shell into every job (recorded in provenance; secrets go
+    through a private file): jobs otherwise see only the environment spec's variables."""
     apptainer_image: str = ""
+    """b2luigi's name for an Apptainer ``image`` (implies ``runtime = "apptainer"``)."""
     apptainer_cmd: str = ""
+    """The Apptainer command to use (``apptainer`` or ``singularity``); default: whichever is installed."""
     apptainer_mounts: list[PathStr] = []
+    """b2luigi's name for ``binds``."""
     apptainer_mount_defaults: bool = True
+    """b2luigi's: whether to mount its default folders. No effect in b2box, which always binds the result, log and
+    working folders a job needs."""
     apptainer_additional_params: Words = []
+    """b2luigi's name for ``extra_args`` of Apptainer."""
     # Batch systems.
     job_name: str | None = None
+    """Name of the batch job (HTCondor ``JobBatchName``, Slurm ``--job-name``, LSF ``-J``)."""
     htcondor_settings: dict[str, Any] = {}
+    """Lines of the HTCondor submit description, e.g. ``{"request_memory": "2 GB"}``."""
     transfer_files: list[PathStr] = []
+    """Files an HTCondor job brings along when worker nodes share no filesystem (the job's folders come along)."""
     slurm_settings: dict[str, Any] = {}
+    """``sbatch`` options, e.g. ``{"partition": "short", "time": "01:00:00"}``."""
     queue: str | None = None
+    """LSF queue (``bsub -q``)."""
     job_slots: PositiveInt | None = None
+    """LSF job slots (``bsub -n``), only when set."""
     lsf_settings: dict[str, Any] = {}
+    """``bsub`` options, e.g. ``{"-R": "rusage[mem=4000]", "-W": "2:00"}``."""
     lsf_array_size: PositiveInt = 1000
-    custom_backend: str = ""  # "package.module:Class": a b2box backend for batch_system = "custom"
+    """Largest LSF job array b2box submits (the site's ``MAX_JOB_ARRAY_SIZE``); larger waves are split."""
+    custom_backend: str = ""
+    """``"package.module:Class"``: a b2box backend for ``batch_system = "custom"`` (else the task's
+    ``process_class``, a b2luigi ``BatchProcess`` plug-in)."""
     batch_status_cache_ttl: float | None = None
+    """b2luigi's: how long its per-job status cache lives. No effect in b2box, which queries all jobs at once."""
     # The Belle II grid (gbasf2), with b2luigi's names and defaults.
     gbasf2_setup_path: PathStr = "/cvmfs/belle.kek.jp/grid/gbasf2/pro/bashrc"
-    gbasf2_release: str | None = None  # default: the release of the submitting environment
+    """The gbasf2 setup script sourced before every gbasf2 command."""
+    gbasf2_release: str | None = None
+    """basf2 release of the grid jobs; default: the release of the submitting environment."""
     gbasf2_project_name_prefix: str | None = None
+    """Prefix of the gbasf2 project names (the rest is a hash of the task)."""
     gbasf2_project_name_hash_length: Annotated[int, Field(ge=6, le=10)] = 10
+    """Characters of the task hash in a project name."""
     gbasf2_input_dataset: str | list[str] | None = None
+    """Grid dataset(s) the project reads (``gbasf2 -i``)."""
     gbasf2_input_dslist: PathStr | None = None
+    """A file listing input datasets (``gbasf2 --input_dslist``)."""
     gbasf2_input_datafiles: list[str] = []
+    """Grid files given to every job (``gbasf2 --input_datafiles``)."""
     gbasf2_n_repition_job: PositiveInt | None = None
+    """Jobs of a project without input (``gbasf2 --repetition``; b2luigi's spelling)."""
     gbasf2_max_retries: NonNegativeInt = 0
+    """How often each failed, stalled or killed job of a project is rescheduled before the task fails."""
     gbasf2_download_dataset: bool = True
+    """Download the project's output dataset when it is done."""
     gbasf2_download_logs: bool = True
+    """Download the project's job logs when it is done."""
     gbasf2_additional_files: list[PathStr] = []
+    """Local files shipped with every job (``gbasf2 -f``)."""
     gbasf2_custom_steering_file: PathStr = ""
+    """Your own steering file, shipped instead of the one b2box writes from the task's path."""
     gbasf2_cputime: PositiveInt | None = None
+    """Expected CPU time per job in minutes (``gbasf2 --cputime``)."""
     gbasf2_evtpersec: PositiveInt | None = None
+    """Expected events per second (``gbasf2 --evtpersec``)."""
     gbasf2_priority: Annotated[int, Field(ge=0, le=10)] | None = None
+    """Job priority 0 to 10 (``gbasf2 --priority``)."""
     gbasf2_jobtype: str | None = None
+    """Job type (``gbasf2 --jobtype``)."""
     gbasf2_basf2opt: str | None = None
+    """Options handed to basf2 in every job (``gbasf2 --basf2opt``)."""
     gbasf2_input_grouping: Literal["site", "size"] | None = None
+    """How input files are grouped into jobs (``gbasf2 --input_grouping``)."""
     gbasf2_lfn_sandboxfiles: bool = False
+    """Sandbox files are grid files (``gbasf2 --lfn_sandboxfiles``)."""
     gbasf2_noscout: bool = False
+    """Skip the scout jobs (``gbasf2 --noscout``)."""
     gbasf2_force_submission: bool = True
+    """Submit without gbasf2's confirmation question (``gbasf2 --force``)."""
     gbasf2_additional_params: str | None = None
+    """More ``gbasf2`` options, as one string."""
     gbasf2_additional_download_params: str = "--new"
+    """Options of ``gb2_ds_get`` when the output is downloaded."""
     gbasf2_proxy_lifetime: PositiveInt = 24
+    """Hours of a new grid proxy (``gb2_proxy_init -v``)."""
     gbasf2_min_proxy_lifetime: NonNegativeInt = 0
+    """Hours a grid proxy must still be valid (at least a minute): a shorter one is renewed on a terminal, else
+    the run stops saying how to make one."""
     gbasf2_proxy_group: str = "belle"
+    """VOMS group of the proxy (``gb2_proxy_init -g``)."""
     gbasf2_project_lpn_path: str | None = None
+    """Grid folder the project's output dataset goes into (``gbasf2 --output_ds <folder>/<project>``); default:
+    gbasf2's, under the user's own folder."""
     gbasf2_print_status_updates: bool = True
+    """Print a line whenever a project's job counts change."""
     gbasf2_status_interval: PositiveFloat = 300.0
+    """Seconds between status queries of running projects (DIRAC limits how often it may be asked)."""
     max_event: NonNegativeInt = 0
+    """Events a basf2 path processes (0: all), for basf2 tasks and gbasf2 steering files."""
     # Targets.
     default_task_target_class: Any = None
+    """The target class ``add_to_output`` makes (default: ``b2box.LocalTarget``), e.g. ``b2box.RemoteTarget``."""
     target_class_kwargs: dict[str, Any] = {}
+    """Keyword arguments for that class, e.g. ``{"file_system": b2box.XRootDSystem("root://host:1094")}``."""
     n_download_threads: int | None = 2
+    """b2luigi's: parallel downloads of ``on_temporary_files`` inputs. No effect in b2box, which downloads remote
+    inputs one after another when ``run()`` asks for them."""
     # b2luigi's older names, still read (with a warning) where b2luigi reads them.
     result_path: PathStr | None = None
+    """b2luigi's older name of ``result_dir``."""
     log_folder: PathStr | None = None
+    """b2luigi's older name of ``log_dir``."""
     cmd_prefix: list[str] | None = None
+    """b2luigi's older name of ``executable_prefix``."""
     # b2luigi's settings for parts b2box does differently (see NO_EFFECT).
     batch_runner_cli: str | None = None
+    """b2luigi's: the command its batch jobs start. No effect in b2box."""
     direct_mode: bool | None = None
+    """b2luigi's: a mode of its own ``b2luigi`` command. No effect in b2box."""
     calculate_statistics: bool | None = None
+    """b2luigi's: module statistics in its gbasf2 steering file. No effect in b2box."""
     X509_USER_PROXY: PathStr | None = None
+    """Grid proxy file for remote storage (WebDAV client certificate); default: the environment variable."""
     X509_CERT_DIR: PathStr | None = None
-    # Unknown keys in settings files, set_setting() and B2BOX_* variables: a warning (False) or an error (True).
+    """Folder of the CA certificates remote storage is checked against; default: the environment variable."""
     strict_settings: bool = False
-    # Your own settings, read with get_setting("name") like any other.
+    """Make an unknown key in a settings file, ``set_setting()`` or a ``B2BOX_*`` variable an error, not a warning
+    (also ``--strict-settings``)."""
     custom: dict[str, Any] = {}
+    """Settings of your own, read with ``get_setting("name")`` like any other (top-level keys work too, with a
+    warning)."""
 
 
 KNOWN_SETTINGS: dict[str, Any] = dict(SettingValues.model_fields)
@@ -177,6 +290,7 @@ NO_EFFECT: dict[str, str] = {
     ),
     "n_download_threads": "b2box downloads remote inputs one after another, when run() asks for them",
     "direct_mode": "it belongs to b2luigi's own command line (b2luigi show/run), which `b2box` replaces",
+    "shell": "b2box's job wrapper is a bash script on every system",
     "calculate_statistics": "b2box's gbasf2 steering file does not ask basf2 for module statistics",
 }
 
