@@ -93,6 +93,33 @@ def test_missing_external_input_is_reported_and_blocks() -> None:
     assert "raw.root" in (result.failed[0].error or "")
 
 
+def test_two_tasks_with_one_output_path_fail_before_either_runs(tmp_path: Path) -> None:
+    """A merge named like its input (no parameter tells them apart) would replace its own input."""
+
+    class Ntuples(b2luigi.Task):
+        def output(self):
+            yield self.add_to_output("ntuple.root")
+
+        def run(self):  # pragma: no cover - must never run
+            raise AssertionError("ran although its output collides")
+
+    @b2luigi.requires(Ntuples)
+    class Merged(b2luigi.Task):
+        def output(self):
+            yield self.add_to_output("ntuple.root")
+
+        def run(self):  # pragma: no cover - must never run
+            raise AssertionError("ran although its output collides")
+
+    result = run(Merged())
+    assert not result
+    states = {node.family: node.state for node in result.graph.nodes.values()}
+    assert states == {"Merged": State.BLOCKED, "Ntuples": State.FAILED}
+    (failed,) = [node for node in result.graph.nodes.values() if node.state is State.FAILED]
+    assert str(tmp_path / "results" / "ntuple.root") in (failed.error or "") and "Merged()" in (failed.error or "")
+    assert not (tmp_path / "results").exists()
+
+
 def test_run_that_forgets_an_output_fails_with_the_missing_path(tmp_path: Path) -> None:
     class Forgetful(b2luigi.Task):
         def output(self):

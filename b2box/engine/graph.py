@@ -12,6 +12,7 @@ everything that needs it is *blocked*, except results that already exist
 from __future__ import annotations
 
 import enum
+import os
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -99,6 +100,7 @@ class TaskGraph:
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         self.roots: list[Node] = []
+        self._writers: dict[str, Node] = {}  # output path -> the task that writes it
 
     @classmethod
     def build(cls, roots: Iterable[Any]) -> TaskGraph:
@@ -180,7 +182,31 @@ class TaskGraph:
             if state is State.MISSING:
                 node.error = "external input missing: " + (", ".join(_missing_outputs(task)) or task.task_id)
         self.nodes[node.task_id] = node
+        self._claim_outputs(node)
         return node
+
+    def _claim_outputs(self, node: Node) -> None:
+        """Two tasks with one output path would overwrite each other's result (or a merge its own input), and the
+        second would look complete once the first ran: the second task found fails, naming both."""
+        if node.state is State.FAILED or is_external(node.task):
+            return
+        try:
+            targets = luigi.task.flatten(node.task.output())
+        except Exception:
+            return  # complete() already reported it
+        for target in targets:
+            path = str(getattr(target, "path", "") or "")
+            if not path:
+                continue
+            key = path if "://" in path else os.path.abspath(path)
+            other = self._writers.setdefault(key, node)
+            if other is not node:
+                node.state = State.FAILED
+                node.error = (
+                    f"its output {path} is also the output of {other.name}: two tasks would overwrite each other. "
+                    "Give one of them a parameter that tells them apart or another output name."
+                )
+                return
 
     def block_dependents(self, node: Node) -> list[Node]:
         """Mark everything that needs ``node`` as blocked; return what changed."""
