@@ -120,7 +120,10 @@ def spec_for_task(task: Any) -> EnvSpec:
     if spec.runtime != "none" and not spec.image:
         raise TaskDefinitionError(f"{task.task_id}: runtime '{spec.runtime}' needs an image; set 'image'.")
     if spec.env_script and not spec.in_container and not os.path.isfile(spec.env_script):
-        raise TaskDefinitionError(f"{task.task_id}: env_script {spec.env_script} does not exist.")
+        raise TaskDefinitionError(
+            f"{task.task_id}: env_script {spec.env_script} does not exist. Create it, or fix the setting 'env_script'"
+            " (a relative path counts from the workflow's folder)."
+        )
     # In a container the env_script may also be a file of the image itself (bound only when it is on the host).
     return spec
 

@@ -220,8 +220,11 @@ class TaskSettings:
         env_script = str(self._value("env_script", ""))
         working_dir = str(self._value("working_dir", ""))
         binds = (*_words(self._value("binds", [])), *_words(self._value("apptainer_mounts", [])))
+        image = image or apptainer_image
+        if image.endswith(".sif") and not os.path.isabs(image) and "://" not in image:
+            image = map_folder(image)  # a SIF beside the workflow, like every other relative path in settings
         return EnvironmentSettings(
-            image=image or apptainer_image,
+            image=image,
             runtime=runtime,
             env_script=map_folder(env_script) if env_script else "",
             env=dict(self._value("env", {}) or {}),

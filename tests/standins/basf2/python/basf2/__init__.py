@@ -4,8 +4,8 @@ basf2 cannot be installed here. This package is not basf2: it has basf2's Python
 modules (``create_path``, ``Path.add_module``, ``Path.modules``, a module's ``type()`` and
 ``available_params()``), ``process(path, max_event=...)``, ``print_path``, ``statistics``, ``set_nprocesses``,
 ``set_log_level``, ``conditions.globaltags``, ``logging.log_level``, ``pickle_path`` and ``version``, and
-"processes" events the way a test needs: input files (from ``RootInput``'s ``inputFileNames`` or ``-i`` on the
-``basf2`` command line) and output files are small JSON documents standing in for ROOT files
+"processes" events the way a test needs: input files (``-i`` on the ``basf2`` command line, which overrides
+``RootInput``'s ``inputFileNames`` as in basf2) and output files are small JSON documents standing in for ROOT files
 (``{"standin_root": 1, "events": N, ...}``); ``EventInfoSetter``'s ``evtNumList`` generates events;
 ``RootOutput`` (``outputFileName``) and ``VariablesToNtuple`` (``fileName``) write their files when the path is
 processed, named as their parameters say. ``BELLE2_RELEASE`` names the release.
@@ -110,13 +110,15 @@ def print_path(path: Path) -> None:
 
 
 def _input_files(path: Path) -> list[str]:
+    listed = os.environ.get(INPUT_FILES_VARIABLE, "")
+    if listed:  # basf2's -i overrides RootInput's inputFileNames, as gbasf2 uses it on the grid
+        return [name for name in listed.split(os.pathsep) if name]
     for module in path.modules():
         if module.type() == "RootInput":
             parameters = module.parameters()
             files = parameters.get("inputFileNames") or parameters.get("inputFileName") or []
             return [files] if isinstance(files, str) else list(files)
-    listed = os.environ.get(INPUT_FILES_VARIABLE, "")
-    return [name for name in listed.split(os.pathsep) if name]
+    return []
 
 
 def _events_in(file_name: str) -> int:
