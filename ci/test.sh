@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ci/setup-venv.sh
-.venv/bin/ruff format --check b2box tests benchmarks ci
-.venv/bin/ruff check b2box tests benchmarks ci
+.venv/bin/ruff format --check b2box tests benchmarks ci docs
+.venv/bin/ruff check b2box tests benchmarks ci docs
 .venv/bin/mypy
 status=0
 python3 ci/testbed.py up || status=$?

@@ -48,7 +48,7 @@ from testbed_lib.common import (
     TestbedUnavailable,
 )
 from testbed_lib.pool import down, status, up, up_docker, up_storage
-from testbed_lib.worker import Worker, source_files
+from testbed_lib.worker import Worker, project_requirements, source_files, worker_wheelhouse
 
 __all__ = [
     "ANALYSIS_IMAGE",
@@ -60,11 +60,13 @@ __all__ = [
     "TestbedUnavailable",
     "Worker",
     "down",
+    "project_requirements",
     "source_files",
     "status",
     "up",
     "up_docker",
     "up_storage",
+    "worker_wheelhouse",
 ]
 
 # ----------------------------------------------------------------------------------------------------------------- CLI

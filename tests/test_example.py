@@ -1,4 +1,4 @@
-"""The README's main example behaves as the README says."""
+"""The main example (ci/example.sh, shown on the Tasks page of the docs) runs and reruns only what was deleted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from tests.conftest import REPO, run_b2box
 EXAMPLE = REPO / "examples" / "average"
 
 
-def test_example_runs_reruns_nothing_and_recomputes_one_deleted_number(tmp_path: Path) -> None:
+def test_main_example_reruns_only_what_was_deleted(tmp_path: Path) -> None:
     folder = tmp_path / "average"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("results", "logs"))
     script = str(folder / "workflow.py")

@@ -191,16 +191,21 @@ def ensure_wheelhouse(requirements: Sequence[str], python_version: str, machine:
     return wheelhouse
 
 
+def worker_wheelhouse(worker: Worker, requirements: Sequence[str]) -> Path:
+    """The wheelhouse for the worker node's Python and machine: what pip there installs from, having no network."""
+    python_version, machine = worker.run(
+        ["python3", "-c", "import platform, sys; print('%d.%d' % sys.version_info[:2], platform.machine())"]
+    ).stdout.split()
+    return ensure_wheelhouse(requirements, python_version, machine)
+
+
 def install_b2box(worker: Worker, source: Path = REPO, extras: Sequence[str] = ()) -> str:
     """A venv in the worker node (system site packages, so Debian's htcondor2 stays importable) with the current
     working tree installed. Dependencies come from a host-made wheelhouse once; after a change to the tree only
     b2box is reinstalled (a few seconds)."""
     with locked():
-        python_version, machine = worker.run(
-            ["python3", "-c", "import platform, sys; print('%d.%d' % sys.version_info[:2], platform.machine())"]
-        ).stdout.split()
         requirements = project_requirements(source, extras)
-        wheelhouse = ensure_wheelhouse(requirements, python_version, machine)
+        wheelhouse = worker_wheelhouse(worker, requirements)
         venv = f"/home/{worker.user}/venvs/b2box-{wheelhouse.name}"
         pip = [f"{venv}/bin/python", "-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet"]
         if worker.run(["test", "-e", f"{venv}/.deps-installed"], check=False).returncode != 0:
