@@ -16,6 +16,7 @@ b2box run workflow.py --dry-run   # exit status 0: nothing is pending (1 when so
 # [/again]
 
 # [container]
+docker image inspect python:3.11-slim-bookworm >/dev/null 2>&1 || docker pull python:3.11-slim-bookworm
 cat > settings.json <<'JSON'
 {
   "result_dir": "results",
