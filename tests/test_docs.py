@@ -148,6 +148,17 @@ def test_errors_users_meet_are_in_the_troubleshooting_catalog(
     assert any(pattern.search(message) for pattern in _catalog(site)), f"not in the catalog: {message}"
 
 
+def test_task_failures_the_troubleshooting_page_explains_are_b2box_messages() -> None:
+    """Each row of its table quotes a failure message; a message reworded in the code must be reworded there."""
+    page = (DOCS / "troubleshooting.md").read_text()
+    table = page[page.index("(task-failures)=") : page.index("## When a run stops")]
+    quoted = re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE)
+    assert len(quoted) >= 8
+    code = " ".join(path.read_text() for path in (REPO / "b2box").rglob("*.py"))
+    for fragment in quoted:
+        assert fragment in code, f"troubleshooting.md quotes '{fragment}', which b2box never says"
+
+
 def test_pages_show_only_code_that_tests_run() -> None:
     shown = set()
     for page in sorted(DOCS.rglob("*.md")):
