@@ -48,7 +48,7 @@ from testbed_lib.common import (
     TestbedUnavailable,
 )
 from testbed_lib.pool import down, status, up, up_docker, up_storage
-from testbed_lib.worker import Worker, project_requirements, source_files, worker_wheelhouse
+from testbed_lib.worker import Worker, copy_package_files, project_requirements, source_files, worker_wheelhouse
 
 __all__ = [
     "ANALYSIS_IMAGE",
@@ -59,6 +59,7 @@ __all__ = [
     "TestbedError",
     "TestbedUnavailable",
     "Worker",
+    "copy_package_files",
     "down",
     "project_requirements",
     "source_files",

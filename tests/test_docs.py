@@ -311,10 +311,7 @@ def test_grid_workflow_against_the_gbasf2_standin(tmp_path: Path) -> None:
     setup path differs from the page: /cvmfs does not exist here, so it names the stand-in's bashrc."""
     grid = Grid(tmp_path)
     settings = json.loads((EXAMPLES / "settings" / "gbasf2.json").read_text())
-    block = grid.state / "se" / settings["gbasf2_input_dataset"].lstrip("/") / "sub00"
-    block.mkdir(parents=True)
-    for index in (1, 2):
-        (block / f"mdst_{index:06d}_prod00024821_task1.root").write_text(json.dumps({"standin_root": 1, "events": 7}))
+    grid.add_dataset(settings["gbasf2_input_dataset"], [7, 7])
     project = tmp_path / "analysis"
     project.mkdir()
     script = _project(project, "gbasf2.json", "grid_workflow.py")
@@ -336,14 +333,11 @@ def test_install_commands_on_a_machine_without_b2box(worker: Any, shared_tmp: Pa
     """The worker node has no network and no b2box: pip installs from the wheelhouse made for it, as a site
     mirror would serve, and /path/to/b2box is a copy of this repository's package files."""
     clone = shared_tmp / "b2box"
-    for path in testbed.source_files(REPO):
-        (clone / path.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, clone / path.relative_to(REPO))
+    testbed.copy_package_files(REPO, clone, worker)
     project = shared_tmp / "project"
     project.mkdir()
     if os.geteuid() == 0:
-        for path in [clone, *clone.rglob("*"), project]:
-            os.chown(path, worker.uid, worker.gid)
+        os.chown(project, worker.uid, worker.gid)
     commands = (EXAMPLES / "install.sh").read_text().replace("/path/to/b2box", str(clone))
     wheelhouse = testbed.worker_wheelhouse(worker, testbed.project_requirements(REPO, ()))
     done = worker.run(["bash", "-c", commands], cwd=project, timeout=600,

@@ -39,14 +39,16 @@ class Grid:
         base = {"basf2_setup": str(STANDINS / "basf2" / "setup_release.sh"), "delay": 0.1}
         (self.state / "config.json").write_text(json.dumps({**base, **config}))
         for dataset in ("A", "B"):
-            block = self.state / "se" / "belle" / "MC" / dataset / "sub00"
-            block.mkdir(parents=True)
-            for index in (1, 2, 3):
-                (block / f"mdst_{index:06d}_prod1.root").write_text(
-                    json.dumps({"standin_root": 1, "events": 10 * index})
-                )
+            self.add_dataset(f"/belle/MC/{dataset}", [10, 20, 30])
         if proxy:
             (self.state / "proxy.json").write_text(json.dumps({"expires": time.time() + 86400, "group": "belle"}))
+
+    def add_dataset(self, lpn: str, events: list[int]) -> None:
+        """A dataset on the grid's storage element: one stand-in mdst file per entry of ``events``."""
+        block = self.state / "se" / lpn.lstrip("/") / "sub00"
+        block.mkdir(parents=True)
+        for index, count in enumerate(events, start=1):
+            (block / f"mdst_{index:06d}_prod1.root").write_text(json.dumps({"standin_root": 1, "events": count}))
 
     @property
     def setup(self) -> Path:

@@ -255,6 +255,13 @@ def copy_source(source: Path, digest: str, worker: Worker) -> Path:
             shutil.rmtree(old, ignore_errors=True)
     copy = folder / digest
     shutil.rmtree(copy, ignore_errors=True)
+    copy_package_files(source, copy, worker)
+    return copy
+
+
+def copy_package_files(source: Path, copy: Path, worker: Worker) -> None:
+    """What pip needs to install b2box from ``source`` (see source_files), copied to ``copy``, owned by the worker
+    user, so the worker node can build from it."""
     for path in source_files(source):
         target = copy / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -262,7 +269,6 @@ def copy_source(source: Path, digest: str, worker: Worker) -> Path:
     if is_root():
         for path in [copy, *copy.rglob("*")]:
             os.chown(path, worker.uid, worker.gid)
-    return copy
 
 
 def build_sif(worker: Worker, image: str = ANALYSIS_IMAGE) -> str:
