@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from b2box.env.self_wheel import b2box_wheel
 from b2box.errors import B2BoxError
 
 IMAGES_FOLDER = "images"
@@ -131,22 +132,8 @@ def check(project: Path, names: list[str] | None = None) -> list[str]:
 
 def _wheelhouse(python_version: str) -> Path:
     """b2box (this installation's version) and its dependencies as wheels for the image's Python."""
-    from b2box import version
-
     folder = Path(tempfile.mkdtemp(prefix="b2box-wheelhouse-"))
-    source = Path(version.__file__).resolve().parent.parent
-    if (source / "pyproject.toml").is_file():
-        spec = str(source)
-        built = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder), spec],
-            capture_output=True,
-            text=True,
-        )
-        if built.returncode != 0:
-            raise B2BoxError(f"could not build the b2box wheel from {source}:\n{built.stderr.strip()}")
-        requirement = str(next(folder.glob("b2box-*.whl")))
-    else:
-        requirement = f"b2box=={version.__version__}"
+    requirement = str(b2box_wheel(folder))
     fetched = subprocess.run(
         [
             sys.executable,
