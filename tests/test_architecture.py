@@ -156,3 +156,56 @@ def test_no_setting_is_looked_up_by_name_below_the_settings_layer(layer: str) ->
         if module.startswith(layer + ".") and re.search(r"\bget_setting\b", path.read_text())
     ]
     assert users == []
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 80
+
+
+def test_no_module_is_longer_than_400_lines() -> None:
+    long = {
+        module: n for module, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    long = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{module}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
+
+
+def _compared_strings(tree: ast.AST) -> Iterator[tuple[str, int]]:
+    """String constants that are compared with something (==, !=, in, not in, match cases)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare):
+            for side in [node.left, *node.comparators]:
+                items = side.elts if isinstance(side, ast.Tuple | ast.List | ast.Set) else [side]
+                for item in items:
+                    if isinstance(item, ast.Constant) and isinstance(item.value, str):
+                        yield item.value, node.lineno
+        elif (
+            isinstance(node, ast.MatchValue)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            yield node.value.value, node.lineno
+
+
+def test_no_backend_name_is_compared_outside_the_backends() -> None:
+    """What differs between batch systems is a capability each declares, never a test of its name."""
+    from b2box.batch.backends import registry
+
+    names = set(registry.names())
+    found = [
+        f"{module}:{line} compares {value!r}"
+        for module, path in MODULES.items()
+        if not module.startswith("b2box.batch.backends")
+        for value, line in _compared_strings(ast.parse(path.read_text()))
+        if value in names
+    ]
+    assert found == []

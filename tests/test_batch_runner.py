@@ -10,7 +10,7 @@ from pathlib import Path
 import b2box as b2luigi
 from b2box.batch import ledger
 from b2box.batch.backends.base import JobState, JobStatus, Submitted
-from b2box.batch.prepare import PreparedJob
+from b2box.batch.jobs import PreparedJob
 from b2box.batch.runner import BatchRunner
 from b2box.engine.graph import State
 

@@ -25,9 +25,8 @@ from typing import Any
 import pytest
 
 import b2box as b2luigi
-from b2box.batch.backends.htcondor import refusal
+from b2box.batch.backends.htcondor import HTCondorSettings, refusal
 from b2box.errors import TaskDefinitionError
-from b2box.settings.resolved import BatchSettings
 
 WORKFLOWS = Path(__file__).parent / "workflows"
 SECRET = "s3cr3t-Value-that-must-stay-hidden"
@@ -316,17 +315,8 @@ def test_parameter_values_that_would_escape_result_dir_are_refused(value: str) -
     [("two\nlines", {}), ("name", {"request_memory": "2 GB\nqueue 1000"}), ("name", {"+X\ny": "1"})],
 )
 def test_line_breaks_never_reach_a_submit_file(job_name: str, settings: dict[str, str]) -> None:
-    batch = BatchSettings(
-        system="htcondor",
-        retries=0,
-        tasks_per_job=1,
-        job_name=job_name,
-        htcondor_settings=settings,
-        htcondor_container="wrapper",
-        slurm_settings={},
-        transfer_files=(),
-    )
-    assert "line break" in refusal(batch)
+    batch = HTCondorSettings(htcondor_settings=settings, htcondor_container="wrapper")
+    assert "line break" in refusal(batch, job_name=job_name)
 
 
 # ------------------------------------------------------------------------------------------------------ secrets

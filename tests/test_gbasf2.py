@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from b2box.batch.backends import gbasf2_projects as projects
-from b2box.settings.resolved import GridSettings
+from b2box.batch.backends.gbasf2 import projects
+from b2box.batch.backends.gbasf2.settings import GridSettings
 
 STANDINS = Path(__file__).parent / "standins"
 WORKFLOW = Path(__file__).parent / "workflows" / "grid_chain.py"

@@ -23,7 +23,6 @@ import pytest
 from b2box.batch.backends import lsf
 from b2box.batch.backends.base import JobState
 from b2box.batch.waves import Wave
-from b2box.settings.resolved import BatchSettings
 from tests.test_faults import Workflow, wait_gone
 
 STANDIN = Path(__file__).parent / "standins" / "lsf"
@@ -76,20 +75,18 @@ def test_every_lsf_state_is_mapped(stat: str, state: str) -> None:
         assert status.reason, "a suspension or an unknown state is told to the user"
 
 
-def _batch(**values: Any) -> BatchSettings:
-    base = dict(system="lsf", retries=0, tasks_per_job=1, job_name="ana", htcondor_settings={},
-                htcondor_container="wrapper", slurm_settings={}, transfer_files=())  # fmt: skip
-    return BatchSettings(**{**base, **values})
+def _batch(**values: Any) -> lsf.LSFSettings:
+    return lsf.LSFSettings(**values)
 
 
 def test_array_script_holds_the_options_as_bsub_lines(tmp_path: Path) -> None:
     wave = Wave(folder=str(tmp_path / "wave dir"), jobs=())
-    batch = _batch(job_name='my "job"[x]', queue="short", job_slots=4, lsf_settings={"-R": "rusage[mem=4000]"})
-    script = lsf.array_script(wave, 7, batch)
+    batch = _batch(queue="short", job_slots=4, lsf_settings={"-R": "rusage[mem=4000]"})
+    script = lsf.array_script(wave, 7, batch, job_name='my "job"[x]')
     assert '#BSUB -J "my__job__x_[1-7]"' in script and '#BSUB -q "short"' in script and "#BSUB -n 4" in script
     assert '#BSUB -R "rusage[mem=4000]"' in script and f'#BSUB -oo "{tmp_path}/wave dir/%I/log/stdout"' in script
-    assert "#BSUB -n" not in lsf.array_script(wave, 1, _batch()), "no -n unless job_slots is set"
-    assert "line break" in lsf.refusal(_batch(lsf_settings={"-P": "belle\n#BSUB -q other"}))
+    assert "#BSUB -n" not in lsf.array_script(wave, 1, _batch(), job_name="ana"), "no -n unless job_slots is set"
+    assert "line break" in lsf.refusal(_batch(lsf_settings={"-P": "belle\n#BSUB -q other"}), job_name="ana")
 
 
 # -------------------------------------------------------------------------------------- through the stand-in

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import b2box as b2luigi
+from b2box.batch import grouping
 from b2box.batch.prepare import JobPreparer
 from b2box.errors import B2BoxError
 
@@ -161,7 +162,7 @@ def test_group_that_cannot_start_leaves_every_member_a_record(tmp_path: Path) ->
     b2luigi.set_setting("executable", ["/nowhere/python3"])
     preparer = JobPreparer("local")
     members = [preparer.prepare(Numbered(index=index)) for index in range(3)]
-    group = preparer.group(members)
+    group = grouping.group(preparer, members)
     finished = subprocess.run(["bash", group.wrapper], capture_output=True, text=True)
     assert finished.returncode == 72 and "has no /nowhere/python3" in finished.stderr
     for member in members:

@@ -1,6 +1,6 @@
 """A Basf2PathTask's path as a file for the grid: the path with the aliases, global tags and log level around it.
 
-The grid job (see b2box.batch.backends.gbasf2_projects.steering_file) restores all four; this is b2luigi's
+The grid job (see b2box.batch.backends.gbasf2.projects.steering_file) restores all four; this is b2luigi's
 ``write_path_and_state_to_file``. It runs on the submitting side, which therefore needs basf2 set up.
 """
 

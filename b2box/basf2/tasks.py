@@ -26,6 +26,7 @@ from b2box.api.staging import create_output_dirs
 from b2box.api.structure import flatten_to_dict_of_lists
 from b2box.basf2.release import check_release, get_basf2_git_hash
 from b2box.basf2.targets import ROOTLocalTarget
+from b2box.settings.general import Basf2
 from b2box.settings.layout import get_serialized_parameters
 from b2box.settings.resolved import settings_of
 
@@ -60,7 +61,7 @@ class Basf2Task(DispatchableTask):
 
     def expected_release(self) -> str:
         """The release this task must run with: ``gbasf2_release``, else the one it was submitted from."""
-        return settings_of(self).grid.release or str(self.git_hash)
+        return str(settings_of(self).group(Basf2).gbasf2_release or self.git_hash)
 
     def run(self) -> None:
         check_release(self.expected_release(), self.task_id)

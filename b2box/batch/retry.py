@@ -21,10 +21,11 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from b2box.errors import B2BoxError
+from b2box.settings.declared import default_of
 
 T = TypeVar("T")
 
@@ -78,14 +79,18 @@ class BatchSystemUnavailable(B2BoxError):
         )
 
 
+def _declared(name: str) -> Any:
+    return field(default_factory=lambda: float(default_of(name)))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long and how often to try again."""
+    """How long and how often to try again (by default as the settings' defaults say)."""
 
-    limit: float = 600.0  # seconds of failing calls before the run stops
+    limit: float = _declared("batch_retry_limit")  # seconds of failing calls before the run stops
     first_delay: float = 1.0
     max_delay: float = 60.0
-    command_timeout: float = 120.0  # seconds one command may take
+    command_timeout: float = _declared("batch_command_timeout")  # seconds one command may take
 
 
 class BatchCalls:

@@ -10,35 +10,35 @@ vanished without a record is a failure, never a success.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import luigi.task
 
-from b2box.batch import ledger, secrets, transfer
-from b2box.batch.backends.base import Backend, JobState, JobStatus
-from b2box.batch.precheck import raise_grouped, record_problem
-from b2box.batch.prepare import JobPreparer, PreparedJob
+from b2box.batch import ledger, secrets
+from b2box.batch.backends import registry
+from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of
+from b2box.batch.grouping import pack
+from b2box.batch.jobs import PreparedJob, submitted_job
+from b2box.batch.prepare import JobPreparer
+from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
-from b2box.batch.selection import backend_for, resolve_batch_system
-from b2box.engine.execute import missing_outputs
+from b2box.batch.verdict import judge
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.scheduler import Reporter, RunResult, SilentReporter, forget_failure, write_failure_log
 from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
-from b2box.job.files import read_json
 from b2box.job.main import current as current_job
+from b2box.settings.declared import default_of
 from b2box.settings.resolved import drop_resolved_settings, run_settings, settings_of
-
-_TAIL_LINES = 5
 
 
 @dataclass(eq=False)
-class _Active:
+class TrackedTask:
+    """A task whose batch job is queued or running: what the run waits for."""
+
     node: Node
     job: PreparedJob
     job_id: str
@@ -52,97 +52,11 @@ class BatchStats:
     submit_calls: int = 0
     poll_calls: int = 0
     jobs: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Unit:
-    """What one batch job runs: one task, or several packed together."""
-
-    job: PreparedJob
-    members: list[tuple[Node, PreparedJob]]
-
-
-def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer) -> list[_Unit]:
-    """Pack tasks of one family with the same batch settings into jobs of up to ``tasks_per_job`` tasks."""
-    buckets: dict[str, list[tuple[Node, PreparedJob]]] = {}
-    units: list[_Unit] = []
-    for node, job in wave:
-        batch = settings_of(node.task).batch
-        size = batch.tasks_per_job
-        if size == 1 or job.transfer:  # a job that brings its files along goes alone
-            units.append(_Unit(job=job, members=[(node, job)]))
-            continue
-        key = json.dumps(
-            [node.family, size, batch.grouping_key(), job.container_mode, job.container_image],
-            sort_keys=True,
-            default=str,
-        )
-        bucket = buckets.setdefault(key, [])
-        bucket.append((node, job))
-        if len(bucket) == size:
-            units.append(_Unit(job=preparer.group([job for _, job in bucket]), members=list(bucket)))
-            bucket.clear()
-    for bucket in buckets.values():
-        if len(bucket) == 1:
-            units.append(_Unit(job=bucket[0][1], members=list(bucket)))
-        elif bucket:
-            units.append(_Unit(job=preparer.group([job for _, job in bucket]), members=list(bucket)))
-    return units
-
-
-def _tail(path: str, lines: int = _TAIL_LINES) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return "".join(handle.readlines()[-lines:]).strip()
-    except OSError:
-        return ""
-
-
-def _ending(exit_code: Any) -> str:
-    """'the job exited with code 3', or for a shell's 128+N: 'the job was killed by signal SIGSEGV (exit code 139)'."""
-    if isinstance(exit_code, int) and 128 < exit_code < 128 + 65:
-        try:
-            name = signal.Signals(exit_code - 128).name
-        except ValueError:
-            name = f"signal {exit_code - 128}"
-        return f"the job was killed by signal {name} (exit code {exit_code})"
-    return f"the job exited with code {exit_code}"
-
-
-def judge(job: PreparedJob, status: JobStatus) -> str | None:
-    """None when the job succeeded; otherwise why it failed."""
-    transfer.restore(job.task, job.log_dir)  # a job without a shared filesystem brought its results back
-    record = read_json(job.exit_file)
-    if record is None:
-        if status.exit_code in (0, None) and _outputs_made_by(job):
-            return None  # its record was lost (a full log disk), but only a successful run commits outputs
-        code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
-        return (
-            f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
-            f"{status.reason}".strip()
-        )
-    exit_code = record.get("exit_code")
-    if exit_code != 0:
-        tail = _tail(job.stderr)
-        return f"{_ending(exit_code)}; logs: {job.stdout}, {job.stderr}" + (f":\n{tail}" if tail else "")
-    missing = missing_outputs(luigi.task.flatten(job.task.output()))
-    if missing:
-        return "the job exited 0 but did not create " + ", ".join(missing)
-    return None
-
-
-def _outputs_made_by(job: PreparedJob) -> bool:
-    """Whether every output exists and was put in place after the job was prepared: outputs are committed only
-    when ``run()`` succeeds, so such a job succeeded even if it could not write its exit record."""
-    targets = luigi.task.flatten(job.task.output())
-    paths = [target.path for target in targets if hasattr(target, "path")]
-    if not paths or len(paths) != len(targets):
-        return False
-    try:
-        return all(os.stat(path).st_mtime >= job.prepared_at for path in paths)
-    except OSError:
-        return False
+def batch_system_of(task: Any) -> str:
+    """The backend the task's ``batch_system`` setting means here (``auto`` detected, aliases resolved)."""
+    return registry.resolve(settings_of(task).batch_system)
 
 
 def _unreachable(entry: ledger.Entry, task: Any, error: Exception) -> str:
@@ -168,19 +82,19 @@ class BatchRunner:
         self,
         workers: int,
         reporter: Reporter | None = None,
-        poll_interval: float = 1.0,
+        poll_interval: float | None = None,
         backends: dict[str, Backend] | None = None,
         keep_jobs: bool = False,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         self.workers = max(1, workers)
         self.reporter: Reporter = reporter or SilentReporter()
-        self.poll_interval = poll_interval
+        self.poll_interval = float(default_of("batch_poll_interval") if poll_interval is None else poll_interval)
         self.backends: dict[str, Backend] = dict(backends or {})
         self.keep_jobs = keep_jobs
         self.preparers: dict[str, JobPreparer] = {}
         self.stats = BatchStats()
-        self.active: dict[str, list[_Active]] = {}  # batch job id -> the tasks it runs (several when grouped)
+        self.active: dict[str, list[TrackedTask]] = {}  # batch job id -> the tasks it runs (several when grouped)
         self.attempts: dict[str, int] = {}
         self.reported: dict[str, str] = {}  # job id -> the last reason told to the user
         self.retry_policy = retry_policy or RetryPolicy()
@@ -222,9 +136,9 @@ class BatchRunner:
             if node.state is not State.PENDING or isinstance(node.task, luigi.WrapperTask):
                 continue
             try:
-                name = resolve_batch_system(node.task)
-                self.backend(name)
-                if name != "gbasf2":  # the grid site chooses the container
+                name = batch_system_of(node.task)
+                backend = self.backend(name)
+                if not capabilities_of(backend).site_chooses_container:
                     self.preparer(name).identity(node.task, spec_for_task(node.task))
             except B2BoxError as error:
                 record_problem(problems, error, node.task_id)
@@ -235,11 +149,13 @@ class BatchRunner:
     def backend(self, name: str) -> Backend:
         if name not in self.backends:
             calls = BatchCalls(name, self.retry_policy, note=self.reporter.note)
-            self.backends[name] = backend_for(name, calls)
+            self.backends[name] = registry.create(name, calls)
         return self.backends[name]
 
     def preparer(self, name: str) -> JobPreparer:
-        return self.preparers.setdefault(name, JobPreparer(name))
+        if name not in self.preparers:
+            self.preparers[name] = JobPreparer(name, self.backend(name))
+        return self.preparers[name]
 
     def _ids_by_backend(self) -> dict[str, list[str]]:
         grouped: dict[str, list[str]] = {}
@@ -248,9 +164,10 @@ class BatchRunner:
         return grouped
 
     def _wait(self) -> None:
-        names = {entries[0].backend for entries in self.active.values()}
-        waiter = "local" if "local" in names else sorted(names)[0]
-        self.backends[waiter].wait(self.poll_interval)
+        """Wait on a backend whose wait() returns the moment a job ends, if one has jobs; else on any."""
+        names = sorted({entries[0].backend for entries in self.active.values()})
+        waking = [name for name in names if capabilities_of(self.backends[name]).wakes_on_job_end]
+        self.backends[(waking or names)[0]].wait(self.poll_interval)
 
     def _poll(self, graph: TaskGraph) -> list[Node]:
         """One status query per backend for all of its active jobs; what became ready."""
@@ -271,7 +188,7 @@ class BatchRunner:
                         problem = judge(entry.job, status)
                         if problem is None:
                             ledger.forget(entry.node.task)
-                            newly_ready += self._succeed(entry.node)
+                            newly_ready += self._succeed(graph, entry.node)
                         else:
                             newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
         return newly_ready
@@ -283,15 +200,14 @@ class BatchRunner:
         room = self.workers - len(self.active)
         for position, node in enumerate(ready):
             if isinstance(node.task, luigi.WrapperTask):
-                rest += self._finish_wrapper(node)
+                rest += self._finish_wrapper(graph, node)
                 continue
             if room <= 0:
                 rest += ready[position:]
                 break
             try:
                 drop_resolved_settings(node.task)  # every submission (a retry too) sees the settings as they are now
-                name = resolve_batch_system(node.task)
-                self.backend(name)
+                name = batch_system_of(node.task)
                 job = self.preparer(name).prepare(node.task)
             except B2BoxError as error:
                 self._fail(graph, node, str(error), None)
@@ -299,20 +215,22 @@ class BatchRunner:
             waves.setdefault(name, []).append((node, job))
             room -= 1
         for name, wave in waves.items():
-            units = {unit.job.task_id: unit for unit in pack(wave, self.preparer(name))}
+            packed = {
+                batch_job.job.task_id: batch_job for batch_job in pack(wave, self.preparer(name), self.backends[name])
+            }
             self.stats.submit_calls += 1
-            for submitted in self.backends[name].submit([unit.job for unit in units.values()]):
-                for unit_id, job_id in submitted.job_ids.items():  # recorded before the next call can fail
+            for submitted in self.backends[name].submit([batch_job.job for batch_job in packed.values()]):
+                for packed_id, job_id in submitted.job_ids.items():  # recorded before the next call can fail
                     self.stats.jobs += 1
-                    for node, job in units.pop(unit_id).members:
+                    for node, job in packed.pop(packed_id).members:
                         ledger.record(node.task, name, job_id)
                         self._track(node, job, job_id, name)
-                for unit_id, why in submitted.refused.items():
-                    for node, job in units.pop(unit_id).members:
+                for packed_id, why in submitted.refused.items():
+                    for node, job in packed.pop(packed_id).members:
                         self._fail(graph, node, why, job)
         return rest
 
-    def _finished(self, job_id: str) -> list[_Active]:
+    def _finished(self, job_id: str) -> list[TrackedTask]:
         """The tasks of a job that has ended (or was removed); a secrets file it never read goes now."""
         entries = self.active.pop(job_id)
         self.reported.pop(job_id, None)
@@ -328,10 +246,9 @@ class BatchRunner:
         self.reported[job_id] = status.reason
 
     def _track(self, node: Node, job: PreparedJob, job_id: str, backend: str) -> None:
-        follow = getattr(self.backends.get(backend), "follow", None)  # backends that judge a job by its task (gbasf2)
-        if follow is not None:
-            follow(job_id, job)
-        self.active.setdefault(job_id, []).append(_Active(node=node, job=job, job_id=job_id, backend=backend))
+        if capabilities_of(self.backends[backend]).follows_jobs:  # it judges a job by its task (the grid)
+            self.backends[backend].follow(job_id, job)
+        self.active.setdefault(job_id, []).append(TrackedTask(node=node, job=job, job_id=job_id, backend=backend))
         node.state = State.RUNNING
         node.log_path = job.stderr
         self.reporter.changed(node)
@@ -354,13 +271,10 @@ class BatchRunner:
                     self._fail(graph, node, _unreachable(entry, node.task, error), None)
                     adopted.add(node.task_id)
                 continue
-            described = {
-                node.task_id: self.preparer(name).describe(node.task, entry.submitted) for node, entry in entries
-            }
-            follow = getattr(backend, "follow", None)
-            for node, entry in entries:
-                if follow is not None:
-                    follow(entry.job_id, described[node.task_id])
+            described = {node.task_id: submitted_job(node.task, entry.submitted) for node, entry in entries}
+            if capabilities_of(backend).follows_jobs:
+                for node, entry in entries:
+                    backend.follow(entry.job_id, described[node.task_id])
             statuses = backend.poll([entry.job_id for _, entry in entries])  # an outage stops the run here
             self.stats.poll_calls += 1
             for node, entry in entries:
@@ -399,12 +313,12 @@ class BatchRunner:
 
     # -- outcomes -----------------------------------------------------------------------------------
 
-    def _finish_wrapper(self, node: Node) -> list[Node]:
+    def _finish_wrapper(self, graph: TaskGraph, node: Node) -> list[Node]:
         node.state = State.RUNNING
         self.reporter.changed(node)
-        return self._succeed(node)
+        return self._succeed(graph, node)
 
-    def _retry_or_fail(self, graph: TaskGraph, entry: _Active, message: str) -> list[Node]:
+    def _retry_or_fail(self, graph: TaskGraph, entry: TrackedTask, message: str) -> list[Node]:
         node = entry.node
         ledger.forget(node.task)
         attempt = self.attempts.get(node.task_id, 0) + 1
@@ -418,26 +332,21 @@ class BatchRunner:
         self._fail(graph, node, message, entry.job)
         return []
 
-    def _succeed(self, node: Node) -> list[Node]:
-        node.state = State.DONE
+    def _succeed(self, graph: TaskGraph, node: Node) -> list[Node]:
+        newly_ready = graph.finish(node)
         if not isinstance(node.task, luigi.WrapperTask):
             forget_failure(node)
         self.reporter.changed(node)
-        newly_ready = []
-        for dependent in node.dependents:
-            dependent.waiting -= 1
-            if dependent.waiting == 0 and dependent.state is State.PENDING:
-                newly_ready.append(dependent)
         return newly_ready
 
     def _fail(self, graph: TaskGraph, node: Node, message: str, job: PreparedJob | None) -> None:
-        node.state, node.error = State.FAILED, message
+        blocked = graph.fail(node, message)
         if job is not None:
             node.log_path = job.stderr if os.path.exists(job.stderr) else job.log_dir
         write_failure_log(node, keep_log_path=True)
         self.reporter.changed(node)
-        for blocked in graph.block_dependents(node):
-            self.reporter.changed(blocked)
+        for dependent in blocked:
+            self.reporter.changed(dependent)
 
 
 def run_batch(

@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from b2box.batch.prepare import PreparedJob
-from b2box.batch.state import state_dir
+from b2box.batch.jobs import PreparedJob
+from b2box.batch.workflow_folder import state_dir
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,11 @@ class Wave:
             os.symlink(job.wrapper, os.path.join(entry, "job.sh"))
             os.symlink(job.log_dir, os.path.join(entry, "log"))
         return cls(folder=folder, jobs=tuple(jobs))
+
+    @property
+    def tag(self) -> str:
+        """The wave's name, which its submission carries (a comment, a job attribute) so it can be found again."""
+        return os.path.basename(self.folder)
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.folder, *parts)

@@ -202,6 +202,21 @@ def _tool_line(name: str) -> str:
     return f"{name}: {found}" if found else f"{name}: not found"
 
 
+def _batch_system_lines() -> list[str]:
+    """Each registered batch system's tool, found or not, and what the system says of itself where it is here."""
+    from b2box.batch.backends import registry
+
+    lines = []
+    for entry in registry.registered():
+        if not entry.command:
+            continue
+        lines.append(f"  {_tool_line(entry.command)} ({entry.name})")
+        if shutil.which(entry.command):
+            said = getattr(registry.backend_type(entry.name), "version_here", lambda: "")()
+            lines += [f"  {said}"] if said else []
+    return lines
+
+
 @main.command()
 @click.argument("script", required=False, type=click.Path(dir_okay=False))
 def info(script: str | None) -> None:
@@ -224,11 +239,7 @@ def info(script: str | None) -> None:
     except B2BoxError as error:
         lines.append(f"settings: INVALID: {error}")
     lines.append("batch systems:")
-    lines += [f"  {_tool_line(tool)}" for tool in ("condor_submit", "sbatch", "bsub", "gbasf2")]
-    if shutil.which("bsub"):
-        from b2box.batch.backends.lsf import version as lsf_version
-
-        lines.append(f"  LSF: {lsf_version() or 'lsid did not answer'}")
+    lines += _batch_system_lines()
     lines.append("container runtimes:")
     lines += [f"  {_tool_line(tool)}" for tool in ("apptainer", "singularity", "docker")]
     click.echo("\n".join(lines))

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import luigi
 
+from b2box.batch.backends import registry
 from b2box.cli import flags, graph, inspection
 from b2box.engine import luigi_lines
 from b2box.engine.central import CentralSchedulerReporter, CentralSchedulerUnreachable
@@ -44,6 +45,8 @@ EXIT_LOCKED = 4  # another run of the same workflow is running
 EXIT_BATCH_UNAVAILABLE = 75  # a batch system stopped answering; jobs left as they are (sysexits' EX_TEMPFAIL)
 logger = logging.getLogger("b2box")
 calls = 0  # how often process() was called; `b2box run` checks that the script called it
+
+_ = registry  # every batch system and its settings are known (the settings model is made from them)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +231,53 @@ def process(
         _fail(str(error))
 
 
+def _inspected(
+    tasks: list[Any],
+    arguments: argparse.Namespace,
+    show_output: bool,
+    dry_run: bool,
+    remove: Sequence[str],
+    remove_only: Sequence[str],
+    auto_confirm: bool,
+    keep_tasks: Sequence[str] | None,
+) -> bool:
+    """The commands that look at the workflow instead of running it (--show-output, --dry-run, --status, --graph,
+    --provenance, --remove); whether one of them was done."""
+    if show_output or arguments.show_output:
+        inspection.show_outputs(tasks)
+        return True
+    if dry_run or arguments.dry_run:
+        pending = inspection.dry_run(tasks)
+        raise SystemExit(run_settings().dry_run_pending_exit if pending else EXIT_OK)
+    if arguments.status:
+        if arguments.tree:
+            graph.tree(tasks, sys.stdout)
+        else:
+            inspection.status(tasks)
+        return True
+    if arguments.graph:
+        written = graph.write_picture(tasks, arguments.graph, title=os.path.basename(sys.argv[0] or "workflow"))
+        print(f"wrote {written}")
+        return True
+    if arguments.provenance is not None:
+        inspection.provenance(tasks, arguments.provenance)
+        return True
+    families, only = (list(arguments.remove or remove), False)
+    if not families:
+        families, only = (list(arguments.remove_only or remove_only), True)
+    if families:
+        yes = auto_confirm or arguments.yes
+        inspection.remove_outputs(
+            tasks,
+            families,
+            only=only,
+            keep=list(arguments.keep or keep_tasks or []),
+            confirm=None if yes else _confirm_on_terminal,
+        )
+        return True
+    return False
+
+
 def _process(
     tasks: list[Any],
     arguments: argparse.Namespace,
@@ -245,37 +295,7 @@ def _process(
     if arguments.batch_runner:
         run_as_batch_runner(tasks, arguments.task_id)
         raise SystemExit(EXIT_OK)
-    if show_output or arguments.show_output:
-        inspection.show_outputs(tasks)
-        raise SystemExit(EXIT_OK)
-    if dry_run or arguments.dry_run:
-        pending = inspection.dry_run(tasks)
-        raise SystemExit(run_settings().dry_run_pending_exit if pending else EXIT_OK)
-    if arguments.status:
-        if arguments.tree:
-            graph.tree(tasks, sys.stdout)
-        else:
-            inspection.status(tasks)
-        raise SystemExit(EXIT_OK)
-    if arguments.graph:
-        written = graph.write_picture(tasks, arguments.graph, title=os.path.basename(sys.argv[0] or "workflow"))
-        print(f"wrote {written}")
-        raise SystemExit(EXIT_OK)
-    if arguments.provenance is not None:
-        inspection.provenance(tasks, arguments.provenance)
-        raise SystemExit(EXIT_OK)
-    families, only = (list(arguments.remove or remove), False)
-    if not families:
-        families, only = (list(arguments.remove_only or remove_only), True)
-    if families:
-        yes = auto_confirm or arguments.yes
-        inspection.remove_outputs(
-            tasks,
-            families,
-            only=only,
-            keep=list(arguments.keep or keep_tasks or []),
-            confirm=None if yes else _confirm_on_terminal,
-        )
+    if _inspected(tasks, arguments, show_output, dry_run, remove, remove_only, auto_confirm, keep_tasks):
         raise SystemExit(EXIT_OK)
 
     # the command line wins over the script (process(workers=...)), the script over the settings
@@ -299,10 +319,10 @@ def _process(
 
             result = run_batch(tasks, workers=int(workers), reporter=reporter, keep_jobs=arguments.keep_jobs)
         else:
-            from b2box.batch.wrapped import WrappedTasks
+            from b2box.batch.wrapper_runs import WrapperRuns
 
             scheduler = LocalScheduler(workers=int(workers), reporter=reporter, in_process=in_process,
-                                       elsewhere=WrappedTasks())  # fmt: skip
+                                       elsewhere=WrapperRuns())  # fmt: skip
             result = scheduler.run(tasks)
     if not result.interrupted and not result.outage:
         sys.stdout.write(luigi_lines.end_of_run(result.graph))

@@ -208,6 +208,21 @@ class TaskGraph:
                 )
                 return
 
+    def finish(self, node: Node) -> list[Node]:
+        """``node`` is done: what became ready because of it (its dependents that wait for nothing else)."""
+        node.state = State.DONE
+        newly_ready = []
+        for dependent in node.dependents:
+            dependent.waiting -= 1
+            if dependent.waiting == 0 and dependent.state is State.PENDING:
+                newly_ready.append(dependent)
+        return newly_ready
+
+    def fail(self, node: Node, error: str) -> list[Node]:
+        """``node`` failed with ``error``: everything that needs it is blocked; what was blocked now."""
+        node.state, node.error = State.FAILED, error
+        return self.block_dependents(node)
+
     def block_dependents(self, node: Node) -> list[Node]:
         """Mark everything that needs ``node`` as blocked; return what changed."""
         changed = []

@@ -38,7 +38,9 @@ class WorkflowLocked(B2BoxError):
     """Another run of the same workflow holds its lock."""
 
 
-def _process_start(pid: int) -> str:
+def process_start(pid: int) -> str:
+    """The start time of process ``pid`` (clock ticks after boot), empty when there is no such process: with the
+    pid it names one process, never a later one that reuses the pid."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             fields = handle.read().rpartition(")")[2].split()
@@ -61,7 +63,7 @@ def _read(path: str) -> dict[str, Any] | None:
 def is_stale(holder: dict[str, Any], age: float) -> bool:
     """Whether the run that wrote ``holder`` is gone (``age``: seconds since the file was last touched)."""
     if holder.get("host") == _HOST and str(holder.get("pid", "")).isdigit():
-        start = _process_start(int(holder["pid"]))
+        start = process_start(int(holder["pid"]))
         return not start or (bool(holder.get("start")) and start != holder.get("start"))
     return age > STALE_AFTER
 
@@ -104,7 +106,7 @@ class RunLock:
         mine = {
             "pid": os.getpid(),
             "host": _HOST,
-            "start": _process_start(os.getpid()),
+            "start": process_start(os.getpid()),
             "token": self.token,
             "since": datetime.datetime.now().isoformat(timespec="seconds"),
         }

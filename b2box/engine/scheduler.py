@@ -212,21 +212,19 @@ class LocalScheduler:
         node.state = State.RUNNING
         self.reporter.changed(node)
 
-    def _succeeded(self, node: Node) -> None:
-        node.state = State.DONE
+    def _succeeded(self, graph: TaskGraph, node: Node) -> None:
+        newly_ready = graph.finish(node)
         forget_failure(node)
         self.reporter.changed(node)
-        for dependent in node.dependents:
-            dependent.waiting -= 1
-            if dependent.waiting == 0 and dependent.state is State.PENDING:
-                self._push(dependent)
+        for dependent in newly_ready:
+            self._push(dependent)
 
     def _failed(self, graph: TaskGraph, node: Node, error: str) -> None:
-        node.state, node.error = State.FAILED, error
+        blocked = graph.fail(node, error)
         write_failure_log(node)
         self.reporter.changed(node)
-        for blocked in graph.block_dependents(node):
-            self.reporter.changed(blocked)
+        for dependent in blocked:
+            self.reporter.changed(dependent)
 
     # -- one worker: in this process ----------------------------------------------------------------
 
@@ -237,7 +235,7 @@ class LocalScheduler:
             if self.elsewhere is not None and self.elsewhere.wants(node.task):
                 error = self.elsewhere.run(node.task)
                 if error is None:
-                    self._succeeded(node)
+                    self._succeeded(graph, node)
                 else:
                     self._failed(graph, node, error)
                 continue
@@ -249,7 +247,7 @@ class LocalScheduler:
                 self._failed(graph, node, "interrupted (Ctrl-C)")
                 raise
             else:
-                self._succeeded(node)
+                self._succeeded(graph, node)
 
     # -- the default: every task in a worker process -----------------------------------------------------
 
@@ -264,7 +262,7 @@ class LocalScheduler:
                 for task_id, error in pool.wait():
                     node = graph.nodes[task_id]
                     if error is None:
-                        self._succeeded(node)
+                        self._succeeded(graph, node)
                     else:
                         self._failed(graph, node, error)
         except KeyboardInterrupt:

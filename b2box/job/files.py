@@ -2,14 +2,17 @@
 
 The submitting side writes :class:`JobSpec` (the task's module, class and
 parameters, where to log, what image it was meant to run in); the job reads
-it. Both sides write JSON atomically, so a reader never sees half a file.
+it. A job's end is told by its :class:`ExitRecord`. Both sides write JSON
+atomically, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
+import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -56,6 +59,42 @@ class JobSpec:
     def read(cls, path: str) -> JobSpec:
         with open(path, encoding="utf-8") as handle:
             return cls(**json.load(handle))
+
+
+@dataclass(frozen=True)
+class ExitRecord:
+    """How a job ended, in its own words (``exit.json``), known even when the batch system has forgotten the job.
+
+    Written by the job's wrapper (``env/templates/job.sh``, in bash, with these three keys), by a group job for
+    each of its tasks, and by a backend that runs the job's work itself (gbasf2, for a grid project); read when a
+    finished job is judged.
+    """
+
+    exit_code: int | None  # None: the record holds no usable exit code
+    end_time: str
+    host: str
+
+    @classmethod
+    def now(cls, exit_code: int) -> ExitRecord:
+        """The record of a job ending here and now."""
+        end = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return cls(exit_code=exit_code, end_time=end, host=socket.gethostname())
+
+    def write(self, path: str) -> None:
+        write_json(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: str) -> ExitRecord | None:
+        """The record at ``path``, or None when there is none (the job was killed, or never started)."""
+        data = read_json(path)
+        if data is None:
+            return None
+        code = data.get("exit_code")
+        return cls(
+            exit_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            end_time=str(data.get("end_time", "")),
+            host=str(data.get("host", "")),
+        )
 
 
 def write_json(path: str, data: Any) -> None:

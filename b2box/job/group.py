@@ -9,15 +9,13 @@ exit record, so each is judged and retried on its own, exactly as if it had been
 
 from __future__ import annotations
 
-import datetime
 import os
-import socket
 import sys
 import traceback
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from b2box.job.files import EXIT_BAD_JOB, JobSpec, read_json, write_json
+from b2box.job.files import EXIT_BAD_JOB, ExitRecord, JobSpec, read_json, write_json
 from b2box.job.run import run
 
 MEMBERS_KEY = "members"
@@ -44,12 +42,6 @@ def read_group(path: str) -> list[GroupMember] | None:
     if data is None or MEMBERS_KEY not in data:
         return None
     return [GroupMember(**member) for member in data[MEMBERS_KEY]]
-
-
-def exit_record(path: str, code: int) -> None:
-    """The same record the wrapper writes for a job of its own."""
-    end = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    write_json(path, {"exit_code": code, "end_time": end, "host": socket.gethostname()})
 
 
 def _run_member(member: GroupMember, job_id: str) -> None:
@@ -81,7 +73,7 @@ def run_group(members: list[GroupMember], job_id: str) -> int:
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
         code = 128 - code if code < 0 else code  # killed by a signal: as a shell reports it
-        exit_record(member.exit, code)
+        ExitRecord.now(code).write(member.exit)  # the record the wrapper writes for a job of its own
         if code != 0:
             failed = 1
             print(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from b2box.errors import DeprecatedSettingsWarning
+from b2box.settings import declared, general
 from b2box.settings.sources import CUSTOM_SECTION, raw_environment_values, read_settings_file, settings_file_paths
 
 # b2luigi's sentinel for "no default": returned as is when passed as default.
@@ -202,7 +203,7 @@ def _lookup(key: str, task: object | None) -> Any:
 
 def copied(value: Any) -> Any:
     """A deep copy of a dict, list or set (so nobody mutates what ``set_setting`` was given); others as they are."""
-    return copy.deepcopy(value) if isinstance(value, dict | list | set) else value
+    return copy.deepcopy(value) if isinstance(value, (dict, list, set)) else value
 
 
 def get_setting(
@@ -238,12 +239,11 @@ def get_setting(
 
 
 def model_default(key: str) -> Any:
-    """The settings model's default of ``key``; None inside a job (no pydantic there) or for unknown keys."""
-    try:
-        from b2box.settings.model import default_of
-    except ImportError:  # a job in an image whose Python cannot load pydantic: no model defaults there
-        return None
-    return default_of(key)
+    """The declared default of ``key`` (the same in a job, which has no pydantic), or None for unknown keys."""
+    return declared.default_of(key)
+
+
+_ = general  # imported for its declarations: the defaults of the settings every task has
 
 
 def set_setting(key: str, value: Any) -> None:

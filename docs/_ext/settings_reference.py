@@ -1,8 +1,9 @@
 """The ``b2box-settings`` directive: the settings reference, generated from b2box's settings model.
 
-Every field of :class:`b2box.settings.model.SettingValues` becomes one entry: its name (with an anchor), type,
-default, and its docstring, which says what the setting does and what reads it; settings b2box accepts from
-b2luigi without using them say so. tests/test_docs.py checks that every setting appears.
+Every field of the settings model (:func:`b2box.settings.model.settings_model`, made from every declared setting)
+becomes one entry: its name (with an anchor), type, default, and its docstring, which says what the setting does
+and what reads it; settings b2box accepts from b2luigi without using them say so. tests/test_docs.py checks that
+every setting appears.
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ class SettingsReference(GeneratedMarkdown):
     source = "settings model"
 
     def lines(self) -> list[str]:
-        from b2box.settings.model import NO_EFFECT, SettingValues
+        from b2box.settings.model import NO_EFFECT, settings_model
 
         lines: list[str] = []
-        for name, field in SettingValues.model_fields.items():
+        for name, field in settings_model().model_fields.items():
             annotation = _type_name(field.annotation)
             lines += [
                 f"({name})=",

@@ -1,18 +1,25 @@
-"""What every batch backend provides, and the states a job can be in.
+"""What every batch backend provides, what it may declare about itself, and the states a job can be in.
 
-A backend is three calls: ``submit`` a wave of jobs at once, ``poll`` the
-states of all of the workflow's jobs in one query, ``cancel`` jobs. The poll
-loop in :mod:`b2box.batch.runner` is the same for every backend.
+A backend is three calls: ``submit`` a wave of jobs at once, ``poll`` the states of all of the workflow's jobs in
+one query, ``cancel`` jobs. What differs between batch systems beyond that is declared, not tested by name: a
+backend's :class:`Capabilities` say what the rest of b2box must do differently for it, and
+:class:`BackendBase` gives every optional part its default. The poll loop in :mod:`b2box.batch.runner` is the same
+for every backend.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from b2box.batch.prepare import PreparedJob
+from b2box.settings.resolved import settings_of
+
+if TYPE_CHECKING:
+    from b2box.batch.jobs import PreparedJob
+    from b2box.env.spec import EnvSpec
 
 
 class JobState(enum.Enum):
@@ -46,10 +53,25 @@ class Submitted:
     refused: dict[str, str] = field(default_factory=dict)  # task id -> the batch system's reason
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend's jobs need from the rest of b2box beyond submit, poll and cancel; all off by default."""
+
+    # The site chooses the container and the release (the grid): jobs get no wrapper and no image check.
+    site_chooses_container: bool = False
+    # Jobs can bring their files along where worker nodes share no filesystem (the transfer_files setting).
+    transfers_files: bool = False
+    # The backend judges a job by its task (it downloads, reschedules ...): it is handed each job it follows.
+    follows_jobs: bool = False
+    # wait() returns the moment a job ends, so the run waits on this backend when it has jobs.
+    wakes_on_job_end: bool = False
+
+
 class Backend(Protocol):
     """A batch system as the poll loop sees it."""
 
     name: str
+    capabilities: Capabilities
 
     def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
         """Submit all ``jobs`` (as few calls as possible), yielding each call's result as soon as it returns, so the
@@ -74,3 +96,57 @@ class Backend(Protocol):
         """The run is over: release what the backend holds (connections, helper processes); with
         ``leave_running``, jobs still running were left on purpose and must go on."""
         ...
+
+    def follow(self, job_id: str, job: PreparedJob) -> None:
+        """Take over the judging of ``job`` (only called when ``capabilities.follows_jobs``)."""
+        ...
+
+
+class BackendBase:
+    """The defaults of a backend's optional parts; a backend class derives from it (or declares them itself)."""
+
+    name = "unnamed"
+    capabilities = Capabilities()
+
+    def wait(self, timeout: float) -> None:
+        time.sleep(timeout)
+
+    def close(self, leave_running: bool = False) -> None:
+        """Nothing to release: jobs still queued stay, and a later run re-attaches to them."""
+
+    def follow(self, job_id: str, job: PreparedJob) -> None:
+        """Take over the judging of ``job`` (only called when ``capabilities.follows_jobs``)."""
+
+    def group_key(self, job: PreparedJob) -> Hashable:
+        """Jobs with equal keys may share one submission (and tasks with equal keys one job): equal settings."""
+        return settings_of(job.task).batch.job_name
+
+    @classmethod
+    def version_here(cls) -> str:
+        """The batch system's version on this machine, for ``b2box info`` (empty: nothing to say)."""
+        return ""
+
+    @classmethod
+    def managed_container(cls, task: Any, spec: EnvSpec) -> str:
+        """How the batch system starts the task's container itself (a mode its submission understands), or empty
+        when the job's wrapper starts it; a setting that asks for what cannot work raises a
+        :class:`~b2box.errors.TaskDefinitionError` naming the task."""
+        return ""
+
+
+def capabilities_of(backend: Any) -> Capabilities:
+    """A backend's (or backend class's) capabilities; a plug-in that declares none has the defaults."""
+    found = getattr(backend, "capabilities", None)
+    return found if isinstance(found, Capabilities) else Capabilities()
+
+
+def submission_key(backend: Any, job: PreparedJob) -> Hashable:
+    """``backend.group_key(job)`` where the backend has it, else the job's name."""
+    method = getattr(backend, "group_key", None)
+    return method(job) if callable(method) else settings_of(job.task).batch.job_name
+
+
+def managed_container(backend: Any, task: Any, spec: EnvSpec) -> str:
+    """``backend.managed_container(task, spec)`` where the backend has it, else empty (the wrapper starts it)."""
+    method = getattr(backend, "managed_container", None)
+    return str(method(task, spec)) if callable(method) else ""

@@ -15,14 +15,27 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import importlib
 import itertools
 import os
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from b2box.batch.backends.base import JobState, JobStatus, Submitted
-from b2box.batch.prepare import PreparedJob
+from b2box.batch.backends.base import Backend, BackendBase, JobState, JobStatus, Submitted
+from b2box.batch.jobs import PreparedJob
+from b2box.batch.retry import BatchCalls
+from b2box.errors import B2BoxError
+from b2box.settings.declared import SettingGroup
+from b2box.settings.resolved import run_group
+
+
+class CustomSettings(SettingGroup):
+    """The settings of ``batch_system = "custom"``."""
+
+    custom_backend: str = ""
+    """``"package.module:Class"``: a b2box backend for ``batch_system = "custom"`` (else the task's
+    ``process_class``, a b2luigi ``BatchProcess`` plug-in)."""
+
 
 _wrappers: dict[str, str] = {}  # task id -> its prepared wrapper, for create_executable_wrapper()
 _JOB_ID_VARIABLE = "B2BOX_JOB_ID"  # the job id the wrapper records in the exit record and provenance
@@ -84,7 +97,31 @@ def _state_of(value: Any) -> JobState:
         return JobState.UNKNOWN
 
 
-class ProcessBackend:
+def custom_backend(calls: BatchCalls | None = None) -> Backend:
+    """``batch_system = "custom"``: the b2box-native backend the ``custom_backend`` setting names, else each task's
+    ``process_class`` plug-in."""
+    dotted = run_group(CustomSettings).custom_backend
+    return _load_backend(dotted) if dotted else ProcessBackend()
+
+
+def _load_backend(dotted: str) -> Backend:
+    """A b2box-native backend named by the ``custom_backend`` setting: ``package.module:Class``, made without
+    arguments, with the methods of :class:`~b2box.batch.backends.base.Backend`."""
+    module_name, _, class_name = dotted.partition(":")
+    try:
+        backend: Backend = getattr(importlib.import_module(module_name), class_name)()
+    except (ImportError, AttributeError, ValueError, TypeError) as problem:
+        raise B2BoxError(
+            f"setting 'custom_backend' = {dotted!r} cannot be loaded ({problem!r}): name an importable class as "
+            "'package.module:Class' whose instances submit, poll, wait, cancel and close jobs"
+        ) from None
+    missing = [method for method in ("submit", "poll", "wait", "cancel", "close") if not hasattr(backend, method)]
+    if missing:
+        raise B2BoxError(f"setting 'custom_backend' = {dotted!r}: the class lacks {', '.join(missing)}")
+    return backend
+
+
+class ProcessBackend(BackendBase):
     """Each task's ``process_class``, one object per job, behind b2box's backend protocol."""
 
     name = "custom"
@@ -128,9 +165,6 @@ class ProcessBackend:
             reason = "" if state is not JobState.UNKNOWN else f"get_job_status() returned {reported!r}"
             statuses[job_id] = JobStatus(state, reason)
         return statuses
-
-    def wait(self, timeout: float) -> None:
-        time.sleep(timeout)
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         for job_id in job_ids:

@@ -10,19 +10,35 @@ below: the submit description of a wave, and the mapping of job ads to
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from b2box.batch import transfer
-from b2box.batch.backends.base import JobState, JobStatus, Submitted
-from b2box.batch.prepare import PreparedJob
+from b2box.batch.backends.arrays import ArrayBackend
+from b2box.batch.backends.base import Capabilities, JobState, JobStatus
+from b2box.batch.jobs import PreparedJob
 from b2box.batch.retry import BatchCalls, CallFailed, looks_transient
-from b2box.batch.waves import Wave, WaveTracker
-from b2box.errors import B2BoxError
-from b2box.settings.resolved import BatchSettings, settings_of
+from b2box.batch.waves import Wave
+from b2box.errors import B2BoxError, TaskDefinitionError
+from b2box.settings.declared import SettingGroup
+from b2box.settings.resolved import run_group, settings_of
+
+if TYPE_CHECKING:
+    from b2box.env.spec import EnvSpec
+
+
+class HTCondorSettings(SettingGroup):
+    """HTCondor's own settings."""
+
+    htcondor_settings: dict[str, Any] = {}
+    """Lines of the HTCondor submit description, e.g. ``{"request_memory": "2 GB"}``."""
+    htcondor_container: Literal["wrapper", "container_image", "singularity_image"] = "wrapper"
+    """Who starts an HTCondor job's container: b2box's wrapper, or HTCondor itself (``container_image``,
+    ``singularity_image`` in the submit description)."""
+    htcondor_interface: Literal["auto", "bindings", "cli"] = "auto"
+    """How b2box talks to HTCondor: its Python bindings, its command-line tools, or the bindings when importable."""
+
 
 PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode"]
 # HTCondor's JobStatus codes.
@@ -44,6 +60,9 @@ _STATE_NAMES = {
     6: "transferring output",
     7: "suspended",
 }
+
+
+_INTERFACES = {"auto": None, "bindings": True, "cli": False}  # htcondor_interface -> use the bindings?
 
 
 def _bindings() -> Any:
@@ -160,12 +179,12 @@ def statuses(job_ids: Sequence[str], ads: Sequence[Mapping[str, Any]]) -> dict[s
     return {job_id: found.get(job_id, JobStatus(JobState.FINISHED)) for job_id in job_ids}
 
 
-def refusal(batch: BatchSettings) -> str:
+def refusal(condor: HTCondorSettings, job_name: str) -> str:
     """Why a task's HTCondor settings cannot go into a submit description (a line break would add lines of its
     own to it), or empty."""
-    if "\n" in batch.job_name or "\r" in batch.job_name:
+    if "\n" in job_name or "\r" in job_name:
         return "setting 'job_name' contains a line break; remove it"
-    for key, value in batch.htcondor_settings.items():
+    for key, value in condor.htcondor_settings.items():
         if any(mark in f"{key}{value}" for mark in ("\n", "\r")):
             return f"setting 'htcondor_settings' entry {key!r} contains a line break; write it on one line"
     return ""
@@ -173,23 +192,7 @@ def refusal(batch: BatchSettings) -> str:
 
 def wave_attribute(wave: Wave) -> str:
     """The value of ``B2BoxWave`` that finds a wave's cluster again (after a submission whose answer was lost)."""
-    return os.path.basename(wave.folder)
-
-
-def _group(jobs: Sequence[PreparedJob]) -> dict[tuple[str, str, str, str, bool], list[PreparedJob]]:
-    """Jobs that share settings (the image HTCondor starts, if any, and file transfer) share a cluster."""
-    groups: dict[tuple[str, str, str, str, bool], list[PreparedJob]] = {}
-    for job in jobs:
-        batch = settings_of(job.task).batch
-        key = (
-            batch.job_name,
-            json.dumps(batch.htcondor_settings, sort_keys=True, default=str),
-            job.container_mode,
-            job.container_image,
-            job.transfer,
-        )
-        groups.setdefault(key, []).append(job)
-    return groups
+    return wave.tag
 
 
 def _removed(done: Any) -> bool:
@@ -201,21 +204,45 @@ def _failed(error: Exception, transient: bool) -> CallFailed:
     return CallFailed(f"{type(error).__name__}: {error}", transient=transient or looks_transient(str(error)))
 
 
-class HTCondorBackend:
+class HTCondorBackend(ArrayBackend):
     """Submits and follows jobs on the local schedd, every call under the retry policy."""
 
     name = "htcondor"
+    refused_by = "HTCondor refused the job"
+    capabilities = Capabilities(transfers_files=True)
 
-    def __init__(self, use_bindings: bool | None = None, calls: BatchCalls | None = None) -> None:
+    def __init__(self, calls: BatchCalls | None = None, use_bindings: bool | None = None) -> None:
+        if use_bindings is None:
+            use_bindings = _INTERFACES[run_group(HTCondorSettings).htcondor_interface]
         self._module: Any = _bindings() if use_bindings in (None, True) else None
         if use_bindings and self._module is None:
             raise B2BoxError("HTCondor's Python bindings are not importable; install htcondor (pip) or use the CLI.")
+        self._schedd_object: Any = None
+        super().__init__(calls)
+
+    def check_available(self) -> None:
         if self._module is None and not shutil.which("condor_submit"):
             raise B2BoxError("batch_system 'htcondor': neither HTCondor's Python bindings nor condor_submit found.")
-        self._schedd_object: Any = None
-        self.waves = WaveTracker()
-        self.retry = calls or BatchCalls(self.name)
-        self.calls = {"submit": 0, "query": 0, "remove": 0}
+
+    @classmethod
+    def managed_container(cls, task: Any, spec: EnvSpec) -> str:
+        """``htcondor_container``: HTCondor, not the wrapper, starts the task's Apptainer image."""
+        mode = settings_of(task).group(HTCondorSettings).htcondor_container
+        if mode == "wrapper" or not spec.in_container:
+            return ""
+        if spec.runtime != "apptainer":
+            raise TaskDefinitionError(
+                f"{task.task_id}: htcondor_container {mode!r} starts Apptainer images; "
+                f"{spec.image!r} runs with {spec.runtime}. Use a SIF, a sandbox or docker://, "
+                "or htcondor_container 'wrapper'."
+            )
+        if spec.binds or spec.extra_args or spec.gpus:
+            raise TaskDefinitionError(
+                f"{task.task_id}: with htcondor_container {mode!r} the site decides binds and "
+                "options; remove binds, extra_args and gpus (use htcondor_settings) or use "
+                "htcondor_container 'wrapper'."
+            )
+        return mode
 
     @property
     def via(self) -> str:
@@ -230,69 +257,52 @@ class HTCondorBackend:
                 raise _failed(error, transient=True) from None
         return self._schedd_object
 
-    def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
-        refused = {}
-        for job in jobs:
-            problem = refusal(settings_of(job.task).batch)
-            if problem:
-                refused[job.task_id] = problem
-        if refused:
-            yield Submitted(refused=refused)
-        accepted = [job for job in jobs if job.task_id not in refused]
-        for (name, settings, mode, image, moving), group in _group(accepted).items():
-            wave = Wave.create(self.name, group)
-            if moving:
-                with open(wave.path(transfer.LAUNCHER_FILE), "w", encoding="utf-8") as handle:
-                    handle.write(transfer.LAUNCHER)
-            description = submit_description(wave, name or None, json.loads(settings), (mode, image), moving)
+    def refusal(self, job: PreparedJob) -> str:
+        settings = settings_of(job.task)
+        return refusal(settings.group(HTCondorSettings), settings.batch.job_name)
+
+    def group_key(self, job: PreparedJob) -> Hashable:
+        """Jobs that share settings (the image HTCondor starts, if any, and file transfer) share a cluster."""
+        settings = settings_of(job.task)
+        lines = json.dumps(settings.group(HTCondorSettings).htcondor_settings, sort_keys=True, default=str)
+        return (settings.batch.job_name, lines, job.container_mode, job.container_image, job.transfer)
+
+    def submit_array(self, wave: Wave) -> str:
+        first = wave.jobs[0]
+        settings = settings_of(first.task)
+        job_name, lines = settings.batch.job_name, settings.group(HTCondorSettings).htcondor_settings
+        if first.transfer:
+            with open(wave.path(transfer.LAUNCHER_FILE), "w", encoding="utf-8") as handle:
+                handle.write(transfer.LAUNCHER)
+        container = (first.container_mode, first.container_image)
+        description = submit_description(wave, job_name or None, lines, container, first.transfer)
+        if self._module is not None:
             try:
-                cluster = self.retry.call("submit", self._submit_once(wave, description, len(group)))
-            except CallFailed as error:
-                yield Submitted(refused={job.task_id: f"HTCondor refused the job: {error}" for job in group})
-                continue
-            ids = {job.task_id: f"{cluster}.{index}" for index, job in enumerate(group)}
-            self.waves.add(wave, ids.values())
-            yield Submitted(job_ids=ids)
+                return str(self._schedd().submit(self._module.Submit(description), count=len(wave.jobs)).cluster())
+            except CallFailed:
+                raise
+            except Exception as error:
+                raise _failed(error, transient=False) from None
+        path = wave.path("submit.sub")
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.writelines(f"{key} = {value}\n" for key, value in description.items())
+            handle.write(f"queue {len(wave.jobs)}\n")
+        done = self.retry.run_once(["condor_submit", "-terse", path])
+        return str(int(done.stdout.split(".")[0]))
 
-    def _submit_once(self, wave: Wave, description: dict[str, str], count: int) -> Callable[[], int]:
-        """One try; a try after a failed one first looks whether that one reached the schedd after all."""
-        tried = False
+    def find_array(self, wave: Wave) -> str:
+        found = self._query(f"B2BoxWave == {classad_string(wave_attribute(wave))}")
+        clusters = [number for ad in found if (number := _number(ad.get("ClusterId"))) is not None]
+        return str(min(clusters)) if clusters else ""
 
-        def once() -> int:
-            nonlocal tried
-            if tried:
-                found = self._query(f"B2BoxWave == {classad_string(wave_attribute(wave))}")
-                clusters = [number for ad in found if (number := _number(ad.get("ClusterId"))) is not None]
-                if clusters:
-                    return min(clusters)
-            tried = True
-            self.calls["submit"] += 1
-            if self._module is not None:
-                try:
-                    return int(self._schedd().submit(self._module.Submit(description), count=count).cluster())
-                except CallFailed:
-                    raise
-                except Exception as error:
-                    raise _failed(error, transient=False) from None
-            path = wave.path("submit.sub")
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.writelines(f"{key} = {value}\n" for key, value in description.items())
-                handle.write(f"queue {count}\n")
-            done = self.retry.run_once(["condor_submit", "-terse", path])
-            return int(done.stdout.split(".")[0])
+    def job_id(self, array_id: str, index: int) -> str:
+        return f"{array_id}.{index}"
 
-        return once
-
-    def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        if not job_ids:
-            return {}
-        found = statuses(job_ids, self.retry.call("status query", lambda: self._query(clusters_constraint(job_ids))))
-        self.waves.finished(job_id for job_id, status in found.items() if status.state is JobState.FINISHED)
-        return found
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        return statuses(job_ids, self.retry.call("status query", lambda: self._query(clusters_constraint(job_ids))))
 
     def _query(self, constraint: str) -> list[Mapping[str, Any]]:
         """One query (raises :class:`CallFailed`, transient: a query is always worth another try)."""
-        self.calls["query"] += 1
         if self._module is not None:
             try:
                 return [dict(ad) for ad in self._schedd().query(constraint=constraint, projection=PROJECTION)]
@@ -309,13 +319,7 @@ class HTCondorBackend:
         except ValueError as error:
             raise CallFailed(f"condor_q printed no valid JSON ({error})", transient=True) from None
 
-    def wait(self, timeout: float) -> None:
-        time.sleep(timeout)
-
-    def cancel(self, job_ids: Sequence[str]) -> None:
-        if not job_ids:
-            return
-        self.calls["remove"] += 1
+    def remove(self, job_ids: Sequence[str]) -> None:
         self.retry.call("removal", lambda: self._remove(job_ids))
 
     def _remove(self, job_ids: Sequence[str]) -> None:
@@ -329,6 +333,3 @@ class HTCondorBackend:
             return
         # condor_rm fails for jobs that already left the queue: that is what removal wants anyway
         self.retry.run_once(["condor_rm", *job_ids], always_transient=True, accept=_removed)
-
-    def close(self, leave_running: bool = False) -> None:
-        """Waves of jobs still queued stay: a later run re-attaches to them."""

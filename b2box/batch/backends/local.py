@@ -22,8 +22,10 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 
-from b2box.batch.backends.base import JobState, JobStatus, Submitted
-from b2box.batch.prepare import PreparedJob
+from b2box.batch.backends.base import BackendBase, Capabilities, JobState, JobStatus, Submitted
+from b2box.batch.jobs import PreparedJob, start_wrapper
+from b2box.batch.retry import BatchCalls
+from b2box.engine.run_lock import process_start
 from b2box.job.server import ENV_VAR, JobServer
 
 _PREFIX = "local-"
@@ -32,16 +34,6 @@ _PREFIX = "local-"
 def _job_environment() -> dict[str, str]:
     """This process's environment, minus a job id inherited from an enclosing batch job."""
     return {name: value for name, value in os.environ.items() if name not in ("B2BOX_JOB_ID", ENV_VAR)}
-
-
-def process_start(pid: int) -> str:
-    """The start time of process ``pid`` (clock ticks after boot), empty when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rpartition(")")[2].split()
-    except OSError:
-        return ""
-    return fields[19] if len(fields) > 19 else ""
 
 
 def job_id_of(pid: int) -> str:
@@ -75,12 +67,13 @@ def _zombie(pid: int) -> bool:
         return True
 
 
-class LocalBackend:
+class LocalBackend(BackendBase):
     """Runs wrappers as processes, each in its own session; re-attaches to those of an earlier run."""
 
     name = "local"
+    capabilities = Capabilities(wakes_on_job_end=True)
 
-    def __init__(self, job_server: bool = True) -> None:
+    def __init__(self, calls: BatchCalls | None = None, job_server: bool = True) -> None:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._pidfds: dict[str, int] = {}
         self._use_job_server = job_server
@@ -107,15 +100,7 @@ class LocalBackend:
     def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
         environment = self._environment()
         for job in jobs:
-            with open(job.stdout, "wb") as stdout, open(job.stderr, "wb") as stderr:
-                process = subprocess.Popen(
-                    ["/bin/bash", job.wrapper],
-                    stdout=stdout,
-                    stderr=stderr,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    env=environment,
-                )
+            process = start_wrapper(job, environment)
             job_id = job_id_of(process.pid)
             self._processes[job_id] = process
             self._watch(job_id, process.pid)

@@ -38,20 +38,35 @@ before it is tried again, the wave is looked up by its job description (``-Jd``)
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from b2box.batch.backends.base import JobState, JobStatus, Submitted
-from b2box.batch.prepare import PreparedJob
-from b2box.batch.retry import BatchCalls, CallFailed
-from b2box.batch.waves import Wave, WaveTracker
-from b2box.errors import B2BoxError
-from b2box.settings.resolved import BatchSettings, settings_of
+from b2box.batch.backends.arrays import ArrayBackend
+from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.jobs import PreparedJob
+from b2box.batch.retry import CallFailed
+from b2box.batch.waves import Wave
+from b2box.settings.declared import SettingGroup
+from b2box.settings.resolved import settings_of
+
+if TYPE_CHECKING:
+    from b2box.settings.types import PositiveInt
+
+
+class LSFSettings(SettingGroup):
+    """LSF's own settings."""
+
+    queue: str | None = None
+    """LSF queue (``bsub -q``)."""
+    job_slots: PositiveInt | None = None
+    """LSF job slots (``bsub -n``), only when set."""
+    lsf_settings: dict[str, Any] = {}
+    """``bsub`` options, e.g. ``{"-R": "rusage[mem=4000]", "-W": "2:00"}``."""
+    lsf_array_size: PositiveInt = 1000
+    """Largest LSF job array b2box submits (the site's ``MAX_JOB_ARRAY_SIZE``); larger waves are split."""
+
 
 STATES = {
     "PEND": JobState.QUEUED,
@@ -122,12 +137,12 @@ def _quoted(value: Any) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def refusal(batch: BatchSettings) -> str:
+def refusal(lsf: LSFSettings, job_name: str) -> str:
     """Why a task's LSF settings cannot become ``#BSUB`` lines (a line break would add lines of its own), or empty."""
     values = {
-        "job_name": batch.job_name,
-        "queue": batch.queue or "",
-        **{f"lsf_settings {key!r}": f"{key}{value}" for key, value in batch.lsf_settings.items()},
+        "job_name": job_name,
+        "queue": lsf.queue or "",
+        **{f"lsf_settings {key!r}": f"{key}{value}" for key, value in lsf.lsf_settings.items()},
     }
     for setting, value in values.items():
         if "\n" in value or "\r" in value:
@@ -142,23 +157,23 @@ def array_name(job_name: str) -> str:
 
 def wave_description(wave: Wave) -> str:
     """The job description (``-Jd``) that finds a wave's array again after an answer was lost."""
-    return f"b2box:{os.path.basename(wave.folder)}"
+    return f"b2box:{wave.tag}"
 
 
-def array_script(wave: Wave, count: int, batch: BatchSettings) -> str:
+def array_script(wave: Wave, count: int, lsf: LSFSettings, job_name: str) -> str:
     """The array's script: its options as ``#BSUB`` lines, then element ``$LSB_JOBINDEX`` runs its wrapper."""
     lines = [
         "#!/bin/bash",
-        f"#BSUB -J {_quoted(array_name(batch.job_name) + f'[1-{count}]')}",
+        f"#BSUB -J {_quoted(array_name(job_name) + f'[1-{count}]')}",
         f"#BSUB -Jd {_quoted(wave_description(wave))}",
         f"#BSUB -oo {_quoted(wave.path('%I', 'log', 'stdout'))}",
         f"#BSUB -eo {_quoted(wave.path('%I', 'log', 'stderr'))}",
     ]
-    if batch.queue:
-        lines.append(f"#BSUB -q {_quoted(batch.queue)}")
-    if batch.job_slots is not None:
-        lines.append(f"#BSUB -n {int(batch.job_slots)}")
-    for key, value in batch.lsf_settings.items():
+    if lsf.queue:
+        lines.append(f"#BSUB -q {_quoted(lsf.queue)}")
+    if lsf.job_slots is not None:
+        lines.append(f"#BSUB -n {int(lsf.job_slots)}")
+    for key, value in lsf.lsf_settings.items():
         lines.append(f"#BSUB {key}" if value is True or value == "" else f"#BSUB {key} {_quoted(value)}")
     lines += [
         "# b2box: element N of this array runs the wrapper linked as <wave>/N/job.sh",
@@ -175,73 +190,49 @@ def _bkill_done(done: subprocess.CompletedProcess[str]) -> bool:
     return done.returncode == 0 or not problems
 
 
-class LSFBackend:
+class LSFBackend(ArrayBackend):
     """Submits job arrays with ``bsub`` and follows them with ``bjobs``, every call under the retry policy."""
 
     name = "lsf"
+    required_command = "bsub"
+    first_index = 1
+    refused_by = "bsub refused the job"
 
-    def __init__(self, calls: BatchCalls | None = None) -> None:
-        if not shutil.which("bsub"):
-            raise B2BoxError("batch_system 'lsf': bsub was not found on this machine.")
-        self.waves = WaveTracker()
-        self.retry = calls or BatchCalls(self.name)
-        self.calls = {"submit": 0, "query": 0, "remove": 0}
+    @classmethod
+    def version_here(cls) -> str:
+        """The LSF version (``lsid``'s first line)."""
+        try:
+            done = subprocess.run(["lsid"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired):
+            return "lsid did not answer"
+        lines = done.stdout.splitlines()
+        return f"LSF: {lines[0].strip()}" if lines and lines[0].strip() else "lsid did not answer"
 
-    def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
-        groups: dict[str, list[PreparedJob]] = {}
-        refused: dict[str, str] = {}
-        for job in jobs:
-            batch = settings_of(job.task).batch
-            problem = refusal(batch)
-            if problem:
-                refused[job.task_id] = problem
-                continue
-            key = json.dumps(
-                [batch.job_name, batch.queue, batch.job_slots, batch.lsf_settings, batch.lsf_array_size], default=str
-            )
-            groups.setdefault(key, []).append(job)
-        if refused:
-            yield Submitted(refused=refused)
-        for group in groups.values():
-            batch = settings_of(group[0].task).batch
-            size = max(1, batch.lsf_array_size)
-            for start in range(0, len(group), size):
-                chunk = group[start : start + size]
-                wave = Wave.create(self.name, chunk, first=1)
-                script = array_script(wave, len(chunk), batch)
-                with open(wave.path("array.sh"), "w", encoding="utf-8") as handle:
-                    handle.write(script)
-                try:
-                    array_id = self.retry.call("submit", self._bsub_once(script, wave))
-                except CallFailed as error:
-                    yield Submitted(refused={job.task_id: f"bsub refused the job: {error}" for job in chunk})
-                    continue
-                ids = {job.task_id: job_id(array_id, index) for index, job in enumerate(chunk, start=1)}
-                self.waves.add(wave, ids.values())
-                yield Submitted(job_ids=ids)
+    def refusal(self, job: PreparedJob) -> str:
+        settings = settings_of(job.task)
+        return refusal(settings.group(LSFSettings), settings.batch.job_name)
 
-    def _bsub_once(self, script: str, wave: Wave) -> Callable[[], str]:
-        """One try; a try after a failed one first looks whether that one reached LSF after all."""
-        tried = False
+    def group_key(self, job: PreparedJob) -> Hashable:
+        settings = settings_of(job.task)
+        lsf = settings.group(LSFSettings)
+        key = [settings.batch.job_name, lsf.queue or "", lsf.job_slots, lsf.lsf_settings, lsf.lsf_array_size]
+        return json.dumps(key, default=str)
 
-        def once() -> str:
-            nonlocal tried
-            if tried:
-                found = self._array_of(wave)
-                if found:
-                    return found
-            tried = True
-            self.calls["submit"] += 1
-            done = self.retry.run_once(["bsub"], input_text=script)
-            array_id = parse_bsub(done.stdout)
-            if array_id is None:  # seen on production farms: exit 0, nothing said
-                raise CallFailed(f"bsub answered without a job id ({done.stdout.strip()!r})", transient=True)
-            return array_id
+    def array_limit(self, job: PreparedJob) -> int | None:
+        return max(1, settings_of(job.task).group(LSFSettings).lsf_array_size)
 
-        return once
+    def submit_array(self, wave: Wave) -> str:
+        settings = settings_of(wave.jobs[0].task)
+        script = array_script(wave, len(wave.jobs), settings.group(LSFSettings), settings.batch.job_name)
+        with open(wave.path("array.sh"), "w", encoding="utf-8") as handle:
+            handle.write(script)
+        done = self.retry.run_once(["bsub"], input_text=script)
+        array_id = parse_bsub(done.stdout)
+        if array_id is None:  # seen on production farms: exit 0, nothing said
+            raise CallFailed(f"bsub answered without a job id ({done.stdout.strip()!r})", transient=True)
+        return array_id
 
-    def _array_of(self, wave: Wave) -> str:
-        """The id of the array submitted for ``wave``, found by its job description, or empty."""
+    def find_array(self, wave: Wave) -> str:
         done = self.retry.run_once(
             ["bjobs", "-a", "-json", "-o", "jobid job_description"], always_transient=True, accept=lambda d: True
         )
@@ -254,18 +245,15 @@ class LSFBackend:
                 return str(record.get("JOBID", ""))
         return ""
 
-    def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        if not job_ids:
-            return {}
-        arrays = sorted({identity.split("[")[0] for identity in job_ids}, key=int)
-        found = self.retry.call("status query", lambda: self._query(arrays))
-        result = {identity: found.get(identity, JobStatus(JobState.FINISHED)) for identity in job_ids}
-        self.waves.finished(identity for identity, status in result.items() if status.state is JobState.FINISHED)
-        return result
+    def job_id(self, array_id: str, index: int) -> str:
+        return job_id(array_id, index)
 
-    def _query(self, arrays: list[str]) -> dict[str, JobStatus]:
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        arrays = sorted({identity.split("[")[0] for identity in job_ids}, key=int)
+        return self.retry.call("status query", lambda: self._bjobs(arrays))
+
+    def _bjobs(self, arrays: list[str]) -> dict[str, JobStatus]:
         """One bjobs for every array; an answer that is not complete JSON (bjobs exited 255 half-way) is retried."""
-        self.calls["query"] += 1
         done = self.retry.run_once(
             ["bjobs", "-json", "-a", "-o", FIELDS, *arrays], always_transient=True, accept=lambda d: True
         )
@@ -275,24 +263,5 @@ class LSFBackend:
             message = done.stderr.strip() or str(error)
             raise CallFailed(f"bjobs exited with {done.returncode}: {message[-500:]}", transient=True) from None
 
-    def wait(self, timeout: float) -> None:
-        time.sleep(timeout)
-
-    def cancel(self, job_ids: Sequence[str]) -> None:
-        if job_ids:
-            self.calls["remove"] += 1
-            self.retry.run("removal", ["bkill", *job_ids], always_transient=True, accept=_bkill_done)
-
-    def close(self, leave_running: bool = False) -> None:
-        """Arrays still queued stay: a later run re-attaches to them."""
-
-
-def version() -> str:
-    """The LSF version (``lsid``'s first line), or empty when LSF is not here."""
-    if not shutil.which("lsid"):
-        return ""
-    try:
-        done = subprocess.run(["lsid"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.splitlines()[0].strip() if done.stdout.strip() else ""
+    def remove(self, job_ids: Sequence[str]) -> None:
+        self.retry.run("removal", ["bkill", *job_ids], always_transient=True, accept=_bkill_done)

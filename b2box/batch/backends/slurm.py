@@ -11,18 +11,25 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from b2box.batch.backends.base import JobState, JobStatus, Submitted
-from b2box.batch.prepare import PreparedJob
-from b2box.batch.retry import BatchCalls, CallFailed
-from b2box.batch.waves import Wave, WaveTracker
-from b2box.errors import B2BoxError
+from b2box.batch.backends.arrays import ArrayBackend
+from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.jobs import PreparedJob
+from b2box.batch.retry import CallFailed
+from b2box.batch.waves import Wave
+from b2box.settings.declared import SettingGroup
 from b2box.settings.resolved import settings_of
+
+
+class SlurmSettings(SettingGroup):
+    """Slurm's own settings."""
+
+    slurm_settings: dict[str, Any] = {}
+    """``sbatch`` options, e.g. ``{"partition": "short", "time": "01:00:00"}``."""
+
 
 _QUEUED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "RESV_DEL_HOLD", "POWER_UP_NODE"}
 _RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STAGE_OUT", "SIGNALING", "RESIZING", "STOPPED"}
@@ -97,7 +104,7 @@ def parse_squeue(output: str) -> dict[str, JobStatus]:
 
 def wave_comment(wave: Wave) -> str:
     """The comment that finds a wave's array in the queue again (after a submission whose answer was lost)."""
-    return f"b2box:{os.path.basename(wave.folder)}"
+    return f"b2box:{wave.tag}"
 
 
 def sbatch_arguments(wave: Wave, count: int, job_name: str | None, settings: Mapping[str, Any]) -> list[str]:
@@ -142,62 +149,31 @@ def _scancel_done(done: subprocess.CompletedProcess[str]) -> bool:
     return done.returncode == 0 or "invalid job id" in text or "already complet" in text
 
 
-class SlurmBackend:
+class SlurmBackend(ArrayBackend):
     """Submits job arrays with ``sbatch`` and follows them with ``squeue``, every call under the retry policy."""
 
     name = "slurm"
+    required_command = "sbatch"
+    refused_by = "sbatch refused the job"
 
-    def __init__(self, calls: BatchCalls | None = None) -> None:
-        if not shutil.which("sbatch"):
-            raise B2BoxError("batch_system 'slurm': sbatch was not found on this machine.")
-        self.waves = WaveTracker()
-        self.retry = calls or BatchCalls(self.name)
-        self.calls = {"submit": 0, "query": 0, "remove": 0}
+    def group_key(self, job: PreparedJob) -> Hashable:
+        settings = settings_of(job.task)
+        return (settings.batch.job_name, repr(sorted(settings.group(SlurmSettings).slurm_settings.items())))
 
-    def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
-        groups: dict[tuple[str, str], list[PreparedJob]] = {}
-        for job in jobs:
-            batch = settings_of(job.task).batch
-            groups.setdefault((batch.job_name, repr(sorted(batch.slurm_settings.items()))), []).append(job)
-        for (name, _), group in groups.items():
-            settings = settings_of(group[0].task).batch.slurm_settings
-            wave = Wave.create(self.name, group)
-            script = wave.path("array.sh")
-            with open(script, "w", encoding="utf-8") as handle:
-                handle.write(array_script(wave))
-            command = ["sbatch", *sbatch_arguments(wave, len(group), name or None, settings), script]
-            try:
-                array_id = self.retry.call("submit", self._sbatch_once(command, wave))
-            except CallFailed as refused:
-                yield Submitted(refused={job.task_id: f"sbatch refused the job: {refused}" for job in group})
-                continue
-            ids = {job.task_id: f"{array_id}_{index}" for index, job in enumerate(group)}
-            self.waves.add(wave, ids.values())
-            yield Submitted(job_ids=ids)
+    def submit_array(self, wave: Wave) -> str:
+        settings = settings_of(wave.jobs[0].task)
+        script = wave.path("array.sh")
+        with open(script, "w", encoding="utf-8") as handle:
+            handle.write(array_script(wave))
+        options = settings.group(SlurmSettings).slurm_settings
+        arguments = sbatch_arguments(wave, len(wave.jobs), settings.batch.job_name or None, options)
+        done = self.retry.run_once(["sbatch", *arguments, script])
+        array_id = done.stdout.strip().split(";")[0]
+        if not array_id:
+            raise CallFailed("sbatch answered without a job id", transient=True)
+        return array_id
 
-    def _sbatch_once(self, command: list[str], wave: Wave) -> Callable[[], str]:
-        """One try of a submission; a try after a failed one first looks whether that one reached Slurm after all
-        (an answer lost to a timeout), so a wave is never submitted twice."""
-        tried = False
-
-        def once() -> str:
-            nonlocal tried
-            if tried:
-                found = self._array_of(wave)
-                if found:
-                    return found
-            tried = True
-            self.calls["submit"] += 1
-            done = self.retry.run_once(command)
-            array_id = done.stdout.strip().split(";")[0]
-            if not array_id:
-                raise CallFailed("sbatch answered without a job id", transient=True)
-            return array_id
-
-        return once
-
-    def _array_of(self, wave: Wave) -> str:
-        """The id of the array submitted for ``wave``, found by its comment, or empty."""
+    def find_array(self, wave: Wave) -> str:
         done = self.retry.run_once(
             ["squeue", "--noheader", f"--user={os.getuid()}", f"--format=%F{_SEPARATOR}%k"], always_transient=True
         )
@@ -207,11 +183,11 @@ class SlurmBackend:
                 return array_id.strip()
         return ""
 
-    def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        if not job_ids:
-            return {}
+    def job_id(self, array_id: str, index: int) -> str:
+        return f"{array_id}_{index}"
+
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
-        self.calls["query"] += 1
         done = self.retry.run(
             "status query",
             [
@@ -224,18 +200,7 @@ class SlurmBackend:
             always_transient=True,
             accept=_squeue_answered,
         )
-        found = parse_squeue(done.stdout if done.returncode == 0 else "")
-        result = {job_id: found.get(job_id, JobStatus(JobState.FINISHED)) for job_id in job_ids}
-        self.waves.finished(job_id for job_id, status in result.items() if status.state is JobState.FINISHED)
-        return result
+        return parse_squeue(done.stdout if done.returncode == 0 else "")
 
-    def wait(self, timeout: float) -> None:
-        time.sleep(timeout)
-
-    def cancel(self, job_ids: Sequence[str]) -> None:
-        if job_ids:
-            self.calls["remove"] += 1
-            self.retry.run("removal", ["scancel", *job_ids], always_transient=True, accept=_scancel_done)
-
-    def close(self, leave_running: bool = False) -> None:
-        """Waves of jobs still queued stay: a later run re-attaches to them."""
+    def remove(self, job_ids: Sequence[str]) -> None:
+        self.retry.run("removal", ["scancel", *job_ids], always_transient=True, accept=_scancel_done)

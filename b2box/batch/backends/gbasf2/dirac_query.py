@@ -1,9 +1,9 @@
 """Questions to DIRAC, asked from inside the gbasf2 environment (run as a script there, never imported by b2box).
 
-    python3 gbasf2_query.py version               -> {"belledirac": "v5r9", "dirac": "v7r3p1"}
-    python3 gbasf2_query.py proxy                 -> {"ok": true, "seconds_left": N, "username": U, "group": G}
-    python3 gbasf2_query.py status USER P1 P2 ... -> {"projects": {P: {job id: {...}} or null}, "proxy_seconds": N}
-    python3 gbasf2_query.py lfns USER QUERY       -> ["/belle/user/...", ...]
+    python3 dirac_query.py version               -> {"belledirac": "v5r9", "dirac": "v7r3p1"}
+    python3 dirac_query.py proxy                 -> {"ok": true, "seconds_left": N, "username": U, "group": G}
+    python3 dirac_query.py status USER P1 P2 ... -> {"projects": {P: {job id: {...}} or null}, "proxy_seconds": N}
+    python3 dirac_query.py lfns USER QUERY       -> ["/belle/user/...", ...]
 
 The status of every project of a run comes from one call of BelleDIRAC's InformationCollector (b2luigi asks once
 per project and up to three times per failure; DIRAC servers rate-limit status calls, b2luigi#174). It prints one

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from b2box.settings.resolved import GridSettings
+from b2box.batch.backends.gbasf2.settings import GridSettings
 
 MAX_NAME = 32
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -6,8 +6,6 @@ import os
 
 from b2box.settings.resolved import run_settings
 
-STATE_FOLDER = ".b2box"
-
 
 def state_dir() -> str:
     """``<task_file_dir>/.b2box``, created on first use."""

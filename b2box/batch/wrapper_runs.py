@@ -9,7 +9,7 @@ prepared exactly as for the local batch backend (``job.json``, the wrapper, its 
 provenance), its wrapper run by the worker process the scheduler gave it, and judged like a batch job: by its exit
 record and its outputs. Other tasks keep the fast path (run in a worker's own Python).
 
-Before anything runs, :meth:`WrappedTasks.check` resolves every image the run needs, once: a missing image, a
+Before anything runs, :meth:`WrapperRuns.check` resolves every image the run needs, once: a missing image, a
 Docker engine that does not answer or ``env:NAME`` without ``images/`` is one message naming the tasks, the
 setting and the fix, not one failure per task.
 """
@@ -25,9 +25,10 @@ from typing import Any
 from b2box.api.dispatch import is_dispatched
 from b2box.batch import secrets
 from b2box.batch.backends.base import JobState, JobStatus
-from b2box.batch.precheck import raise_grouped, record_problem
+from b2box.batch.jobs import start_wrapper
 from b2box.batch.prepare import JobPreparer
-from b2box.batch.runner import judge
+from b2box.batch.problems import raise_grouped, record_problem
+from b2box.batch.verdict import judge
 from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.settings.resolved import settings_of
@@ -41,7 +42,7 @@ def has_environment(task: Any) -> bool:
     return bool(stated.image or stated.env_script or stated.env or stated.binds)
 
 
-class WrappedTasks:
+class WrapperRuns:
     """The scheduler's way to run tasks with an environment (see the module docstring)."""
 
     def __init__(self) -> None:
@@ -76,15 +77,7 @@ class WrappedTasks:
         environment = {name: value for name, value in os.environ.items() if name not in ("B2BOX_JOB_ID",)}
         environment.pop("B2BOX_JOB_SERVER", None)
         try:
-            with open(job.stdout, "wb") as stdout, open(job.stderr, "wb") as stderr:
-                process = subprocess.Popen(
-                    ["/bin/bash", job.wrapper],
-                    stdout=stdout,
-                    stderr=stderr,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    env=environment,
-                )
+            process = start_wrapper(job, environment)
             try:
                 code = process.wait()
             except BaseException:  # the run is stopping (SIGTERM in this worker): the job stops with it

@@ -1,0 +1,123 @@
+"""Every batch system b2box can send tasks to, one line each: the only list of them.
+
+A line names the backend (the ``batch_system`` value), where its class lives (imported only when a run uses it),
+the command-line tool it needs (which ``b2box info`` looks for, and whose presence makes ``batch_system = "auto"``
+choose it, in the order of the lines, unless ``auto=False``) and where its own settings are declared. The valid
+values of the ``batch_system`` setting, the ``auto`` detection, the list in error messages and ``b2box info`` all
+come from here, so a new batch system is its module plus one :func:`register` line, here or in a site's own
+code (``b2box.batch.register_backend``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from b2box.errors import B2BoxError
+from b2box.settings import declared
+
+if TYPE_CHECKING:
+    from b2box.batch.backends.base import Backend
+    from b2box.batch.retry import BatchCalls
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One batch system: its ``batch_system`` name, its class, and what ``auto`` looks for."""
+
+    name: str
+    location: str  # "package.module:Name", called with the run's BatchCalls to make the backend
+    command: str = ""  # the command-line tool it needs (b2box info looks for it)
+    auto: bool = True  # whether ``batch_system = "auto"`` chooses it where its command is found
+    settings: str = ""  # "package.module:Group": the backend's own settings (a b2box.settings.declared.SettingGroup)
+
+
+_registered: dict[str, Registration] = {}
+_aliases: dict[str, str] = {}
+_order: list[str] = []  # every valid name (registrations and aliases), in the order they were added
+
+
+def _named(name: str) -> None:
+    if name not in _order:
+        _order.append(name)
+    declared.add_choices("batch_system", [AUTO, *_order])
+
+
+def register(name: str, location: str, command: str = "", auto: bool = True, settings: str = "") -> None:
+    """Add (or replace) a batch system; its settings join the settings model when it is next made."""
+    _registered[name] = Registration(name=name, location=location, command=command, auto=auto, settings=settings)
+    if settings:
+        declared.add_loader(lambda: _load(settings))
+    _named(name)
+
+
+def alias(name: str, meaning: str) -> None:
+    """Another name of a registered batch system (b2luigi's ``apptainer`` runs jobs here, as ``local`` does)."""
+    _aliases[name] = meaning
+    _named(name)
+
+
+def names() -> list[str]:
+    """The registered batch systems, in detection order."""
+    return list(_registered)
+
+
+def registration(name: str) -> Registration:
+    """The registration of a batch system (or of an alias's meaning); an unknown name is a clear error."""
+    found = _registered.get(_aliases.get(name, name))
+    if found is None:
+        raise B2BoxError(f"batch_system {name!r} is not available in this version of b2box; use {_listed(names())}.")
+    return found
+
+
+def resolve(requested: str) -> str:
+    """The backend a ``batch_system`` value means: ``auto`` picks the first batch system found here (as b2luigi
+    does, else ``local``), an alias its meaning."""
+    if requested == AUTO:
+        candidates = [entry for entry in _registered.values() if entry.auto and entry.command]
+        found = (entry.name for entry in candidates if shutil.which(entry.command))
+        return next(found, "local")
+    return _aliases.get(requested, requested)
+
+
+def backend_type(name: str) -> Any:
+    """The class (or factory) of a registered backend, imported now."""
+    return _load(registration(name).location)
+
+
+def create(name: str, calls: BatchCalls) -> Backend:
+    """A backend object for this run, its calls under the run's retry policy."""
+    backend: Backend = backend_type(name)(calls)
+    return backend
+
+
+def registered() -> list[Registration]:
+    """Every registration, in order."""
+    return list(_registered.values())
+
+
+def _load(location: str) -> Any:
+    module_name, _, attribute = location.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def _listed(values: list[str]) -> str:
+    quoted = [repr(value) for value in values]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
+
+
+# The batch systems of b2box; ``auto`` looks for their commands in this order: LSF, HTCondor, Slurm (b2luigi's).
+_HERE = "b2box.batch.backends"
+register("local", f"{_HERE}.local:LocalBackend")
+register("lsf", f"{_HERE}.lsf:LSFBackend", command="bsub", settings=f"{_HERE}.lsf:LSFSettings")
+register("htcondor", f"{_HERE}.htcondor:HTCondorBackend", command="condor_submit",
+         settings=f"{_HERE}.htcondor:HTCondorSettings")  # fmt: skip
+register("slurm", f"{_HERE}.slurm:SlurmBackend", command="sbatch", settings=f"{_HERE}.slurm:SlurmSettings")
+register("gbasf2", f"{_HERE}.gbasf2.backend:Gbasf2Backend", command="gbasf2", auto=False,
+         settings=f"{_HERE}.gbasf2.settings:Gbasf2Settings")  # fmt: skip
+alias("apptainer", "local")  # b2luigi's name: the job runs here, in its Apptainer image
+register("custom", f"{_HERE}.custom:custom_backend", settings=f"{_HERE}.custom:CustomSettings")

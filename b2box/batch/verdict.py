@@ -1,0 +1,74 @@
+"""Judging a job that has left the batch system: by its own exit record and by the task's outputs, never by hope.
+
+Exit code 0 without every output is a failure, and a job that vanished without a record is a failure, never a
+success; the one exception is a job whose every output was committed after it was prepared (outputs are committed
+only when ``run()`` succeeds), which succeeded even if it could not write its record (a full log disk).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import luigi.task
+
+from b2box.batch import transfer
+from b2box.batch.backends.base import JobStatus
+from b2box.batch.jobs import PreparedJob
+from b2box.engine.execute import missing_outputs
+from b2box.job.files import ExitRecord
+
+_TAIL_LINES = 5
+
+
+def judge(job: PreparedJob, status: JobStatus) -> str | None:
+    """None when the job succeeded; otherwise why it failed."""
+    transfer.restore(job.task, job.log_dir)  # a job without a shared filesystem brought its results back
+    record = ExitRecord.read(job.exit_file)
+    if record is None:
+        if status.exit_code in (0, None) and _outputs_made_by(job):
+            return None  # its record was lost (a full log disk), but only a successful run commits outputs
+        code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+        return (
+            f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
+            f"{status.reason}".strip()
+        )
+    if record.exit_code != 0:
+        tail = _tail(job.stderr)
+        return f"{_ending(record.exit_code)}; logs: {job.stdout}, {job.stderr}" + (f":\n{tail}" if tail else "")
+    missing = missing_outputs(luigi.task.flatten(job.task.output()))
+    if missing:
+        return "the job exited 0 but did not create " + ", ".join(missing)
+    return None
+
+
+def _tail(path: str, lines: int = _TAIL_LINES) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:]).strip()
+    except OSError:
+        return ""
+
+
+def _ending(exit_code: Any) -> str:
+    """'the job exited with code 3', or for a shell's 128+N: 'the job was killed by signal SIGSEGV (exit code 139)'."""
+    if isinstance(exit_code, int) and 128 < exit_code < 128 + 65:
+        try:
+            name = signal.Signals(exit_code - 128).name
+        except ValueError:
+            name = f"signal {exit_code - 128}"
+        return f"the job was killed by signal {name} (exit code {exit_code})"
+    return f"the job exited with code {exit_code}"
+
+
+def _outputs_made_by(job: PreparedJob) -> bool:
+    """Whether every output exists and was put in place after the job was prepared."""
+    targets = luigi.task.flatten(job.task.output())
+    paths = [target.path for target in targets if hasattr(target, "path")]
+    if not paths or len(paths) != len(targets):
+        return False
+    try:
+        return all(os.stat(path).st_mtime >= job.prepared_at for path in paths)
+    except OSError:
+        return False

@@ -1,0 +1,93 @@
+"""A job's container: which folders it binds and the command line that starts it (Docker or Apptainer).
+
+Every folder a job needs is bound at the same path inside as outside: the task's result folders, the job's own
+folders, the working folder, the folders of the env_script and of the workflow script, and either b2box's own
+installation (a shared filesystem) or what the job brought along (no shared filesystem). Folders inside another
+bound folder are left out; nothing is bound twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import site
+from collections.abc import Sequence
+from typing import Any
+
+from b2box import version as b2box_version
+from b2box.env import apptainer, docker
+from b2box.env.identity import ImageIdentity
+from b2box.env.spec import EnvSpec
+from b2box.errors import TaskDefinitionError
+from b2box.settings import layout
+from b2box.settings.paths import script_path
+
+
+def b2box_site_dirs() -> list[str]:
+    """Folders that make this b2box importable: its site-packages and, for an editable install, its source."""
+    folders = [os.path.dirname(os.path.dirname(os.path.abspath(b2box_version.__file__)))]
+    for folder in [*site.getsitepackages(), site.getusersitepackages()]:
+        if os.path.isdir(folder) and folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+def job_folders(
+    tasks: Sequence[Any],
+    spec: EnvSpec,
+    working_dir: str,
+    job_dirs: Sequence[str],
+    transferred: Sequence[str] | None = None,
+) -> list[str]:
+    """The folders a job's container binds (created where missing): the result folders of ``tasks``, the job's own
+    ``job_dirs``, the working, env_script and script folders, and b2box's installation (shared filesystem) or the
+    ``transferred`` files' folders (no shared filesystem)."""
+    folders = [*(layout.task_result_dir(task) for task in tasks), *job_dirs, working_dir]
+    if spec.env_script and os.path.isfile(spec.env_script):
+        folders.append(os.path.dirname(spec.env_script))
+    script = script_path()
+    if script:
+        folders.append(os.path.dirname(script))
+    if transferred is None:
+        folders += b2box_site_dirs()
+    else:
+        folders += [path if os.path.isdir(path) else os.path.dirname(path) for path in transferred]
+    for folder in folders:
+        os.makedirs(folder, exist_ok=True)
+    return unique_folders(folders)
+
+
+def command(
+    task_id: str,
+    spec: EnvSpec,
+    identity: ImageIdentity,
+    working_dir: str,
+    folders: Sequence[str],
+    inner: Sequence[str],
+    pass_env: Sequence[str] = (),
+) -> list[str]:
+    """The command that starts the container, binding ``folders`` and the spec's own binds, and runs bash with
+    ``inner``; the variables named in ``pass_env`` go in by name (their values are the wrapper's, never written
+    into it)."""
+    if not spec.in_container:
+        return []
+    binds = unique_folders([*folders, *spec.binds])
+    if spec.runtime == "docker":
+        name = "b2box-" + hashlib.sha1(task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
+        extra = [word for variable in pass_env for word in ("--env", variable)] + list(spec.extra_args)
+        return docker.command(identity, binds, working_dir, spec.gpus, extra, name, list(inner))
+    if spec.runtime == "apptainer":
+        return apptainer.command(
+            identity, spec.apptainer_command, binds, working_dir, spec.gpus, list(spec.extra_args), list(inner)
+        )
+    raise TaskDefinitionError(f"{task_id}: unknown runtime {spec.runtime!r}")
+
+
+def unique_folders(folders: Sequence[str]) -> list[str]:
+    """Drop duplicates and folders already inside another bound folder."""
+    kept: list[str] = []
+    for folder in sorted({os.path.normpath(f) for f in folders}, key=len):
+        source = folder.split(":", 1)[0]
+        if not any(source == k or source.startswith(k.rstrip("/") + "/") for k in kept if ":" not in k):
+            kept.append(folder)
+    return kept
