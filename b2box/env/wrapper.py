@@ -67,8 +67,21 @@ class WrapperPlan:
 
 
 def q(value: str) -> str:
-    """Quote one word for bash."""
-    return shlex.quote(str(value))
+    """Quote one word for bash, on one line: a value with a line break or another control character (a parameter
+    value may hold one) is written in bash's ``$'...'`` form, which spells them as escapes."""
+    text = str(value)
+    if not any(ord(character) < 32 or ord(character) == 127 for character in text):
+        return shlex.quote(text)
+    escaped = "".join(_escape(character) for character in text)
+    return f"$'{escaped}'"
+
+
+def _escape(character: str) -> str:
+    if character in ("\\", "'"):
+        return "\\" + character
+    if ord(character) < 32 or ord(character) == 127:
+        return f"\\x{ord(character):02x}"
+    return character
 
 
 def words(values: Sequence[str]) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from b2box.settings.declared import SettingGroup
 
 if TYPE_CHECKING:
-    from b2box.settings.types import ExitStatus, NonNegativeInt, PathStr, PositiveInt, Words
+    from b2box.settings.types import ExitStatus, NonNegativeInt, PathStr, PositiveFloat, PositiveInt, Words
 
 
 class Folders(SettingGroup):
@@ -57,11 +57,11 @@ class Running(SettingGroup):
     """Name of the batch job (HTCondor ``JobBatchName``, Slurm ``--job-name``, LSF ``-J``)."""
     transfer_files: list[PathStr] = []
     """Files an HTCondor job brings along when worker nodes share no filesystem (the job's folders come along)."""
-    batch_poll_interval: float = 1.0
+    batch_poll_interval: PositiveFloat = 1.0
     """Seconds between the status queries of a batch run (one query for all of its jobs)."""
-    batch_retry_limit: float = 600.0
+    batch_retry_limit: PositiveFloat = 600.0
     """Seconds a batch system may fail to answer before the run stops with exit 75, its jobs left as they are."""
-    batch_command_timeout: float = 120.0
+    batch_command_timeout: PositiveFloat = 120.0
     """Seconds one batch-system command (submit, query, removal) may take before it is retried."""
     dry_run_pending_exit: ExitStatus = 1
     """Exit status of ``--dry-run`` when work is pending (b2luigi 1.3 exits 0: set 0 for that)."""

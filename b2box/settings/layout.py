@@ -15,6 +15,9 @@ from typing import Any
 from b2box.errors import TaskDefinitionError
 from b2box.settings.resolved import settings_of
 
+MAX_NAME_BYTES = 255  # the longest file or folder name Linux file systems take
+_SAFE_CHARACTERS = MAX_NAME_BYTES // 4  # a name this short is short enough in any encoding (UTF-8: <= 4 bytes each)
+
 
 def get_serialized_parameters(task: Any, need_hidden: bool = False) -> OrderedDict[str, str]:
     """``{name: value as it appears in paths}`` for the task's visible parameters."""
@@ -50,6 +53,12 @@ def parameter_folders(task: Any, need_hidden: bool = False) -> list[str]:
                 f"{'outside' if folder == '..' else 'directly in'} the folder above it "
                 "(use_parameter_name_in_output is off). Choose another value, declare the parameter with "
                 "hashed=True, or turn use_parameter_name_in_output on."
+            )
+        if len(folder) > _SAFE_CHARACTERS and len(folder.encode()) > MAX_NAME_BYTES:
+            raise TaskDefinitionError(
+                f"{task.task_family}: parameter {name} makes the folder name {folder[:40]!r}... "
+                f"{len(folder.encode())} bytes long; file systems allow {MAX_NAME_BYTES}. Declare it with "
+                "hashed=True (e.g. b2luigi.Parameter(hashed=True)), which puts a hash of the value into paths."
             )
         folders.append(folder)
     return folders

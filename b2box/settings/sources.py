@@ -35,6 +35,14 @@ def read_settings_file(path: str) -> Any:
         raise SettingsError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). Fix the file."
         ) from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(
+            f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}). Save the file as UTF-8 JSON."
+        ) from None
+    except IsADirectoryError:
+        raise SettingsError(
+            f"{path}: a folder where b2box reads a settings file. Rename or remove it (settings files are JSON files)."
+        ) from None
     except OSError as exc:
         raise SettingsError(f"{path}: cannot read settings file ({exc.strerror}).") from None
 
@@ -54,7 +62,7 @@ def _upward(folder: str) -> list[str]:
     folder = os.path.abspath(folder)
     while True:
         candidate = os.path.join(folder, SETTINGS_FILE_NAME)
-        if os.path.isfile(candidate):
+        if os.path.lexists(candidate):  # a folder or a broken link of that name is an error, not silently passed by
             found.append(candidate)
         parent = os.path.dirname(folder)
         if parent == folder:
