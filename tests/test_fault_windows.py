@@ -10,17 +10,117 @@ modules and counts every fault in ``benchmarks/results/faults.json``.
 from __future__ import annotations
 
 import json
+import signal
+import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import b2box as b2luigi
 from b2box.errors import TaskDefinitionError
 from tests.conftest import run_python
-from tests.test_faults import Workflow
+from tests.test_faults import Workflow, flaky_command, pool_workflow
 
 VALUES = Path(__file__).parent / "workflows" / "values.py"
+
+
+def wait_for(path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def stopped_at(workflow: Workflow, point: str, **faults: str) -> dict[str, str]:
+    """The environment that stops the workflow's run at failpoint ``point`` (b2box.batch.failpoints)."""
+    mark = workflow.folder / f"{point}.mark"
+    return workflow.env(_B2BOX_FAILPOINT=point, _B2BOX_FAILPOINT_MARK=str(mark), **faults)
+
+
+# ------------------------------------------------------------------------------------ the submit window
+
+
+def test_submitter_killed_between_starting_a_local_job_and_recording_it(tmp_path: Path) -> None:
+    """The job runs, the run never learnt its id: the next run finds it by the id the job wrote when it started."""
+    workflow = Workflow(tmp_path / "wf")
+    first = workflow.start("--batch", env=stopped_at(workflow, "submitted-unrecorded", FAULT_N="1", FAULT_0="sleep:3"))
+    wait_for(workflow.folder / "submitted-unrecorded.mark")
+    first.kill()
+    first.communicate(timeout=30)
+    second = workflow.run("--batch", env=workflow.env(FAULT_N="1", FAULT_0="sleep:3"))
+    assert second.returncode == 0, second.stderr
+    assert "re-attached to 1 job(s)" in second.stderr or "collecting 1 job(s)" in second.stderr, second.stderr
+    assert workflow.runs_of() == Counter({0: 1}), "the step ran once"
+    assert workflow.finished(0) == "0" and not workflow.complete_looking()
+    assert not list((workflow.folder / "task_files/.b2box/submitting").glob("*")), "the intents were taken over"
+
+
+def test_submitter_killed_before_its_submission_submits_it_on_the_next_run(tmp_path: Path) -> None:
+    workflow = Workflow(tmp_path / "wf")
+    first = workflow.start("--batch", env=stopped_at(workflow, "intended-unsubmitted", FAULT_N="1"))
+    wait_for(workflow.folder / "intended-unsubmitted.mark")
+    first.kill()
+    first.communicate(timeout=30)
+    assert workflow.runs_of() == Counter(), "killed before anything was submitted"
+    second = workflow.run("--batch", env=workflow.env(FAULT_N="1"))
+    assert second.returncode == 0, second.stderr
+    assert workflow.runs_of() == Counter({0: 1}) and workflow.finished(0) == "0"
+
+
+def test_ctrl_c_between_starting_a_local_job_and_recording_it_stops_that_job_too(tmp_path: Path) -> None:
+    workflow = Workflow(tmp_path / "wf")
+    run = workflow.start("--batch", env=stopped_at(workflow, "submitted-unrecorded", FAULT_N="1", FAULT_0="sleep:2"))
+    wait_for(workflow.folder / "submitted-unrecorded.mark")
+    workflow.wait_for_start(0)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    time.sleep(3)  # the step would have finished by now, had it been left running
+    assert not workflow.output(0).exists(), "no job committed after its run said it stopped"
+    assert not list(workflow.folder.glob("results/index=0/.b2box-partial-*")), "nor left its partial output"
+    again = workflow.run("--batch", env=workflow.env(FAULT_N="1"))
+    assert again.returncode == 0, again.stderr
+    assert workflow.runs_of() == Counter({0: 2}) and workflow.finished(0) == "0"
+
+
+SLOW_SBATCH = """#!/bin/bash
+# A busy Slurm controller: the array is queued at once, the answer comes a minute later.
+answer=$({real} "$@")
+status=$?
+touch {mark}
+sleep 60
+echo "$answer"
+exit $status
+"""
+
+
+@pytest.mark.slurm
+def test_submitter_killed_while_sbatch_answers_late_finds_the_array_again(worker: Any, shared_tmp: Path) -> None:
+    """The array is queued, its answer never reached the run: the next run finds it by the wave's comment."""
+    workflow = pool_workflow(shared_tmp, "slurm", {"FAULT_0": "sleep:5", "FAULT_1": "sleep:5"})
+    shims = flaky_command(worker, shared_tmp, "squeue", fails=0)
+    mark = shared_tmp / "queued.mark"
+    real = worker.run(["bash", "-lc", "command -v sbatch"]).stdout.strip()
+    (shims / "sbatch").write_text(SLOW_SBATCH.format(real=real, mark=mark))
+    (shims / "sbatch").chmod(0o755)
+    python = worker.install_b2box()
+    log = shared_tmp / "first.log"
+    worker.run(  # (the & applies to the submitter alone, so $! is its pid)
+        f"cd {shared_tmp}; PATH={shims}:$PATH FAULT_RUNS={workflow.runs} FAULT_N=2 nohup {python} faults.py "
+        f"--batch > {log} 2>&1 & echo $! > {shared_tmp}/first.pid",
+        timeout=30,
+    )
+    wait_for(mark, timeout=120)
+    worker.run(f"kill -9 $(cat {shared_tmp}/first.pid)", check=False)
+    again = worker.run(
+        f"cd {shared_tmp} && FAULT_RUNS={workflow.runs} FAULT_N=2 {python} faults.py --batch", check=False, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert "re-attached to 2 job(s)" in again.stderr or "collecting 2 job(s)" in again.stderr, again.stderr
+    assert workflow.runs_of() == Counter({0: 1, 1: 1}), "the queued array ran once; nothing was submitted twice"
+    assert workflow.finished(0) == "0" and workflow.finished(1) == "1"
 
 
 # ------------------------------------------------------------------------------------- values that break jobs

@@ -251,19 +251,20 @@ def test_second_run_is_refused_while_the_first_runs_and_takes_over_when_it_died(
     assert workflow.finished(0) == "0"
 
 
-def test_stale_partials_of_dead_processes_are_removed(tmp_path: Path) -> None:
+def test_stale_partials_of_a_task_are_removed_when_it_runs_again(tmp_path: Path) -> None:
+    """A partial stands in for one output of one task: when that task starts, a partial of its output was left by
+    an attempt that died. Partials of other outputs in the same folder belong to other tasks and stay."""
     workflow = Workflow(tmp_path / "wf")
     folder = workflow.folder / "results/index=0"
     folder.mkdir(parents=True)
-    host = socket.gethostname().split(".")[0]
-    dead = 2**22 + 17  # above the largest pid Linux hands out
-    stale = folder / f".b2box-partial-{host}-{dead}-0-step.txt"
-    stale.write_text("partial ")
-    live = folder / f".b2box-partial-{host}-{os.getpid()}-0-step.txt"
-    live.write_text("partial ")
+    stale = [folder / ".b2box-partial-0123456789ab-0-step.txt", folder / ".b2box-partial-ba9876543210-17-step.txt"]
+    for path in stale:
+        path.write_text("partial ")
+    other = folder / ".b2box-partial-0123456789ab-1-other-step.txt"
+    other.write_text("partial of another task's output")
     done = workflow.run(env=workflow.env(FAULT_N="1"))
     assert done.returncode == 0, done.stderr
-    assert not stale.exists() and live.exists()
+    assert not any(path.exists() for path in stale) and other.exists()
 
 
 # --------------------------------------------------------------------------------------------------- disks

@@ -1,22 +1,28 @@
 """Atomic outputs: write under a temporary name, move into place on success.
 
 While a task's ``run()`` executes, ``get_output_file_name(key)`` returns a
-hidden path next to the final file, ``<dir>/.b2box-partial-<host>-<pid>-<n>-<name>``:
-the file name keeps its extension, so tools that look at it still work.
-Only when ``run()`` returns without an exception are the files renamed into
-place (a rename within one folder: nothing is copied). A task that raises,
-is killed or segfaults leaves no output under its real name, so it never
-looks complete.
+hidden path next to the final file, ``<dir>/.b2box-partial-<writer>-<n>-<name>``
+(``<writer>``: 12 hex digits drawn by the writing process): the file name keeps
+its extension, so tools that look at it still work. Only when ``run()`` returns
+without an exception are the files renamed into place (a rename within one
+folder: nothing is copied). A task that raises, is killed or segfaults leaves
+no output under its real name, so it never looks complete.
+
+A partial stands in for one output, and an output belongs to one task: so when
+a task starts, every partial of its outputs was left by an earlier attempt that
+died (a run holds its workflow's and its result folders' locks, so no other
+run writes them), and goes. A run also removes the partials of the tasks it
+stopped or saw fail before it ends (:func:`remove_partials_of`).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import re
+import secrets
 import shutil
-import socket
 import tempfile
-import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -29,7 +35,16 @@ from b2box.settings.resolved import settings_of
 PARTIAL_PREFIX = ".b2box-partial-"
 _ATTRIBUTE = "_b2box_staging"
 _counter = itertools.count()
-_HOST = socket.gethostname().split(".")[0]
+_writer: tuple[int, str] = (0, "")  # (pid, token) of this process: a forked child draws its own token
+_WRITER = r"[0-9a-f]{12}"
+
+
+def partial_name(name: str) -> str:
+    """A hidden name beside ``name`` for a partial copy of it, unique to this process."""
+    global _writer
+    if _writer[0] != os.getpid():
+        _writer = (os.getpid(), secrets.token_hex(6))
+    return f"{PARTIAL_PREFIX}{_writer[1]}-{next(_counter)}-{name}"
 
 
 @dataclass
@@ -70,8 +85,8 @@ class OutputStaging:
             parent, name = os.path.split(final)
             if parent and not os.path.isdir(parent):
                 os.makedirs(parent, exist_ok=True)
-            remove_stale_partials(parent)
-            hidden = f"{PARTIAL_PREFIX}{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
+            remove_partials(parent, name)
+            hidden = partial_name(name)
             temporary = os.path.join(parent, hidden) + ("/" if trailing else "")
             entry = self.staged[key] = _Staged(temporary=temporary, final=final)
         return entry.temporary
@@ -132,47 +147,41 @@ class OutputStaging:
                 _current = None
 
 
-_STALE_ELSEWHERE = 24 * 3600.0  # a partial of another host (whose processes cannot be checked) is stale after this
-_swept: set[str] = set()  # folders already swept by this process
+_PARTIAL = re.compile(re.escape(PARTIAL_PREFIX) + _WRITER + r"-\d+-(?P<name>.+)\Z", re.DOTALL)
+_BIG_FOLDER = 64  # entries from which a folder's partials are listed once per process, not once per output
+_listed: dict[str, dict[str, list[str]]] = {}  # big folders: output name -> its partials found there
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_partials(folder: str) -> None:
-    """Remove the partial outputs that killed runs left in ``folder`` (once per folder and process).
-
-    A partial is stale when the process that wrote it is gone: on this host its pid no longer runs; written on
-    another host, when it is older than a day. A run holds its workflow's lock, so no live run of it writes here.
-    """
-    if folder in _swept:
-        return
-    _swept.add(folder)
-    try:
-        entries = list(os.scandir(folder or "."))
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.name.startswith(PARTIAL_PREFIX):
-            continue
-        ours = f"{PARTIAL_PREFIX}{_HOST}-"
-        pid = entry.name[len(ours) :].split("-", 1)[0] if entry.name.startswith(ours) else ""
+def remove_partials(folder: str, name: str, fresh: bool = False) -> None:
+    """Remove the partial copies of output ``name`` in ``folder``, which earlier attempts that died left; a big
+    folder is listed once per process (``fresh``: look again)."""
+    found = None if fresh else _listed.get(folder)
+    if found is None:
         try:
-            if pid.isdigit():
-                stale = int(pid) != os.getpid() and not _process_alive(int(pid))
-            else:
-                stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_ELSEWHERE
+            entries = list(os.scandir(folder or "."))
         except OSError:
-            continue
-        if stale:
-            _remove(entry.path)
+            return
+        found = {}
+        for entry in entries:
+            match = _PARTIAL.match(entry.name)
+            if match:
+                found.setdefault(match.group("name"), []).append(entry.path)
+        if len(entries) >= _BIG_FOLDER and not fresh:
+            _listed[folder] = found
+    for path in found.pop(name, []):
+        _remove(path)
+
+
+def remove_partials_of(task: Any) -> None:
+    """Remove the partial outputs of ``task`` (it failed or was stopped, and nothing of it runs any more)."""
+    try:
+        targets = luigi.task.flatten(task.output())
+    except Exception:  # a task whose outputs cannot be named has none to clean up
+        return
+    for target in targets:
+        if isinstance(target, luigi.LocalTarget):
+            folder, name = os.path.split(os.path.abspath(target.path.rstrip("/")))
+            remove_partials(folder, name, fresh=True)
 
 
 def active_staging(task: Any) -> OutputStaging | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import luigi
 
-from b2box.api.staging import PARTIAL_PREFIX, current_staging
+from b2box.api.staging import current_staging, partial_name
 from b2box.settings.resolved import settings_of
 
 
@@ -67,6 +67,6 @@ class LocalTarget(luigi.LocalTarget):
             return
         # outside a run: copy next to the final name first (scratch may be another disk), then rename at once
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        beside = os.path.join(os.path.dirname(final), f"{PARTIAL_PREFIX}{os.getpid()}-{os.path.basename(final)}")
+        beside = os.path.join(os.path.dirname(final), partial_name(os.path.basename(final)))
         shutil.move(written, beside)
         os.replace(beside, final)

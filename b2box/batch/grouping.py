@@ -23,7 +23,7 @@ from b2box.batch.workflow_folder import state_dir
 from b2box.engine.graph import Node
 from b2box.env import container
 from b2box.env.spec import EnvSpec
-from b2box.env.wrapper import WrapperPlan, render
+from b2box.env.wrapper import ANNOUNCE_LOCAL_JOB, WrapperPlan, render
 from b2box.job.files import EXIT_FILE, JOB_FILE
 from b2box.job.group import GroupMember, write_group
 from b2box.settings.resolved import settings_of
@@ -115,6 +115,7 @@ def one_after_another(members: list[PreparedJob]) -> PreparedJob:
     lines = [
         "#!/bin/bash",
         f"# b2box group job: {len(members)} tasks, one after another (tasks_per_job)",
+        *ANNOUNCE_LOCAL_JOB,
         "# All members report the same batch job id.",
         'export B2BOX_JOB_ID="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"',
         "b2box_status=0",

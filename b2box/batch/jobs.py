@@ -15,6 +15,7 @@ from b2box.settings import layout
 
 WRAPPER_FILE = "job.sh"
 STDOUT_FILE, STDERR_FILE = "stdout", "stderr"
+PID_FILE = "job.pid"  # a local job's own id, written by the job when it starts (env/wrapper.py)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def submitted_job(task: Any, submitted: float = 0.0) -> PreparedJob:
 
 def clear_records(log_dir: str, *names: str) -> None:
     """Remove an earlier attempt's records (exit record, provenance ...) from a job's log folder."""
-    for name in (EXIT_FILE, PROVENANCE_FILE, *names):
+    for name in (EXIT_FILE, PROVENANCE_FILE, PID_FILE, *names):
         path = os.path.join(log_dir, name)
         if os.path.exists(path):
             os.remove(path)

@@ -59,3 +59,62 @@ def forget(task: Any) -> None:
     """The task's job is judged: nothing is left to re-attach to."""
     with contextlib.suppress(FileNotFoundError):
         os.remove(_path(task))
+
+
+# -- intents: submissions that may have reached the batch system before their job ids were known ----------------
+
+INTENTS_FOLDER = "submitting"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One job about to be submitted: b2box's name for it, where it logs, the tasks it runs."""
+
+    backend: str
+    job: str  # the prepared job's id: its task's id, or group:<first task id> for several tasks in one job
+    log_dir: str
+    tasks: tuple[str, ...]
+    written: float
+
+
+def write_intents(folder: str, backend: str, jobs: list[tuple[str, str, list[str]]]) -> tuple[str, list[Intent]]:
+    """Before a submission: the jobs about to go to ``backend`` ((job, log folder, task ids) each), in one new file
+    under ``<folder>/submitting``; its path and the intents. A run killed before it recorded the job ids finds its
+    submissions again through this file (:func:`read_intents`)."""
+    target = os.path.join(folder, INTENTS_FOLDER)
+    os.makedirs(target, exist_ok=True)
+    path = os.path.join(target, f"{time.time_ns()}-{os.getpid()}.json")
+    written = time.time()
+    records = [{"job": job, "log_dir": log_dir, "tasks": tasks} for job, log_dir, tasks in jobs]
+    write_json(path, {"backend": backend, "written": written, "jobs": records})
+    intents = [Intent(backend, job, log_dir, tuple(tasks), written) for job, log_dir, tasks in jobs]
+    return path, intents
+
+
+def read_intents(folder: str) -> dict[str, list[Intent]]:
+    """Every intent file under ``<folder>/submitting`` (path -> its intents)."""
+    found: dict[str, list[Intent]] = {}
+    target = os.path.join(folder, INTENTS_FOLDER)
+    with contextlib.suppress(FileNotFoundError):
+        for name in sorted(os.listdir(target)):
+            path = os.path.join(target, name)
+            data = read_json(path)
+            if data is None or not name.endswith(".json"):
+                continue
+            found[path] = [
+                Intent(
+                    backend=str(data.get("backend", "")),
+                    job=str(record.get("job", "")),
+                    log_dir=str(record.get("log_dir", "")),
+                    tasks=tuple(str(task) for task in record.get("tasks", [])),
+                    written=float(data.get("written", 0)),
+                )
+                for record in data.get("jobs", [])
+            ]
+    return found
+
+
+def drop_intents(path: str) -> None:
+    """The submission's job ids are recorded (or it was refused): its intents are no longer needed."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)

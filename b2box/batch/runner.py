@@ -17,10 +17,11 @@ from typing import Any
 
 import luigi.task
 
-from b2box.batch import ledger, secrets
+from b2box.api.staging import remove_partials_of
+from b2box.batch import failpoints, ledger, reattach, secrets
 from b2box.batch.backends import registry
 from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of
-from b2box.batch.grouping import pack
+from b2box.batch.grouping import PackedJob, pack
 from b2box.batch.jobs import PreparedJob, submitted_job
 from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import raise_grouped, record_problem
@@ -54,19 +55,6 @@ class BatchStats:
     jobs: int = 0
 
 
-def batch_system_of(task: Any) -> str:
-    """The backend the task's ``batch_system`` setting means here (``auto`` detected, aliases resolved)."""
-    return registry.resolve(settings_of(task).batch_system)
-
-
-def _unreachable(entry: ledger.Entry, task: Any, error: Exception) -> str:
-    return (
-        f"an earlier run submitted job {entry.job_id} for it to {entry.backend}, which cannot be reached from here "
-        f"({error}). Run where {entry.backend} is, or, if that job is gone for sure, remove "
-        f"{ledger.path_of(task)} and run again."
-    )
-
-
 class BatchRunner:
     """Runs a task graph through batch backends (see the module docstring).
 
@@ -98,6 +86,7 @@ class BatchRunner:
         self.attempts: dict[str, int] = {}
         self.reported: dict[str, str] = {}  # job id -> the last reason told to the user
         self.retry_policy = retry_policy or RetryPolicy()
+        self.intents: dict[str, list[ledger.Intent]] = {}  # this run's submissions not recorded yet
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
         if current_job() is not None:
@@ -136,7 +125,7 @@ class BatchRunner:
             if node.state is not State.PENDING or isinstance(node.task, luigi.WrapperTask):
                 continue
             try:
-                name = batch_system_of(node.task)
+                name = registry.batch_system_of(node.task)
                 backend = self.backend(name)
                 if not capabilities_of(backend).site_chooses_container:
                     self.preparer(name).identity(node.task, spec_for_task(node.task))
@@ -207,7 +196,7 @@ class BatchRunner:
                 break
             try:
                 drop_resolved_settings(node.task)  # every submission (a retry too) sees the settings as they are now
-                name = batch_system_of(node.task)
+                name = registry.batch_system_of(node.task)
                 job = self.preparer(name).prepare(node.task)
             except B2BoxError as error:
                 self._fail(graph, node, str(error), None)
@@ -218,9 +207,12 @@ class BatchRunner:
             packed = {
                 batch_job.job.task_id: batch_job for batch_job in pack(wave, self.preparer(name), self.backends[name])
             }
+            intent = self._intend(name, list(packed.values()))
+            failpoints.reached("intended-unsubmitted")
             self.stats.submit_calls += 1
             for submitted in self.backends[name].submit([batch_job.job for batch_job in packed.values()]):
                 for packed_id, job_id in submitted.job_ids.items():  # recorded before the next call can fail
+                    failpoints.reached("submitted-unrecorded")
                     self.stats.jobs += 1
                     for node, job in packed.pop(packed_id).members:
                         ledger.record(node.task, name, job_id)
@@ -228,7 +220,16 @@ class BatchRunner:
                 for packed_id, why in submitted.refused.items():
                     for node, job in packed.pop(packed_id).members:
                         self._fail(graph, node, why, job)
+            ledger.drop_intents(intent)  # every job id is recorded: the intents have served
+            del self.intents[intent]
         return rest
+
+    def _intend(self, name: str, packed: list[PackedJob]) -> str:
+        """Write down the jobs about to go to ``name`` before the call (:mod:`b2box.batch.reattach`)."""
+        jobs = [(batch_job.job.task_id, batch_job.job.log_dir, [node.task_id for node, _ in batch_job.members])
+                for batch_job in packed]  # fmt: skip
+        path, self.intents[path] = ledger.write_intents(run_settings().state_dir, name, jobs)
+        return path
 
     def _finished(self, job_id: str) -> list[TrackedTask]:
         """The tasks of a job that has ended (or was removed); a secrets file it never read goes now."""
@@ -254,13 +255,10 @@ class BatchRunner:
         self.reporter.changed(node)
 
     def _reattach(self, graph: TaskGraph, ready: list[Node]) -> list[Node]:
-        """Adopt the jobs a killed earlier run left queued or running; the rest of ``ready`` is returned."""
-        found: dict[str, list[tuple[Node, ledger.Entry]]] = {}
-        for node in graph.nodes.values():
-            if node.state is State.PENDING and not isinstance(node.task, luigi.WrapperTask):
-                entry = ledger.lookup(node.task)
-                if entry is not None:
-                    found.setdefault(entry.backend, []).append((node, entry))
+        """Adopt the jobs a killed earlier run left queued or running (:mod:`b2box.batch.reattach`); the rest of
+        ``ready`` is returned."""
+        found = reattach.recorded(graph)
+        read = reattach.recover(graph, run_settings().state_dir, found, self.backend)
         adopted: set[str] = set()
         running = 0
         for name, entries in found.items():
@@ -268,30 +266,38 @@ class BatchRunner:
                 backend = self.backend(name)
             except B2BoxError as error:  # never submit again what may still run elsewhere
                 for node, entry in entries:
-                    self._fail(graph, node, _unreachable(entry, node.task, error), None)
+                    self._fail(graph, node, reattach.unreachable(entry, node.task, error), None)
                     adopted.add(node.task_id)
                 continue
-            described = {node.task_id: submitted_job(node.task, entry.submitted) for node, entry in entries}
-            if capabilities_of(backend).follows_jobs:
-                for node, entry in entries:
-                    backend.follow(entry.job_id, described[node.task_id])
-            statuses = backend.poll([entry.job_id for _, entry in entries])  # an outage stops the run here
-            self.stats.poll_calls += 1
-            for node, entry in entries:
-                status = statuses.get(entry.job_id, JobStatus(JobState.FINISHED))
-                if node.waiting == 0:  # adopted: judged by the next poll like any job of this run
-                    self._track(node, described[node.task_id], entry.job_id, name)
-                    adopted.add(node.task_id)
-                    running += status.state.active
-                else:
-                    if status.state.active:
-                        backend.cancel([entry.job_id])  # its inputs are being remade
-                    ledger.forget(node.task)
+            running += self._adopt(backend, name, entries, adopted)
+        for path in read:
+            ledger.drop_intents(path)
         if running:
             self.reporter.note(f"b2box: re-attached to {running} job(s) of an earlier run")
         if len(adopted) > running:
             self.reporter.note(f"b2box: collecting {len(adopted) - running} job(s) an earlier run left, which ended")
         return [node for node in ready if node.task_id not in adopted]
+
+    def _adopt(self, backend: Backend, name: str, entries: list[tuple[Node, ledger.Entry]], adopted: set[str]) -> int:
+        """Follow the earlier run's jobs of ``backend`` (one status query for all); how many still run."""
+        described = {node.task_id: submitted_job(node.task, entry.submitted) for node, entry in entries}
+        if capabilities_of(backend).follows_jobs:
+            for node, entry in entries:
+                backend.follow(entry.job_id, described[node.task_id])
+        statuses = backend.poll([entry.job_id for _, entry in entries])  # an outage stops the run here
+        self.stats.poll_calls += 1
+        running = 0
+        for node, entry in entries:
+            status = statuses.get(entry.job_id, JobStatus(JobState.FINISHED))
+            if node.waiting == 0:  # adopted: judged by the next poll like any job of this run
+                self._track(node, described[node.task_id], entry.job_id, name)
+                adopted.add(node.task_id)
+                running += status.state.active
+            else:
+                if status.state.active:
+                    backend.cancel([entry.job_id])  # its inputs are being remade
+                ledger.forget(node.task)
+        return running
 
     def _interrupted(self, graph: TaskGraph) -> None:
         """Ctrl-C or SIGTERM: remove the run's jobs, or with ``--keep-jobs`` leave them (still tracked as running,
@@ -299,7 +305,14 @@ class BatchRunner:
         if self.keep_jobs:
             return
         entries = [entry for group in self.active.values() for entry in group]
-        for name, ids in self._ids_by_backend().items():
+        try:  # jobs this run started but had not recorded yet when it was stopped
+            unknown = reattach.untracked(self.intents, self.backend)
+        except BatchSystemUnavailable:
+            unknown = {}
+        by_backend = self._ids_by_backend()
+        for name, ids in unknown.items():
+            by_backend.setdefault(name, []).extend(job_id for job_id in ids if job_id not in self.active)
+        for name, ids in by_backend.items():
             try:
                 self.backends[name].cancel(ids)
             except BatchSystemUnavailable as outage:
@@ -307,6 +320,11 @@ class BatchRunner:
                 return  # they stay in the ledger: the next run re-attaches to them
         for job_id in list(self.active):
             self._finished(job_id)
+        for path, intents in list(self.intents.items()):  # every job of them is removed: submitted anew next time
+            for task_id in (task for intent in intents for task in intent.tasks):
+                remove_partials_of(graph.nodes[task_id].task)
+            ledger.drop_intents(path)
+            del self.intents[path]
         for entry in entries:
             ledger.forget(entry.node.task)
             self._fail(graph, entry.node, f"interrupted; job {entry.job_id} was removed", entry.job)
@@ -341,7 +359,8 @@ class BatchRunner:
 
     def _fail(self, graph: TaskGraph, node: Node, message: str, job: PreparedJob | None) -> None:
         blocked = graph.fail(node, message)
-        if job is not None:
+        if job is not None:  # its job was judged or removed: what it left half-written goes too
+            remove_partials_of(node.task)
             node.log_path = job.stderr if os.path.exists(job.stderr) else job.log_dir
         write_failure_log(node, keep_log_path=True)
         self.reporter.changed(node)

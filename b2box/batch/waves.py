@@ -5,7 +5,9 @@ Batch systems address the jobs of one submission by a number (HTCondor's
 each number to its job through symbolic links, ``<wave>/<n>/job.sh`` (the
 wrapper) and ``<wave>/<n>/log`` (the log folder), so submit descriptions hold
 only the wave's own path plus a number: task parameters and user paths with
-spaces or quotes never reach a submit file's syntax.
+spaces or quotes never reach a submit file's syntax. The folder's ``wave.json`` says which job each
+number is; it is written before the submission, so a run killed before it heard the answer can still find
+the wave in the queue by its tag (:meth:`~b2box.batch.backends.arrays.ArrayBackend.recover`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from dataclasses import dataclass
 
 from b2box.batch.jobs import PreparedJob
 from b2box.batch.workflow_folder import state_dir
+from b2box.job.files import read_json, write_json
+
+MANIFEST = "wave.json"
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,23 @@ class Wave:
             os.mkdir(entry)
             os.symlink(job.wrapper, os.path.join(entry, "job.sh"))
             os.symlink(job.log_dir, os.path.join(entry, "log"))
+        manifest = {"backend": backend, "first": first, "jobs": [job.task_id for job in jobs]}
+        write_json(os.path.join(folder, MANIFEST), manifest)
         return cls(folder=folder, jobs=tuple(jobs))
+
+    @staticmethod
+    def written(backend: str) -> list[tuple[Wave, dict[int, str]]]:
+        """The waves of ``backend`` still on disk, each with its numbers' jobs (by the prepared job's id)."""
+        found = []
+        waves = os.path.join(state_dir(), "waves")
+        for name in sorted(os.listdir(waves)) if os.path.isdir(waves) else []:
+            manifest = read_json(os.path.join(waves, name, MANIFEST))
+            if manifest is None or manifest.get("backend") != backend:
+                continue
+            first = int(manifest.get("first", 0))
+            numbered = {index: str(job) for index, job in enumerate(manifest.get("jobs", []), start=first)}
+            found.append((Wave(folder=os.path.join(waves, name), jobs=()), numbered))
+        return found
 
     @property
     def tag(self) -> str:

@@ -39,14 +39,14 @@ class WorkflowLocked(B2BoxError):
 
 
 def process_start(pid: int) -> str:
-    """The start time of process ``pid`` (clock ticks after boot), empty when there is no such process: with the
-    pid it names one process, never a later one that reuses the pid."""
+    """The start time of process ``pid`` (clock ticks after boot), empty when there is no such process or it has
+    ended (a zombie, not reaped yet): with the pid it names one process, never a later one that reuses the pid."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             fields = handle.read().rpartition(")")[2].split()
     except OSError:
         return ""
-    return fields[19] if len(fields) > 19 else ""
+    return fields[19] if len(fields) > 19 and fields[0] != "Z" else ""
 
 
 def _read(path: str) -> dict[str, Any] | None:

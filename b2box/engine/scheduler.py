@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from b2box.api.staging import remove_partials_of
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.workers import WorkerPool
@@ -221,6 +222,7 @@ class LocalScheduler:
 
     def _failed(self, graph: TaskGraph, node: Node, error: str) -> None:
         blocked = graph.fail(node, error)
+        remove_partials_of(node.task)  # its worker is gone: what it left half-written goes too
         write_failure_log(node)
         self.reporter.changed(node)
         for dependent in blocked:

@@ -32,6 +32,15 @@ EXIT_ENV_SCRIPT = 71
 EXIT_BAD_ENVIRONMENT = 72
 EXIT_DIGEST_MISMATCH = 74
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+PID_FILE_VARIABLE = "_B2BOX_PID_FILE"  # set for local jobs: where the job writes its own id when it starts
+# A local job names itself (pid and start time) before anything else, so that a run that lost track of it (killed
+# between starting it and recording it) finds it again.
+ANNOUNCE_LOCAL_JOB = [
+    f'if [ -n "${{{PID_FILE_VARIABLE}:-}}" ]; then',
+    '    read -r b2box_stat < /proc/$$/stat; b2box_stat=${b2box_stat##*) }; read -r -a b2box_fields <<< "$b2box_stat"',
+    f'    printf \'local-%s-%s\\n\' "$$" "${{b2box_fields[19]}}" > "${PID_FILE_VARIABLE}"',
+    "fi",
+]
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,7 @@ def render(plan: WrapperPlan) -> str:
             "load_secrets": _load_secrets(plan),
             "start": start,
             "record_unstarted_members": _unrecorded_members(plan),
+            "announce_local_job": ANNOUNCE_LOCAL_JOB,
         },
     )
 

@@ -77,12 +77,10 @@ class ToyBackend(ArrayBackend):
         (self.spool / f"{array_id}.json").write_text(json.dumps(record))
         return array_id
 
-    def find_array(self, wave: Wave) -> str:
-        for path in self.spool.glob("*.json"):
-            record = json.loads(path.read_text())
-            if record["tag"] == wave.tag:
-                return str(record["array"])
-        return ""
+    def find_arrays(self, waves: Sequence[Wave]) -> dict[str, str]:
+        tags = {wave.tag for wave in waves}
+        records = [json.loads(path.read_text()) for path in self.spool.glob("*.json")]
+        return {record["tag"]: str(record["array"]) for record in records if record["tag"] in tags}
 
     def job_id(self, array_id: str, index: int) -> str:
         return f"{array_id}.{index}"

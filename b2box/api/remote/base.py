@@ -20,7 +20,6 @@ import contextlib
 import os
 import posixpath
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import luigi
 import luigi.target
 
-from b2box.api.staging import PARTIAL_PREFIX, current_staging
+from b2box.api.staging import current_staging, partial_name
 from b2box.errors import B2BoxError
 from b2box.settings.resolved import settings_of
 
@@ -120,7 +119,7 @@ class RemoteFileSystem(luigi.target.FileSystem):
         """Upload ``local_path`` so that ``remote_path`` appears only complete: to a hidden name beside it first,
         then renamed into place. A failed upload leaves nothing under the final name."""
         folder, name = posixpath.split(remote_path.rstrip("/"))
-        partial = posixpath.join(folder, f"{PARTIAL_PREFIX}{socket.gethostname()}-{os.getpid()}-{name}")
+        partial = posixpath.join(folder, partial_name(name))
         self._mkdir(folder)
         try:
             self._upload(local_path, partial)

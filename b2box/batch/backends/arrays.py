@@ -7,7 +7,8 @@ is its own, as hooks:
 - :meth:`~ArrayBackend.refusal` and ``group_key``: which jobs cannot go, which share a submission;
 - :meth:`~ArrayBackend.array_limit`: the largest array one submission may hold (larger groups are split);
 - :meth:`~ArrayBackend.submit_array`: render the wave's submission and make the one call, returning its id;
-- :meth:`~ArrayBackend.find_array`: find a wave's submission again by the tag it carries, after an answer was lost;
+- :meth:`~ArrayBackend.find_arrays`: find waves' submissions again by the tags they carry, after an answer was lost
+  (within a run, or by the next run when the submitter was killed: :meth:`~ArrayBackend.recover`);
 - :meth:`~ArrayBackend.job_id`: the id of element ``i`` of an array;
 - :meth:`~ArrayBackend.query`: the status of the jobs the batch system still knows (the others have finished);
 - :meth:`~ArrayBackend.remove`: remove jobs.
@@ -22,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 
 from b2box.batch.backends.base import BackendBase, JobState, JobStatus, Submitted
 from b2box.batch.jobs import PreparedJob
+from b2box.batch.ledger import Intent
 from b2box.batch.retry import BatchCalls, CallFailed
 from b2box.batch.waves import Wave, WaveTracker
 from b2box.errors import B2BoxError
@@ -58,8 +60,9 @@ class ArrayBackend(BackendBase):
         """Submit ``wave`` in one call (one try; raise :class:`CallFailed`); the id of its array or cluster."""
         raise NotImplementedError
 
-    def find_array(self, wave: Wave) -> str:
-        """The id of the submission made for ``wave``, found by its tag in the queue, or empty."""
+    def find_arrays(self, waves: Sequence[Wave]) -> dict[str, str]:
+        """The ids of the submissions made for ``waves``, found by their tags in the queue in one query (tag ->
+        id); a wave not found is missing."""
         raise NotImplementedError
 
     def job_id(self, array_id: str, index: int) -> str:
@@ -107,13 +110,33 @@ class ArrayBackend(BackendBase):
         def once() -> str:
             nonlocal tried
             if tried:
-                found = self.find_array(wave)
+                found = self.find_arrays([wave]).get(wave.tag, "")
                 if found:
                     return found
             tried = True
             return self.submit_array(wave)
 
         return once
+
+    def recover(self, intents: Sequence[Intent]) -> dict[str, str]:
+        """Submissions whose answer a run never recorded, found by their waves' tags: one query for all waves. A
+        wave that is not in the queue never reached it (or its jobs ended, and left their exit records), and its
+        folder goes."""
+        wanted = {intent.job for intent in intents}
+        waves = [(wave, numbered) for wave, numbered in Wave.written(self.name) if wanted & set(numbered.values())]
+        if not waves:
+            return {}
+        arrays = self.retry.call("lookup of earlier submissions", lambda: self.find_arrays([w for w, _ in waves]))
+        found: dict[str, str] = {}
+        for wave, numbered in waves:
+            array_id = arrays.get(wave.tag)
+            if not array_id:
+                wave.remove()
+                continue
+            ids = {job: self.job_id(array_id, index) for index, job in numbered.items()}
+            self.waves.add(wave, ids.values())
+            found.update({job: job_id for job, job_id in ids.items() if job in wanted})
+        return found
 
     def poll(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         if not job_ids:

@@ -19,6 +19,7 @@ from b2box.settings.resolved import settings_of
 
 if TYPE_CHECKING:
     from b2box.batch.jobs import PreparedJob
+    from b2box.batch.ledger import Intent
     from b2box.env.spec import EnvSpec
 
 
@@ -101,6 +102,11 @@ class Backend(Protocol):
         """Take over the judging of ``job`` (only called when ``capabilities.follows_jobs``)."""
         ...
 
+    def recover(self, intents: Sequence[Intent]) -> dict[str, str]:
+        """The job ids of submissions made for ``intents`` (by an earlier run killed before it recorded them, or
+        by this run before it was interrupted), as far as the batch system still knows them: intent.job -> id."""
+        ...
+
 
 class BackendBase:
     """The defaults of a backend's optional parts; a backend class derives from it (or declares them itself)."""
@@ -116,6 +122,10 @@ class BackendBase:
 
     def follow(self, job_id: str, job: PreparedJob) -> None:
         """Take over the judging of ``job`` (only called when ``capabilities.follows_jobs``)."""
+
+    def recover(self, intents: Sequence[Intent]) -> dict[str, str]:
+        """Nothing can be found again: such a submission's tasks are submitted anew."""
+        return {}
 
     def group_key(self, job: PreparedJob) -> Hashable:
         """Jobs with equal keys may share one submission (and tasks with equal keys one job): equal settings."""
@@ -138,6 +148,12 @@ def capabilities_of(backend: Any) -> Capabilities:
     """A backend's (or backend class's) capabilities; a plug-in that declares none has the defaults."""
     found = getattr(backend, "capabilities", None)
     return found if isinstance(found, Capabilities) else Capabilities()
+
+
+def recovered(backend: Any, intents: Sequence[Intent]) -> dict[str, str]:
+    """``backend.recover(intents)`` where the backend has it (a plug-in may not), else nothing."""
+    method = getattr(backend, "recover", None)
+    return dict(method(intents)) if callable(method) and intents else {}
 
 
 def submission_key(backend: Any, job: PreparedJob) -> Hashable:

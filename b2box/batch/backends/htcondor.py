@@ -290,10 +290,15 @@ class HTCondorBackend(ArrayBackend):
         done = self.retry.run_once(["condor_submit", "-terse", path])
         return str(int(done.stdout.split(".")[0]))
 
-    def find_array(self, wave: Wave) -> str:
-        found = self._query(f"B2BoxWave == {classad_string(wave_attribute(wave))}")
-        clusters = [number for ad in found if (number := _number(ad.get("ClusterId"))) is not None]
-        return str(min(clusters)) if clusters else ""
+    def find_arrays(self, waves: Sequence[Wave]) -> dict[str, str]:
+        """One query for the jobs whose ``B2BoxWave`` attribute is one of the waves' tags."""
+        constraint = "member(B2BoxWave, {" + ", ".join(classad_string(wave_attribute(w)) for w in waves) + "})"
+        clusters: dict[str, int] = {}
+        for ad in self._query(constraint, [*PROJECTION, "B2BoxWave"]):
+            number, tag = _number(ad.get("ClusterId")), str(ad.get("B2BoxWave", ""))
+            if number is not None:
+                clusters[tag] = min(number, clusters.get(tag, number))
+        return {tag: str(number) for tag, number in clusters.items()}
 
     def job_id(self, array_id: str, index: int) -> str:
         return f"{array_id}.{index}"
@@ -301,17 +306,17 @@ class HTCondorBackend(ArrayBackend):
     def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
         return statuses(job_ids, self.retry.call("status query", lambda: self._query(clusters_constraint(job_ids))))
 
-    def _query(self, constraint: str) -> list[Mapping[str, Any]]:
+    def _query(self, constraint: str, projection: Sequence[str] = PROJECTION) -> list[Mapping[str, Any]]:
         """One query (raises :class:`CallFailed`, transient: a query is always worth another try)."""
         if self._module is not None:
             try:
-                return [dict(ad) for ad in self._schedd().query(constraint=constraint, projection=PROJECTION)]
+                return [dict(ad) for ad in self._schedd().query(constraint=constraint, projection=list(projection))]
             except CallFailed:
                 raise
             except Exception as error:
                 raise _failed(error, transient=True) from None
         done = self.retry.run_once(
-            ["condor_q", "-json", "-constraint", constraint, "-attributes", ",".join(PROJECTION)], always_transient=True
+            ["condor_q", "-json", "-constraint", constraint, "-attributes", ",".join(projection)], always_transient=True
         )
         text = done.stdout.strip()
         try:

@@ -23,9 +23,12 @@ import time
 from collections.abc import Iterator, Sequence
 
 from b2box.batch.backends.base import BackendBase, Capabilities, JobState, JobStatus, Submitted
-from b2box.batch.jobs import PreparedJob, start_wrapper
+from b2box.batch.interrupts import held_back
+from b2box.batch.jobs import PID_FILE, PreparedJob, start_wrapper
+from b2box.batch.ledger import Intent
 from b2box.batch.retry import BatchCalls
 from b2box.engine.run_lock import process_start
+from b2box.env.wrapper import PID_FILE_VARIABLE
 from b2box.job.server import ENV_VAR, JobServer
 
 _PREFIX = "local-"
@@ -56,15 +59,7 @@ def alive(job_id: str) -> bool:
         return False
     pid, start = parsed
     found = process_start(pid)
-    return bool(found) and (not start or found == start) and not _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rpartition(")")[2].split()[:1] == ["Z"]
-    except OSError:
-        return True
+    return bool(found) and (not start or found == start)  # a zombie has no start time: it has ended
 
 
 class LocalBackend(BackendBase):
@@ -75,6 +70,7 @@ class LocalBackend(BackendBase):
 
     def __init__(self, calls: BatchCalls | None = None, job_server: bool = True) -> None:
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._started: dict[str, str] = {}  # prepared job -> the id of the process started for it
         self._pidfds: dict[str, int] = {}
         self._use_job_server = job_server
         self._server: JobServer | None = None
@@ -88,7 +84,10 @@ class LocalBackend(BackendBase):
         return environment
 
     def close(self, leave_running: bool = False) -> None:
-        """Stop the job server after the last job; with ``leave_running`` it serves its running jobs to their end."""
+        """Stop the jobs still running (the run did not track them all yet when it was stopped) and the job server;
+        with ``leave_running`` both go on, the server serving its running jobs to their end."""
+        if not leave_running:
+            self.cancel([job_id for job_id, process in self._processes.items() if process.poll() is None])
         if self._server is not None:
             if not leave_running:
                 self._server.stop()
@@ -100,11 +99,33 @@ class LocalBackend(BackendBase):
     def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
         environment = self._environment()
         for job in jobs:
-            process = start_wrapper(job, environment)
-            job_id = job_id_of(process.pid)
-            self._processes[job_id] = process
-            self._watch(job_id, process.pid)
+            with held_back():  # a run stopped now still knows the job, and cancels it (close)
+                process = start_wrapper(job, {**environment, PID_FILE_VARIABLE: os.path.join(job.log_dir, PID_FILE)})
+                job_id = job_id_of(process.pid)
+                self._processes[job_id] = process
+                self._started[job.task_id] = job_id
+                self._watch(job_id, process.pid)
             yield Submitted(job_ids={job.task_id: job_id})
+
+    def recover(self, intents: Sequence[Intent]) -> dict[str, str]:
+        """Jobs started by a run that was killed before it recorded them: each wrote its id into its log folder
+        the moment it started (a file older than the intent is an earlier job's, and does not count)."""
+        found = {}
+        for intent in intents:
+            if intent.job in self._started:  # started by this run (stopped before it recorded the id)
+                found[intent.job] = self._started[intent.job]
+                continue
+            path = os.path.join(intent.log_dir, PID_FILE)
+            try:
+                if os.stat(path).st_mtime < intent.written - 1:
+                    continue
+                with open(path, encoding="ascii", errors="replace") as handle:
+                    job_id = handle.read().strip()
+            except OSError:
+                continue
+            if parse_job_id(job_id) is not None:
+                found[intent.job] = job_id
+        return found
 
     def _watch(self, job_id: str, pid: int) -> None:
         with contextlib.suppress(AttributeError, OSError):

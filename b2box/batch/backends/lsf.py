@@ -232,7 +232,8 @@ class LSFBackend(ArrayBackend):
             raise CallFailed(f"bsub answered without a job id ({done.stdout.strip()!r})", transient=True)
         return array_id
 
-    def find_array(self, wave: Wave) -> str:
+    def find_arrays(self, waves: Sequence[Wave]) -> dict[str, str]:
+        """One ``bjobs -a`` of the user's jobs with their job descriptions (the waves' tags)."""
         done = self.retry.run_once(
             ["bjobs", "-a", "-json", "-o", "jobid job_description"], always_transient=True, accept=lambda d: True
         )
@@ -240,10 +241,13 @@ class LSFBackend(ArrayBackend):
             records = json.loads(done.stdout).get("RECORDS", [])
         except ValueError as error:
             raise CallFailed(f"bjobs printed no valid JSON ({error})", transient=True) from None
+        tags = {wave_description(wave): wave.tag for wave in waves}
+        found = {}
         for record in records:
-            if str(record.get("JOB_DESCRIPTION", "")) == wave_description(wave):
-                return str(record.get("JOBID", ""))
-        return ""
+            description = str(record.get("JOB_DESCRIPTION", ""))
+            if description in tags:
+                found[tags[description]] = str(record.get("JOBID", ""))
+        return found
 
     def job_id(self, array_id: str, index: int) -> str:
         return job_id(array_id, index)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from b2box.errors import B2BoxError
 from b2box.settings import declared
+from b2box.settings.resolved import settings_of
 
 if TYPE_CHECKING:
     from b2box.batch.backends.base import Backend
@@ -82,6 +83,11 @@ def resolve(requested: str) -> str:
         found = (entry.name for entry in candidates if shutil.which(entry.command))
         return next(found, "local")
     return _aliases.get(requested, requested)
+
+
+def batch_system_of(task: Any) -> str:
+    """The backend the task's ``batch_system`` setting means here (``auto`` detected, aliases resolved)."""
+    return resolve(settings_of(task).batch_system)
 
 
 def backend_type(name: str) -> Any:

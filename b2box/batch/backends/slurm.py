@@ -173,15 +173,18 @@ class SlurmBackend(ArrayBackend):
             raise CallFailed("sbatch answered without a job id", transient=True)
         return array_id
 
-    def find_array(self, wave: Wave) -> str:
+    def find_arrays(self, waves: Sequence[Wave]) -> dict[str, str]:
+        """One ``squeue`` of the user's jobs with their comments (the waves' tags)."""
         done = self.retry.run_once(
             ["squeue", "--noheader", f"--user={os.getuid()}", f"--format=%F{_SEPARATOR}%k"], always_transient=True
         )
+        tags = {wave_comment(wave): wave.tag for wave in waves}
+        found = {}
         for line in done.stdout.splitlines():
             array_id, _, comment = line.partition(_SEPARATOR)
-            if comment.strip() == wave_comment(wave):
-                return array_id.strip()
-        return ""
+            if comment.strip() in tags:
+                found[tags[comment.strip()]] = array_id.strip()
+        return found
 
     def job_id(self, array_id: str, index: int) -> str:
         return f"{array_id}_{index}"

@@ -14,6 +14,7 @@ inside() {
     exec {{python_words}} {{bootstrap}} {{bootstrap_args}} "$1"
 }
 if [ "${1:-}" = "--inside" ]; then inside "${2:-}"; fi
+{{announce_local_job}}
 
 b2box_record() {
     # The job's own record of how it ended, known even when the batch system has forgotten the job.
