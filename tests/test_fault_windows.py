@@ -10,7 +10,12 @@ modules and counts every fault in ``benchmarks/results/faults.json``.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,6 +24,7 @@ from typing import Any
 import pytest
 
 import b2box as b2luigi
+from b2box.engine import run_lock
 from b2box.errors import TaskDefinitionError
 from tests.conftest import run_python
 from tests.test_faults import Workflow, flaky_command, pool_workflow
@@ -177,3 +183,125 @@ def test_bad_settings_stop_the_run_before_it_starts_naming_the_file(
     assert done.returncode == 2, done.stderr
     assert expected in done.stderr and "Traceback" not in done.stderr
     assert workflow.runs_of() == Counter(), "nothing ran"
+
+
+# ------------------------------------------------------------------------------------------------ the run lock
+
+
+def test_two_workflows_sharing_a_result_folder_do_not_run_at_once(tmp_path: Path) -> None:
+    shared = tmp_path / "shared-results"
+    first = Workflow(tmp_path / "a", {"result_dir": str(shared)})
+    second = Workflow(tmp_path / "b", {"result_dir": str(shared)})
+    second.runs = first.runs  # one record of every start, whoever made it
+    run = first.start(env=first.env(FAULT_N="1", FAULT_0="hang"))
+    first.wait_until_hanging()
+    refused = second.run(env=second.env(FAULT_N="1"))
+    assert refused.returncode == 4, refused.stderr
+    assert f"holds {shared}/.b2box-run.lock" in refused.stderr and f"pid {run.pid}" in refused.stderr
+    run.kill()
+    run.communicate(timeout=30)
+    assert first.runs_of() == Counter({0: 1}), "the second workflow started nothing"
+
+
+def test_a_deleted_lock_file_does_not_let_a_second_run_in(tmp_path: Path) -> None:
+    """task_files/ (with the workflow's lock) removed during a --batch run: the run makes its lock again, and the
+    lock of the result folder keeps a second run out meanwhile."""
+    workflow = Workflow(tmp_path / "wf")
+    env = workflow.env(FAULT_N="3", FAULT_0="sleep:6", FAULT_1="sleep:6", FAULT_2="sleep:6")
+    first = workflow.start("--batch", env=env)
+    for index in range(3):  # (a job that has not read its job.json yet would fail with it gone)
+        workflow.wait_for_start(index)
+    shutil.rmtree(workflow.folder / "task_files")
+    second = workflow.run("--batch", env=env)
+    assert second.returncode == 4, second.stderr
+    time.sleep(2 * run_lock.HEARTBEAT + 1)
+    assert (workflow.folder / "task_files/.b2box/run.lock").exists(), "the first run made its lock again"
+    third = workflow.run("--batch", env=env)
+    assert third.returncode == 4, third.stderr
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr
+    assert workflow.runs_of() == Counter({0: 1, 1: 1, 2: 1}), "no step ran twice"
+
+
+def _start_here(workflow: Workflow, env: dict[str, str]) -> subprocess.Popen[str]:
+    """The workflow's run on this host, making files everyone may change (the worker node's user must be able to
+    take over its locks)."""
+    return subprocess.Popen(
+        [sys.executable, str(workflow.script)],
+        cwd=workflow.folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.umask(0),
+        start_new_session=True,  # a process group of its own, suspended as a whole as Ctrl-Z suspends it
+    )
+
+
+def _age_locks(folder: Path) -> None:
+    """Set the run's lock files two hours back."""
+    old = time.time() - 7200
+    for lock in [*folder.glob("task_files/.b2box/run.lock*"), *folder.glob("results/.b2box-run.lock*")]:
+        os.utime(lock, (old, old))
+
+
+def _run_on_worker(worker: Any, workflow: Workflow, steps: int) -> Any:
+    python = worker.install_b2box()
+    command = f"cd {workflow.folder} && FAULT_RUNS={workflow.runs} FAULT_N={steps} {python} faults.py"
+    return worker.run(command, check=False, timeout=300)
+
+
+@pytest.mark.slurm  # (the worker node is another host; its HTCondor and Slurm are not used)
+def test_a_live_run_on_another_host_keeps_its_lock_whatever_the_clocks_say(worker: Any, shared_tmp: Path) -> None:
+    workflow = Workflow(shared_tmp)
+    run = _start_here(workflow, workflow.env(FAULT_N="1", FAULT_0="hang"))
+    try:
+        workflow.wait_until_hanging()
+        _age_locks(shared_tmp)  # as a host whose clock is two hours ahead sees them
+        other = _run_on_worker(worker, workflow, steps=1)
+        assert other.returncode == 4, other.stderr
+        assert f"pid {run.pid} on {socket.gethostname()}" in other.stderr
+        assert workflow.runs_of() == Counter({0: 1}), "the other host started nothing"
+    finally:
+        run.kill()
+        run.communicate(timeout=30)
+
+
+@pytest.mark.slurm  # (the worker node is another host; its HTCondor and Slurm are not used)
+def test_a_suspended_run_that_lost_its_lock_commits_and_starts_nothing_more(worker: Any, shared_tmp: Path) -> None:
+    """Suspended beyond the watch, the run's lock is taken over by a run on another host; resumed, it finds out
+    before its running task commits, and stops (exit 4) without starting anything more."""
+    workflow = Workflow(shared_tmp)
+    steps = {f"FAULT_{index}": "sleep:3" for index in range(6)}
+    run = _start_here(workflow, workflow.env(FAULT_N="6", FAULT_WORKERS="1", **steps))
+    workflow.wait_for_start(0)
+    os.killpg(run.pid, signal.SIGSTOP)
+    _age_locks(shared_tmp)  # as if suspended for two hours
+    stopped_runs = workflow.runs_of()
+    try:
+        other = _run_on_worker(worker, workflow, steps=6)
+        assert other.returncode == 0, other.stderr
+        resumed = time.time()
+    finally:
+        os.killpg(run.pid, signal.SIGCONT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 4, stderr
+    assert "lost its lock" in stderr
+    runs = workflow.runs_of()
+    assert runs == Counter({index: 1 + stopped_runs[index] for index in range(6)}), "nothing started after resuming"
+    outputs = list(shared_tmp.glob("results/index=*/step.txt"))
+    assert len(outputs) == 6 and not workflow.complete_looking()
+    assert all(path.stat().st_mtime < resumed for path in outputs), "the resumed run committed nothing"
+
+
+@pytest.mark.parametrize("content", ["", "{not json"], ids=["empty", "broken"])
+def test_an_empty_or_broken_lock_file_is_taken_over_at_once(tmp_path: Path, content: str) -> None:
+    workflow = Workflow(tmp_path / "wf")
+    lock = workflow.folder / "task_files/.b2box/run.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text(content)
+    started = time.monotonic()
+    done = workflow.run(env=workflow.env(FAULT_N="1"))
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 15, "no minute of waiting for a lock nobody holds"
+    assert workflow.runs_of() == Counter({0: 1})

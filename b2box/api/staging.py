@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -45,6 +46,14 @@ def partial_name(name: str) -> str:
     if _writer[0] != os.getpid():
         _writer = (os.getpid(), secrets.token_hex(6))
     return f"{PARTIAL_PREFIX}{_writer[1]}-{next(_counter)}-{name}"
+
+
+class CommitRefused(Exception):
+    """The task's outputs must not be committed (its run lost its lock): they are discarded."""
+
+
+# Asked before every commit: why outputs must not be committed now, or empty (set by the run's lock).
+commit_guard: Callable[[], str] | None = None
 
 
 @dataclass
@@ -99,7 +108,11 @@ class OutputStaging:
         return self.path_for(f"file:{final}", final, upload)
 
     def commit(self) -> None:
-        """Upload remote outputs (each appears complete or not at all), then move local ones into place."""
+        """Upload remote outputs (each appears complete or not at all), then move local ones into place; refused
+        (nothing moves) when the run this task belongs to has lost its lock to another run."""
+        refusal = commit_guard() if commit_guard is not None else ""
+        if refusal:
+            raise CommitRefused(refusal)
         for entry in sorted(self.staged.values(), key=lambda entry: entry.upload is None):
             temporary = entry.temporary.rstrip("/")
             if entry.upload is not None:

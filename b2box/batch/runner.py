@@ -28,7 +28,15 @@ from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
 from b2box.batch.verdict import judge
 from b2box.engine.graph import Node, State, TaskGraph
-from b2box.engine.scheduler import Reporter, RunResult, SilentReporter, forget_failure, write_failure_log
+from b2box.engine.run_lock import LockLost, check_held
+from b2box.engine.scheduler import (
+    Reporter,
+    RunResult,
+    SilentReporter,
+    forget_failure,
+    lock_result_dirs,
+    write_failure_log,
+)
 from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.job.main import current as current_job
@@ -95,12 +103,14 @@ class BatchRunner:
                 "without end). Call process() only under `if __name__ == '__main__':`."
             )
         graph = TaskGraph.build(tasks)
+        lock_result_dirs(graph)
         self._check(graph)
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
         try:
             ready = self._reattach(graph, list(graph.ready()))
             while ready or self.active:
+                check_held()  # a run that lost its lock submits nothing more
                 ready = self._start_wave(graph, ready)
                 if self.active:
                     self._wait()
@@ -110,10 +120,12 @@ class BatchRunner:
             self._interrupted(graph)
         except BatchSystemUnavailable as outage:
             result.outage = str(outage)  # jobs stay as they are: the next run re-attaches to them
+        except LockLost as lost:
+            result.lock_lost = str(lost)  # jobs stay as they are: the run that took the lock re-attaches to them
         finally:
             result.left_running = sum(len(entries) for entries in self.active.values())
             for backend in self.backends.values():
-                backend.close(leave_running=bool(self.active))
+                backend.close(leave_running=bool(self.active) or bool(result.lock_lost))
         result.counts = graph.counts()
         self.reporter.end(graph)
         return result

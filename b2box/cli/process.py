@@ -150,6 +150,9 @@ def _report(result: RunResult) -> int:
         else:
             sys.stderr.write("b2box: interrupted; running tasks were stopped, their outputs discarded.\n")
         return EXIT_INTERRUPTED
+    if result.lock_lost:
+        sys.stderr.write(f"b2box: stopped: {result.lock_lost}.\n")
+        return EXIT_LOCKED
     if result.outage:
         sys.stderr.write(f"b2box: stopped: {result.outage}\n")
         if result.left_running:
@@ -324,7 +327,7 @@ def _process(
             scheduler = LocalScheduler(workers=int(workers), reporter=reporter, in_process=in_process,
                                        elsewhere=WrapperRuns())  # fmt: skip
             result = scheduler.run(tasks)
-    if not result.interrupted and not result.outage:
+    if not result.interrupted and not result.outage and not result.lock_lost:
         sys.stdout.write(luigi_lines.end_of_run(result.graph))
         sys.stdout.flush()
     code = _report(result)

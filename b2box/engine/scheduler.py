@@ -22,11 +22,16 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import luigi
+
 from b2box.api.staging import remove_partials_of
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph
+from b2box.engine.run_lock import LockLost, check_held
+from b2box.engine.run_lock import current as current_lock
 from b2box.engine.workers import WorkerPool
 from b2box.settings import layout
+from b2box.settings.resolved import settings_of
 
 logger = logging.getLogger("b2box")
 
@@ -91,11 +96,13 @@ class RunResult:
     counts: dict[State, int] = field(default_factory=dict)
     batch_stats: Any = None  # how many batch-system calls a --batch run made
     outage: str = ""  # a batch system stopped answering: why the run stopped with its jobs left as they are
+    lock_lost: str = ""  # another run took this run's lock: why it stopped
     left_running: int = 0  # jobs left queued or running for the next run to re-attach to
 
     @property
     def success(self) -> bool:
-        return not self.interrupted and not self.outage and all(node.state.finished for node in self.graph.roots)
+        stopped = self.interrupted or self.outage or self.lock_lost
+        return not stopped and all(node.state.finished for node in self.graph.roots)
 
     def __bool__(self) -> bool:
         return self.success
@@ -141,6 +148,23 @@ def failed_last_time(task: Any) -> bool:
         return False
 
 
+def lock_result_dirs(graph: TaskGraph) -> None:
+    """Take the locks of the local result folders the graph's tasks write, beside the workflow's own
+    (:mod:`b2box.engine.run_lock`): two workflows sharing results must not run at once either."""
+    lock = current_lock()
+    if lock is None:
+        return
+    folders = set()
+    for node in graph.nodes.values():
+        if node.state is not State.PENDING:
+            continue  # only tasks that will run write results
+        settings = settings_of(node.task)
+        target_class = settings.targets.default_class
+        if target_class is None or (isinstance(target_class, type) and issubclass(target_class, luigi.LocalTarget)):
+            folders.add(settings.folders.result_dir)
+    lock.also(sorted(folders))
+
+
 def run_dependencies_here(tasks: list[Any]) -> None:
     """Complete the tasks a ``run()`` yielded, in this process, before it continues."""
     result = LocalScheduler(workers=1, reporter=SilentReporter(), in_process=True).run(tasks)
@@ -180,6 +204,7 @@ class LocalScheduler:
 
     def run(self, roots: list[Any]) -> RunResult:
         graph = TaskGraph.build(roots)
+        lock_result_dirs(graph)
         result = RunResult(graph=graph)
         if self.elsewhere is not None:
             self.elsewhere.check([node.task for node in graph.nodes.values() if node.state is State.PENDING])
@@ -196,6 +221,8 @@ class LocalScheduler:
                 self._run_in_workers(graph)
         except KeyboardInterrupt:
             result.interrupted = True
+        except LockLost as lost:
+            result.lock_lost = str(lost)
         result.counts = graph.counts()
         self.reporter.end(graph)
         return result
@@ -210,6 +237,7 @@ class LocalScheduler:
         return heapq.heappop(self._ready)[2]
 
     def _start(self, node: Node) -> None:
+        check_held()  # a run that lost its lock starts nothing more
         node.state = State.RUNNING
         self.reporter.changed(node)
 
@@ -267,7 +295,7 @@ class LocalScheduler:
                         self._succeeded(graph, node)
                     else:
                         self._failed(graph, node, error)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, LockLost):
             for task_id in pool.stop():
                 self._failed(graph, graph.nodes[task_id], "interrupted; its outputs were discarded")
             raise

@@ -84,12 +84,16 @@ def use_submitted_settings(spec: JobSpec) -> None:
 
 def run(spec: JobSpec, job_id: str) -> int:
     """Run the job's task here and record what happened; the exit status."""
+    from b2box.api import staging
     from b2box.engine.execute import TaskFailed, execute
     from b2box.engine.scheduler import run_dependencies_here
     from b2box.settings.lookup import set_setting
     from b2box.settings.resolved import DISPATCH_IN_PLACE
     from b2box.version import __version__
 
+    # A job outlives its submitter: a later run re-attaches to it, so it commits whatever happened to the run that
+    # submitted it (a job forked from the local job server would otherwise ask that run's lock).
+    staging.commit_guard = None
     record: dict[str, Any] = {
         "task_id": spec.task_id,
         "task_family": spec.family,
