@@ -305,3 +305,25 @@ def test_an_empty_or_broken_lock_file_is_taken_over_at_once(tmp_path: Path, cont
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 15, "no minute of waiting for a lock nobody holds"
     assert workflow.runs_of() == Counter({0: 1})
+
+
+# ------------------------------------------------------------------------------------------------ leftovers
+
+
+def test_a_killed_local_batch_submitter_leaves_no_job_server_folder(tmp_path: Path) -> None:
+    workflow = Workflow(tmp_path / "wf")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**workflow.env(FAULT_N="1", FAULT_0="sleep:2"), "TMPDIR": str(scratch)}
+    first = workflow.start("--batch", env=env)
+    workflow.wait_for_start(0)
+    assert list(scratch.glob("b2box-jobs-*")), "the job server's folder"
+    first.kill()
+    first.communicate(timeout=30)
+    deadline = time.monotonic() + 30  # the server ends once its job ended, and takes its folder along
+    while list(scratch.glob("b2box-jobs-*")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not list(scratch.glob("b2box-jobs-*"))
+    again = workflow.run("--batch", env=env)
+    assert again.returncode == 0, again.stderr
+    assert not list(scratch.glob("b2box-jobs-*")) and workflow.runs_of() == Counter({0: 1})

@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import sys
@@ -26,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from b2box.engine.run_lock import process_start
 from b2box.job.client import ACCEPTED
 
 ENV_VAR = "B2BOX_JOB_SERVER"
@@ -154,9 +156,9 @@ def serve(listener: socket.socket, parent: int) -> None:
                 os.remove(listener.getsockname())
         elif not draining and not os.path.exists(listener.getsockname()):
             _stop_children(requests)
-            os._exit(0)
+            return
         if draining and not requests:
-            os._exit(0)
+            return
         if wake_read in readable:
             os.read(wake_read, 4096)
         for waiting in list(requests.values()):
@@ -201,11 +203,37 @@ def _detach_output() -> None:
     os.close(null)
 
 
+_FOLDER_PREFIX = "b2box-jobs-"
+_PID_FILE = "server.pid"
+
+
+def remove_abandoned_folders() -> None:
+    """Remove the socket folders of servers that are gone (a server killed outright cannot remove its own)."""
+    base = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(base):
+            folder = os.path.join(base, name)
+            if (
+                not name.startswith(_FOLDER_PREFIX)
+                or not os.path.isdir(folder)
+                or os.stat(folder).st_uid != os.getuid()
+            ):
+                continue
+            try:
+                with open(os.path.join(folder, _PID_FILE), encoding="ascii") as handle:
+                    pid = int(handle.read().strip())
+            except (OSError, ValueError):
+                continue  # being made this moment, or not one of ours
+            if not process_start(pid):
+                shutil.rmtree(folder, ignore_errors=True)
+
+
 class JobServer:
-    """Starts the server process; removing its socket file stops it."""
+    """Starts the server process; removing its socket file stops it. The server removes its folder when it ends."""
 
     def __init__(self) -> None:
-        self.folder = tempfile.mkdtemp(prefix="b2box-jobs-")
+        remove_abandoned_folders()
+        self.folder = tempfile.mkdtemp(prefix=_FOLDER_PREFIX)
         self.path = os.path.join(self.folder, "server.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(self.path)
@@ -220,8 +248,11 @@ class JobServer:
                 _detach_output()
                 serve(listener, parent)
             finally:
+                shutil.rmtree(self.folder, ignore_errors=True)  # also when its submitter was killed long ago
                 os._exit(0)
         listener.close()
+        with open(os.path.join(self.folder, _PID_FILE), "w", encoding="ascii") as handle:
+            handle.write(str(self.pid))
 
     def stop(self) -> None:
         """Remove the socket file; the server notices within a second, stops its jobs and exits."""
