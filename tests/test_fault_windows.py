@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -140,6 +141,46 @@ def test_a_line_break_in_a_parameter_value_runs_like_any_other_value(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert (tmp_path / "results" / "value=two\nlines" / "out.txt").read_text() == repr("two\nlines")
+
+
+HARD = ["a:b,c", 'quote"d', "two\nlines"]  # each breaks a bind written as src:dst (or split on commas)
+
+
+def _hard_values_workflow(folder: Path, settings: dict[str, Any]) -> Path:
+    """values.py with its log and job folders outside the result folder, at paths with ':' and ','."""
+    script = folder / "values.py"
+    script.write_text(VALUES.read_text())
+    paths = {"log_dir": str(folder / "logs:a,b"), "task_file_dir": str(folder / "jobs:c,d")}
+    (folder / "settings.json").write_text(json.dumps({**paths, **settings}))
+    return script
+
+
+def _check_hard_values(folder: Path) -> None:
+    for value in HARD:
+        assert (folder / "results" / f"value={value}" / "out.txt").read_text() == repr(value)
+    records = list((folder / "logs:a,b").glob("value=*/Echo/provenance.json"))
+    assert len(records) == len(HARD) and all(json.loads(path.read_text())["exit_code"] == 0 for path in records)
+
+
+@pytest.mark.docker
+def test_paths_with_colons_and_commas_reach_a_docker_job_whole(tmp_path: Path, analysis_image: str) -> None:
+    script = _hard_values_workflow(tmp_path, {"image": analysis_image, "runtime": "docker"})
+    done = run_python(script, "--batch", env={"VALUES": json.dumps(HARD)})
+    assert done.returncode == 0, done.stderr
+    _check_hard_values(tmp_path)
+
+
+@pytest.mark.apptainer
+def test_paths_with_colons_and_commas_reach_an_apptainer_job_whole(
+    worker: Any, shared_tmp: Path, analysis_sif: str
+) -> None:
+    script = _hard_values_workflow(shared_tmp, {"image": analysis_sif})
+    python = worker.install_b2box()
+    done = worker.run(
+        f"cd {shared_tmp} && VALUES={shlex.quote(json.dumps(HARD))} {python} {script} --batch", check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    _check_hard_values(shared_tmp)
 
 
 class Long(b2luigi.Task):

@@ -126,7 +126,7 @@ def test_job_bringing_its_files_along(tmp_path: Path) -> None:
         assert path.lstrip("/") in names
     assert f"b2box_wrapper={job.wrapper}" in manifest
     text = Path(job.wrapper).read_text()
-    assert '--bind "${B2BOX_ROOT:-}"/' in text and 'cd -- "${B2BOX_ROOT:-}"' in text
+    assert '--mount type=bind,source="${B2BOX_ROOT:-}"/' in text and 'cd -- "${B2BOX_ROOT:-}"' in text
     assert str(Path(job.log_dir) / "exit.json") in text and "site-packages" not in text, "nothing of the host bound"
 
 

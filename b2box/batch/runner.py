@@ -103,8 +103,8 @@ class BatchRunner:
                 "without end). Call process() only under `if __name__ == '__main__':`."
             )
         graph = TaskGraph.build(tasks)
-        lock_result_dirs(graph)
         self._check(graph)
+        lock_result_dirs(graph)  # (after the checks: a run stopped by them leaves no result folder behind)
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
         try:

@@ -204,10 +204,10 @@ class LocalScheduler:
 
     def run(self, roots: list[Any]) -> RunResult:
         graph = TaskGraph.build(roots)
-        lock_result_dirs(graph)
         result = RunResult(graph=graph)
         if self.elsewhere is not None:
             self.elsewhere.check([node.task for node in graph.nodes.values() if node.state is State.PENDING])
+        lock_result_dirs(graph)  # (after the checks: a run stopped by them leaves no result folder behind)
         self.reporter.begin(graph)
         for node in graph.nodes.values():
             if node.state in (State.FAILED, State.MISSING):

@@ -15,6 +15,7 @@ import os
 import subprocess
 
 from b2box.env.identity import DigestMismatch, ImageIdentity
+from b2box.env.mounts import mount_spec
 from b2box.errors import B2BoxError
 
 _CACHE_FILE = os.path.join(os.path.expanduser("~"), ".cache", "b2box", "sif-digests.json")
@@ -79,7 +80,7 @@ def resolve(image: str, apptainer: str, pinned: str = "") -> ImageIdentity:
 def command(
     identity: ImageIdentity,
     apptainer: str,
-    binds: list[str],
+    binds: list[tuple[str, str]],
     working_dir: str,
     gpus: bool,
     extra_args: list[str],
@@ -87,9 +88,8 @@ def command(
 ) -> list[str]:
     """``apptainer exec`` for one job, running bash with ``inner``; every bind at the same path inside as outside."""
     words = [apptainer, "exec", "--cleanenv", "--pwd", working_dir]
-    for bind in binds:
-        source, _, target = bind.partition(":")
-        words += ["--bind", f"{source}:{target or source}"]
+    for source, target in binds:
+        words += ["--mount", mount_spec(source, target, target_key="destination")]
     if gpus:
         words.append("--nv")
     words += extra_args

@@ -4,6 +4,10 @@ Every folder a job needs is bound at the same path inside as outside: the task's
 folders, the working folder, the folders of the env_script and of the workflow script, and either b2box's own
 installation (a shared filesystem) or what the job brought along (no shared filesystem). Folders inside another
 bound folder are left out; nothing is bound twice.
+
+Binds are given in each runtime's ``--mount type=bind,...`` form, whose fields are CSV: a path holding ``:``,
+``,``, quotes or a line break is quoted, never split (``-v src:dst`` and Apptainer's ``--bind`` split paths on
+``:`` and ``,``). A bind of the ``binds`` setting is ``/host`` or ``/host:/container``, so there a ``:`` separates.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import site
 from collections.abc import Sequence
 from typing import Any
 
-from b2box import version as b2box_version
 from b2box.env import apptainer, docker
 from b2box.env.identity import ImageIdentity
 from b2box.env.spec import EnvSpec
@@ -25,7 +28,7 @@ from b2box.settings.paths import script_path
 
 def b2box_site_dirs() -> list[str]:
     """Folders that make this b2box importable: its site-packages and, for an editable install, its source."""
-    folders = [os.path.dirname(os.path.dirname(os.path.abspath(b2box_version.__file__)))]
+    folders = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]  # above b2box/env/
     for folder in [*site.getsitepackages(), site.getusersitepackages()]:
         if os.path.isdir(folder) and folder not in folders:
             folders.append(folder)
@@ -71,7 +74,7 @@ def command(
     into it)."""
     if not spec.in_container:
         return []
-    binds = unique_folders([*folders, *spec.binds])
+    binds = unique_mounts([*((folder, folder) for folder in folders), *(split_bind(bind) for bind in spec.binds)])
     if spec.runtime == "docker":
         name = "b2box-" + hashlib.sha1(task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
         extra = [word for variable in pass_env for word in ("--env", variable)] + list(spec.extra_args)
@@ -84,10 +87,24 @@ def command(
 
 
 def unique_folders(folders: Sequence[str]) -> list[str]:
-    """Drop duplicates and folders already inside another bound folder."""
-    kept: list[str] = []
-    for folder in sorted({os.path.normpath(f) for f in folders}, key=len):
-        source = folder.split(":", 1)[0]
-        if not any(source == k or source.startswith(k.rstrip("/") + "/") for k in kept if ":" not in k):
-            kept.append(folder)
+    """Drop duplicates and folders already inside another folder of the list."""
+    return [source for source, _ in unique_mounts([(folder, folder) for folder in folders])]
+
+
+def split_bind(bind: str) -> tuple[str, str]:
+    """``/host`` or ``/host:/container`` (the ``binds`` setting's form) as (source, target)."""
+    source, _, target = bind.partition(":")
+    return source, target or source
+
+
+def unique_mounts(mounts: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Drop duplicates, and folders bound at their own path that lie inside another folder bound so."""
+    kept: list[tuple[str, str]] = []
+    normal = {(os.path.normpath(source), os.path.normpath(target)) for source, target in mounts}
+    for source, target in sorted(normal, key=lambda mount: (len(mount[0]), mount)):
+        inside = any(
+            source == k or source.startswith(k.rstrip("/") + "/") for k, t in kept if k == t
+        )
+        if not (source == target and inside):
+            kept.append((source, target))
     return kept

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from b2box.env.identity import DigestMismatch, ImageIdentity
+from b2box.env.mounts import mount_spec
 from b2box.errors import B2BoxError
 
 
@@ -57,7 +58,7 @@ def resolve(image: str, pinned: str = "") -> ImageIdentity:
 
 def command(
     identity: ImageIdentity,
-    binds: list[str],
+    binds: list[tuple[str, str]],
     working_dir: str,
     gpus: bool,
     extra_args: list[str],
@@ -81,9 +82,8 @@ def command(
         "--security-opt",
         "no-new-privileges",
     ]
-    for bind in binds:
-        source, _, target = bind.partition(":")
-        words += ["--volume", f"{source}:{target or source}"]
+    for source, target in binds:
+        words += ["--mount", mount_spec(source, target)]
     if gpus:
         words += ["--gpus", "all"]
     words += extra_args

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from b2box.env.mounts import mount_spec, parse_mount
+
 # Exit codes the template uses (templates/job.sh writes them as numbers, for the reader).
 EXIT_NO_WORKING_DIR = 70
 EXIT_ENV_SCRIPT = 71
@@ -166,6 +168,7 @@ def _verify_digest(plan: WrapperPlan) -> list[str]:
 
 
 ROOT = '"${B2BOX_ROOT:-}"'
+_ROOT_MARK = "\x00B2BOX_ROOT\x00"  # where $B2BOX_ROOT goes in a --mount value
 
 
 def host_path(plan: WrapperPlan, path: str) -> str:
@@ -177,8 +180,13 @@ def _container_words(plan: WrapperPlan) -> str:
     """The container command; the sources of ``rooted_binds`` are the folders' copies under $B2BOX_ROOT."""
     rendered = []
     for previous, word in zip(["", *plan.container_command], plan.container_command, strict=False):
-        rooted = previous == "--bind" and word.split(":", 1)[0] in plan.rooted_binds
-        rendered.append(ROOT + q(word) if rooted else q(word))
+        mount = parse_mount(word) if previous == "--mount" else None
+        if mount is not None and mount[0] in plan.rooted_binds:
+            source, target, key = mount
+            before, after = mount_spec(_ROOT_MARK + source, target, key).split(_ROOT_MARK)
+            rendered.append(q(before) + ROOT + q(after))
+        else:
+            rendered.append(q(word))
     return " ".join(rendered)
 
 
