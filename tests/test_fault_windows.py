@@ -368,3 +368,63 @@ def test_a_killed_local_batch_submitter_leaves_no_job_server_folder(tmp_path: Pa
     again = workflow.run("--batch", env=env)
     assert again.returncode == 0, again.stderr
     assert not list(scratch.glob("b2box-jobs-*")) and workflow.runs_of() == Counter({0: 1})
+
+
+# ------------------------------------------------------------------------------------------------ secrets
+
+SECRET = "s3cr3t-Value-that-must-stay-hidden"
+
+
+@pytest.mark.docker
+def test_a_docker_jobs_secrets_are_not_in_the_containers_configuration(tmp_path: Path, analysis_image: str) -> None:
+    """`docker inspect` (and the engine's config.v2.json) show what a container was given: never a secret's value."""
+    folder = tmp_path / "wf"
+    env = {"API_TOKEN": SECRET, "FAULT_RUNS": str(folder / "runs.txt"), "FAULT_READY": str(folder / "ready"),
+           "FAULT_0": "secret:hang"}  # fmt: skip (a container sees only the variables of the env setting)
+    workflow = Workflow(folder, {"env": env, "image": analysis_image, "runtime": "docker"})
+    run = workflow.start("--batch", env=workflow.env(FAULT_N="1", FAULT_0="secret:hang"))
+    try:
+        workflow.wait_until_hanging(timeout=120)
+        names = subprocess.run(
+            ["docker", "ps", "--filter", "name=b2box-", "--format", "{{.Names}}"], capture_output=True, text=True
+        ).stdout.split()
+        assert names, "the job's container runs"
+        inspected = subprocess.run(["docker", "inspect", *names], capture_output=True, text=True).stdout
+        assert SECRET not in inspected and "_B2BOX_SECRETS_FILE" in inspected
+        assert (
+            workflow.output(0).exists() is False
+            and f"token of {len(SECRET)}" in next(folder.glob("results/index=0/.b2box-partial-*")).read_text()
+        ), "the job read the secret"
+        assert not list(workflow.secrets_dir.glob("*/*")), "the job removed its secrets file once read"
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.communicate(timeout=60)
+    assert run.returncode == 130
+    assert not list(workflow.secrets_dir.iterdir()), "nor did its folder stay"
+
+
+def test_variables_named_by_secret_env_are_secrets_too(tmp_path: Path) -> None:
+    workflow = Workflow(tmp_path / "wf", {"env": {"LAB_PIN": SECRET}, "secret_env": ["LAB_*"]})
+    done = workflow.run("--batch", env=workflow.env(FAULT_N="1", FAULT_0="secret:LAB_PIN"))
+    assert done.returncode == 0, done.stderr
+    assert workflow.finished(0) == f"token of {len(SECRET)} characters"
+    settings_file = workflow.folder / "settings.json"
+    assert [path for path in workflow.files_containing(SECRET) if path != settings_file] == []
+
+
+@pytest.mark.slurm
+def test_the_secrets_of_a_job_cancelled_while_its_submitter_was_down_are_removed(worker: Any, shared_tmp: Path) -> None:
+    workflow = pool_workflow(shared_tmp, "slurm", {"API_TOKEN": SECRET}, slurm_settings={"hold": True})
+    python = worker.install_b2box()
+    command = f"cd {shared_tmp}; FAULT_RUNS={workflow.runs} FAULT_N=1 nohup {python} faults.py --batch"
+    worker.run(f"{command} > {shared_tmp}/first.log 2>&1 & echo $! > {shared_tmp}/first.pid", timeout=30)
+    ledger = shared_tmp / "task_files/index=0/Step/batch_job.json"
+    wait_for(ledger, timeout=120)
+    assert list(workflow.secrets_dir.rglob("*.env")), "the held job's secrets wait for it"
+    worker.run(f"kill -9 $(cat {shared_tmp}/first.pid)", check=False)
+    worker.run(["scancel", json.loads(ledger.read_text())["job_id"].split("_")[0]], check=False)  # an admin
+    again = worker.run(
+        f"cd {shared_tmp} && FAULT_RUNS={workflow.runs} FAULT_N=1 {python} faults.py --batch", check=False, timeout=300
+    )
+    assert again.returncode == 1, again.stderr  # the cancelled job is a failure (retries: 0)
+    assert not list(workflow.secrets_dir.rglob("*.env")), "its secrets file went with it"

@@ -52,9 +52,9 @@ class PreparedJob:
         return os.path.join(self.log_dir, PROVENANCE_FILE)
 
 
-def submitted_job(task: Any, submitted: float = 0.0) -> PreparedJob:
+def submitted_job(task: Any, submitted: float = 0.0, secret_file: str = "") -> PreparedJob:
     """Where an already submitted job of ``task`` logs (submitted at ``submitted``), without writing anything: how
-    a run that re-attaches to an earlier run's job knows it."""
+    a run that re-attaches to an earlier run's job knows it (and its secrets file, if it has one left)."""
     return PreparedJob(
         task_id=task.task_id,
         task=task,
@@ -62,6 +62,7 @@ def submitted_job(task: Any, submitted: float = 0.0) -> PreparedJob:
         log_dir=layout.get_log_file_dir(task),
         task_dir=layout.get_task_file_dir(task),
         identity=ImageIdentity(runtime="unknown"),
+        secret_file=secret_file,
         prepared_at=submitted or time.time(),
     )
 

@@ -29,6 +29,7 @@ class Entry:
     backend: str
     job_id: str
     submitted: float
+    secret_file: str = ""  # the job's secrets, until it reads them: removed whoever judges or cancels the job
 
 
 def path_of(task: Any) -> str:
@@ -40,11 +41,12 @@ def _path(task: Any) -> str:
     return os.path.join(layout.get_task_file_dir(task), LEDGER_FILE)
 
 
-def record(task: Any, backend: str, job_id: str) -> None:
+def record(task: Any, backend: str, job_id: str, secret_file: str = "") -> None:
     """Write the task's job id now, before anything else can go wrong."""
     path = _path(task)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_json(path, {"backend": backend, "job_id": job_id, "submitted": time.time()})
+    entry = {"backend": backend, "job_id": job_id, "submitted": time.time(), "secret_file": secret_file}
+    write_json(path, entry)
 
 
 def lookup(task: Any) -> Entry | None:
@@ -52,7 +54,12 @@ def lookup(task: Any) -> Entry | None:
     data = read_json(_path(task))
     if data is None or not {"backend", "job_id"} <= data.keys():
         return None
-    return Entry(backend=str(data["backend"]), job_id=str(data["job_id"]), submitted=float(data.get("submitted", 0)))
+    return Entry(
+        backend=str(data["backend"]),
+        job_id=str(data["job_id"]),
+        submitted=float(data.get("submitted", 0)),
+        secret_file=str(data.get("secret_file", "")),
+    )
 
 
 def forget(task: Any) -> None:
@@ -75,20 +82,36 @@ class Intent:
     log_dir: str
     tasks: tuple[str, ...]
     written: float
+    secret_files: tuple[tuple[str, str], ...] = ()  # (task, its secrets file) for the tasks that have one
+
+    def secret_file_of(self, task_id: str) -> str:
+        return dict(self.secret_files).get(task_id, "")
 
 
-def write_intents(folder: str, backend: str, jobs: list[tuple[str, str, list[str]]]) -> tuple[str, list[Intent]]:
-    """Before a submission: the jobs about to go to ``backend`` ((job, log folder, task ids) each), in one new file
-    under ``<folder>/submitting``; its path and the intents. A run killed before it recorded the job ids finds its
-    submissions again through this file (:func:`read_intents`)."""
+def write_intents(folder: str, backend: str, jobs: list[tuple[str, str, dict[str, str]]]) -> tuple[str, list[Intent]]:
+    """Before a submission: the jobs about to go to ``backend`` ((job, log folder, {task id: its secrets file or
+    empty}) each), in one new file under ``<folder>/submitting``; its path and the intents. A run killed before it
+    recorded the job ids finds its submissions again through this file (:func:`read_intents`)."""
     target = os.path.join(folder, INTENTS_FOLDER)
     os.makedirs(target, exist_ok=True)
     path = os.path.join(target, f"{time.time_ns()}-{os.getpid()}.json")
     written = time.time()
-    records = [{"job": job, "log_dir": log_dir, "tasks": tasks} for job, log_dir, tasks in jobs]
+    records = [{"job": job, "log_dir": log, "tasks": tasks} for job, log, tasks in jobs]
     write_json(path, {"backend": backend, "written": written, "jobs": records})
-    intents = [Intent(backend, job, log_dir, tuple(tasks), written) for job, log_dir, tasks in jobs]
+    intents = [_intent(backend, written, record) for record in records]
     return path, intents
+
+
+def _intent(backend: str, written: float, record: dict[str, Any]) -> Intent:
+    tasks = record.get("tasks", {})
+    return Intent(
+        backend=backend,
+        job=str(record.get("job", "")),
+        log_dir=str(record.get("log_dir", "")),
+        tasks=tuple(str(task) for task in tasks),
+        written=written,
+        secret_files=tuple((str(task), str(path)) for task, path in tasks.items() if path),
+    )
 
 
 def read_intents(folder: str) -> dict[str, list[Intent]]:
@@ -101,16 +124,8 @@ def read_intents(folder: str) -> dict[str, list[Intent]]:
             data = read_json(path)
             if data is None or not name.endswith(".json"):
                 continue
-            found[path] = [
-                Intent(
-                    backend=str(data.get("backend", "")),
-                    job=str(record.get("job", "")),
-                    log_dir=str(record.get("log_dir", "")),
-                    tasks=tuple(str(task) for task in record.get("tasks", [])),
-                    written=float(data.get("written", 0)),
-                )
-                for record in data.get("jobs", [])
-            ]
+            backend, written = str(data.get("backend", "")), float(data.get("written", 0))
+            found[path] = [_intent(backend, written, record) for record in data.get("jobs", [])]
     return found
 
 

@@ -92,7 +92,7 @@ class JobPreparer:
             files: list[tuple[str, dict[str, Any]]] = []
             hidden: dict[str, str] = {}
             for path, data in reversed(settings_files()):  # nearer files last: their secrets win
-                public, secret = secrets.split_settings(data)
+                public, secret = secrets.split_settings(data, run_settings().secret_env)
                 files.insert(0, (path, public))
                 hidden.update(secret)
             self._files = (files, hidden)
@@ -150,6 +150,7 @@ class JobPreparer:
                 "another way (a token file on the worker nodes) or drop transfer_files."
             )
         secret_file = secrets.write_file(run_settings().secrets_dir, variables.secret) if variables.secret else ""
+        docker_secrets = secret_file if spec.runtime == "docker" else ""
         job_file = os.path.join(task_dir, JOB_FILE)
         self._write_job_file(task, job_file, log_dir, identity, variables)
         script = script_path() or ""
@@ -168,7 +169,7 @@ class JobPreparer:
             wrapper_path=wrapper,
             working_dir=working_dir,
             container_command=container.command(
-                task.task_id, spec, identity, working_dir, folders, [wrapper, "--inside"], sorted(variables.secret)
+                task.task_id, spec, identity, working_dir, folders, [wrapper, "--inside"], docker_secrets
             )
             if starts_container
             else [],
@@ -177,7 +178,7 @@ class JobPreparer:
             env=variables.public,
             secret_file=secret_file,
             secret_names=tuple(sorted(variables.secret)),
-            secrets_via=spec.apptainer_command if starts_container and spec.runtime == "apptainer" else "",
+            secrets_via=_secrets_via(spec) if starts_container else "",
             python=self._python(spec),
             job_file=job_file,
             exit_file=os.path.join(log_dir, EXIT_FILE),
@@ -223,10 +224,11 @@ class JobPreparer:
     def _variables(self, task: Any, spec: EnvSpec) -> JobEnvironment:
         """The job's variables: settings that are secrets, ``pass_env``, ``B2BOX_*`` and the spec's ``env``."""
         _, file_secrets = self._settings_files()
-        _, secret_settings = secrets.split_settings(portable_settings())
+        _, secret_settings = secrets.split_settings(portable_settings(), run_settings().secret_env)
         passed = {name: os.environ[name] for name in settings_of(task).environment.pass_env if name in os.environ}
         inherited = {name: value for name, value in os.environ.items() if name.startswith("B2BOX_")}
-        public, secret = secrets.split({**file_secrets, **secret_settings, **passed, **inherited, **spec.env})
+        named = settings_of(task).environment.secret_env
+        public, secret = secrets.split({**file_secrets, **secret_settings, **passed, **inherited, **spec.env}, named)
         return JobEnvironment(public=public, secret=secret, passed=passed)
 
     def _write_job_file(
@@ -234,7 +236,7 @@ class JobPreparer:
     ) -> None:
         """``job.json``: what the job must rebuild and run, with the settings its submitter read (no secrets)."""
         public_files, _ = self._settings_files()
-        public_settings, _ = secrets.split_settings(portable_settings())
+        public_settings, _ = secrets.split_settings(portable_settings(), run_settings().secret_env)
         cls = type(task)
         JobSpec(
             task_id=task.task_id,
@@ -308,6 +310,11 @@ class JobPreparer:
     def _python(spec: EnvSpec) -> list[str]:
         executable = list(spec.executable) or (["python3"] if spec.in_container else [sys.executable])
         return [*spec.executable_prefix, *executable]
+
+
+def _secrets_via(spec: EnvSpec) -> str:
+    """How a job's container gets its secrets (see env/wrapper.py)."""
+    return "docker" if spec.runtime == "docker" else spec.apptainer_command if spec.runtime == "apptainer" else ""
 
 
 def _forkable(spec: EnvSpec) -> bool:

@@ -59,8 +59,9 @@ def recover(graph: TaskGraph, folder: str, found: Found, backend_of: Callable[[s
                 node = by_id.get(task_id)
                 if node is None or task_id in known:
                     continue
-                ledger.record(node.task, name, job_id)
-                found.setdefault(name, []).append((node, ledger.Entry(name, job_id, intent.written)))
+                hidden = intent.secret_file_of(task_id)
+                ledger.record(node.task, name, job_id, hidden)
+                found.setdefault(name, []).append((node, ledger.Entry(name, job_id, intent.written, hidden)))
                 known.add(task_id)
     return list(files)
 

@@ -227,7 +227,7 @@ class BatchRunner:
                     failpoints.reached("submitted-unrecorded")
                     self.stats.jobs += 1
                     for node, job in packed.pop(packed_id).members:
-                        ledger.record(node.task, name, job_id)
+                        ledger.record(node.task, name, job_id, job.secret_file)
                         self._track(node, job, job_id, name)
                 for packed_id, why in submitted.refused.items():
                     for node, job in packed.pop(packed_id).members:
@@ -238,8 +238,8 @@ class BatchRunner:
 
     def _intend(self, name: str, packed: list[PackedJob]) -> str:
         """Write down the jobs about to go to ``name`` before the call (:mod:`b2box.batch.reattach`)."""
-        jobs = [(batch_job.job.task_id, batch_job.job.log_dir, [node.task_id for node, _ in batch_job.members])
-                for batch_job in packed]  # fmt: skip
+        jobs = [(batch_job.job.task_id, batch_job.job.log_dir, {node.task_id: job.secret_file for node, job in
+                 batch_job.members}) for batch_job in packed]  # fmt: skip
         path, self.intents[path] = ledger.write_intents(run_settings().state_dir, name, jobs)
         return path
 
@@ -292,7 +292,9 @@ class BatchRunner:
 
     def _adopt(self, backend: Backend, name: str, entries: list[tuple[Node, ledger.Entry]], adopted: set[str]) -> int:
         """Follow the earlier run's jobs of ``backend`` (one status query for all); how many still run."""
-        described = {node.task_id: submitted_job(node.task, entry.submitted) for node, entry in entries}
+        described = {
+            node.task_id: submitted_job(node.task, entry.submitted, entry.secret_file) for node, entry in entries
+        }
         if capabilities_of(backend).follows_jobs:
             for node, entry in entries:
                 backend.follow(entry.job_id, described[node.task_id])
@@ -308,6 +310,7 @@ class BatchRunner:
             else:
                 if status.state.active:
                     backend.cancel([entry.job_id])  # its inputs are being remade
+                secrets.remove_file(entry.secret_file)
                 ledger.forget(node.task)
         return running
 

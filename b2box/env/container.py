@@ -25,6 +25,8 @@ from b2box.errors import TaskDefinitionError
 from b2box.settings import layout
 from b2box.settings.paths import script_path
 
+SECRETS_FILE_VARIABLE = "_B2BOX_SECRETS_FILE"  # inside a Docker job: its secrets file, read and removed by the job
+
 
 def b2box_site_dirs() -> list[str]:
     """Folders that make this b2box importable: its site-packages and, for an editable install, its source."""
@@ -67,17 +69,20 @@ def command(
     working_dir: str,
     folders: Sequence[str],
     inner: Sequence[str],
-    pass_env: Sequence[str] = (),
+    secrets_file: str = "",
 ) -> list[str]:
     """The command that starts the container, binding ``folders`` and the spec's own binds, and runs bash with
-    ``inner``; the variables named in ``pass_env`` go in by name (their values are the wrapper's, never written
-    into it)."""
+    ``inner``. A Docker job's ``secrets_file`` is bound in (its own folder), and the job reads it there: the values
+    never reach Docker's record of the container (Apptainer's come through the wrapper's environment)."""
     if not spec.in_container:
         return []
     binds = unique_mounts([*((folder, folder) for folder in folders), *(split_bind(bind) for bind in spec.binds)])
     if spec.runtime == "docker":
         name = "b2box-" + hashlib.sha1(task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
-        extra = [word for variable in pass_env for word in ("--env", variable)] + list(spec.extra_args)
+        extra = list(spec.extra_args)
+        if secrets_file:
+            binds.append((os.path.dirname(secrets_file), os.path.dirname(secrets_file)))
+            extra = ["--env", f"{SECRETS_FILE_VARIABLE}={secrets_file}", *extra]
         return docker.command(identity, binds, working_dir, spec.gpus, extra, name, list(inner))
     if spec.runtime == "apptainer":
         return apptainer.command(
@@ -102,9 +107,7 @@ def unique_mounts(mounts: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     kept: list[tuple[str, str]] = []
     normal = {(os.path.normpath(source), os.path.normpath(target)) for source, target in mounts}
     for source, target in sorted(normal, key=lambda mount: (len(mount[0]), mount)):
-        inside = any(
-            source == k or source.startswith(k.rstrip("/") + "/") for k, t in kept if k == t
-        )
+        inside = any(source == k or source.startswith(k.rstrip("/") + "/") for k, t in kept if k == t)
         if not (source == target and inside):
             kept.append((source, target))
     return kept

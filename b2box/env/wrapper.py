@@ -66,7 +66,9 @@ class WrapperPlan:
     bootstrap: str = ""  # b2box/job/bootstrap.py: the job's first Python program
     secret_file: str = ""  # variables that must not be written here: read (and removed) when the job starts
     secret_names: Sequence[str] = ()
-    secrets_via: str = ""  # "apptainer"/"singularity": hand the secrets into the container through its *ENV_ prefix
+    # "apptainer"/"singularity": hand the secrets into the container through its *ENV_ prefix; "docker": the job
+    # reads the file in the container (bound in with its folder), which the wrapper removes when the container ends
+    secrets_via: str = ""
     job_server_python: str = ""  # without a container: the Python that may use a local job server
     job_client: str = ""  # b2box/job/client.py, which asks that server to fork the task
     server_lost_exit: int = 75  # the client's status when there is no server: start Python as usual
@@ -134,6 +136,8 @@ def _load_secrets(plan: WrapperPlan) -> list[str]:
     """The job's secrets: from a file only its user can read, removed at once (b2box.batch.secrets)."""
     if not plan.secret_file:
         return []
+    if plan.secrets_via == "docker":
+        return [f"# {', '.join(plan.secret_names)}: read by the job in its container from a file only you can read."]
     path = host_path(plan, plan.secret_file)
     lines = [
         f"# {', '.join(plan.secret_names)}: from a file only you can read, removed once read; never written here.",
@@ -143,6 +147,21 @@ def _load_secrets(plan: WrapperPlan) -> list[str]:
         prefix = "SINGULARITYENV_" if "singularity" in os.path.basename(plan.secrets_via) else "APPTAINERENV_"
         lines += [f'export {prefix}{name}="${{{name}:-}}"' for name in plan.secret_names]
     return lines
+
+
+# Inside the container: a Docker job's secrets file, read and removed before anything else runs.
+LOAD_SECRETS_INSIDE = [
+    'if [ -r "${_B2BOX_SECRETS_FILE:-}" ]; then',
+    '    set -a; source "$_B2BOX_SECRETS_FILE"; set +a; rm -f "$_B2BOX_SECRETS_FILE"; unset _B2BOX_SECRETS_FILE',
+    "fi",
+]
+
+
+def _forget_secrets(plan: WrapperPlan) -> list[str]:
+    """After a Docker job: its secrets' folder goes, whether or not the job got to read the file."""
+    if plan.secrets_via != "docker" or not plan.secret_file:
+        return []
+    return [f"rm -rf -- {host_path(plan, os.path.dirname(plan.secret_file))}"]
 
 
 def _verify_digest(plan: WrapperPlan) -> list[str]:
@@ -220,6 +239,8 @@ def render(plan: WrapperPlan) -> str:
             "start": start,
             "record_unstarted_members": _unrecorded_members(plan),
             "announce_local_job": ANNOUNCE_LOCAL_JOB,
+            "load_secrets_inside": LOAD_SECRETS_INSIDE if plan.secrets_via == "docker" else [],
+            "forget_secrets": _forget_secrets(plan),
         },
     )
 

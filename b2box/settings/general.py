@@ -114,6 +114,10 @@ class Environment(SettingGroup):
     pass_env: Words = []
     """Names of variables handed from the submitting shell into every job (recorded in provenance; secrets go
     through a private file): jobs otherwise see only the environment spec's variables."""
+    secret_env: Words = []
+    """Names, or patterns such as ``MY_*``, of variables that are secrets besides those b2box recognises by their
+    names (``TOKEN``, ``PASSWORD``, ``KEY`` ...): jobs get them through a private file, never through ``job.sh``,
+    ``job.json`` or a submit file."""
     apptainer_image: str = ""
     """b2luigi's name for an Apptainer ``image`` (implies ``runtime = "apptainer"``)."""
     apptainer_cmd: str = ""

@@ -64,6 +64,7 @@ class EnvironmentSettings:
     image_digest: str
     apptainer_cmd: str
     pass_env: tuple[str, ...] = ()  # variables handed from the submitting shell into every job
+    secret_env: tuple[str, ...] = ()  # names or patterns of variables that are secrets too
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class RunSettings:
     batch_command_timeout: float  # seconds one batch-system command may take
     secrets_dir: str  # absolute: where each job's secrets file waits for it (b2box.batch.secrets)
     dry_run_pending_exit: int = 1  # exit status of --dry-run when work is pending (b2luigi 1.3: 0)
+    secret_env: tuple[str, ...] = ()  # names or patterns of variables that are secrets too (set for the whole run)
 
     @property
     def state_dir(self) -> str:
@@ -212,6 +214,7 @@ class TaskSettings:
             image_digest=str(self._value("image_digest")),
             apptainer_cmd=str(self._value("apptainer_cmd")),
             pass_env=_words(self._value("pass_env")),
+            secret_env=_words(self._value("secret_env")),
         )
 
     @functools.cached_property
@@ -277,6 +280,7 @@ def run_settings(workers: int | None = None, batch: bool = False) -> RunSettings
         batch_command_timeout=float(_run_value("batch_command_timeout")),
         secrets_dir=map_folder(_run_value("secrets_dir")),
         dry_run_pending_exit=int(_run_value("dry_run_pending_exit")),
+        secret_env=_words(_run_value("secret_env")),
     )
 
 

@@ -4,7 +4,8 @@ A step's output reads ``started`` then ``finished <text>``; every start of a ste
 $FAULT_RUNS, so a test can count how often each task ran.
 FAULT_<index> chooses what step <index> does: ``hang`` (writes its pid to $FAULT_READY, then sleeps), ``sleep:S``,
 ``fail`` (raises), ``os_exit`` (a C++ library's way of ending a process), ``segfault``, ``secret`` (writes the
-length of $API_TOKEN, never the value). FAULT_N is the number of steps (default 3).
+length of $API_TOKEN, never the value; ``secret:hang`` then hangs), ``secret:NAME`` (the length of $NAME).
+FAULT_N is the number of steps (default 3).
 """
 
 import ctypes
@@ -44,8 +45,15 @@ class Step(b2luigi.Task):
                 os._exit(0)
             elif mode == "segfault":
                 ctypes.string_at(0)
-            elif mode == "secret":
-                text = f"token of {len(os.environ.get('API_TOKEN', ''))} characters"
+            elif mode.startswith("secret"):
+                name = mode.partition(":")[2] if mode not in ("secret", "secret:hang") else "API_TOKEN"
+                text = f"token of {len(os.environ.get(name, ''))} characters"
+                if mode == "secret:hang":
+                    handle.write(f"{text}\n")
+                    handle.flush()
+                    with open(os.environ["FAULT_READY"], "w") as ready:
+                        ready.write(str(os.getpid()))
+                    time.sleep(600)
             handle.write(f"finished {text}\n")
 
 

@@ -7,6 +7,7 @@ set -u
 inside() {
     # Runs inside the container (or directly, without one); $1 is the batch job id.
     cd -- {{working_dir}} || { {{say_no_working_dir}}; exit 70; }
+    {{load_secrets_inside}}
     {{source_env_script}}
     {{export_env}}
     {{use_job_server}}
@@ -28,6 +29,7 @@ b2box_job_id="${B2BOX_JOB_ID:-${LSB_JOBID:-${SLURM_JOB_ID:-local-$$}}}"
 {{verify_digest}}
 {{start}}
 b2box_status=$?
+{{forget_secrets}}
 {{record_unstarted_members}}
 b2box_record "$b2box_status"
 exit "$b2box_status"
