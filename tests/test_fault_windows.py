@@ -379,8 +379,12 @@ SECRET = "s3cr3t-Value-that-must-stay-hidden"
 def test_a_docker_jobs_secrets_are_not_in_the_containers_configuration(tmp_path: Path, analysis_image: str) -> None:
     """`docker inspect` (and the engine's config.v2.json) show what a container was given: never a secret's value."""
     folder = tmp_path / "wf"
-    env = {"API_TOKEN": SECRET, "FAULT_RUNS": str(folder / "runs.txt"), "FAULT_READY": str(folder / "ready"),
-           "FAULT_0": "secret:hang"}  # fmt: skip (a container sees only the variables of the env setting)
+    env = {
+        "API_TOKEN": SECRET,
+        "FAULT_RUNS": str(folder / "runs.txt"),
+        "FAULT_READY": str(folder / "ready"),
+        "FAULT_0": "secret:hang",
+    }  # fmt: skip (a container sees only the variables of the env setting)
     workflow = Workflow(folder, {"env": env, "image": analysis_image, "runtime": "docker"})
     run = workflow.start("--batch", env=workflow.env(FAULT_N="1", FAULT_0="secret:hang"))
     try:
@@ -428,3 +432,52 @@ def test_the_secrets_of_a_job_cancelled_while_its_submitter_was_down_are_removed
     )
     assert again.returncode == 1, again.stderr  # the cancelled job is a failure (retries: 0)
     assert not list(workflow.secrets_dir.rglob("*.env")), "its secrets file went with it"
+
+
+# ------------------------------------------------------------------------------------------- what happened
+
+
+def _removed_while_running(worker: Any, workflow: Workflow, folder: Path, remove: str) -> str:
+    """Run the workflow on the worker node, remove its job with ``remove`` (the job id appended) once it runs;
+    the run's stderr."""
+    python = worker.install_b2box()
+    log = folder / "run.log"
+    worker.run(
+        f"cd {folder}; FAULT_RUNS={workflow.runs} FAULT_N=1 nohup {python} faults.py --batch > {log} 2>&1 &",
+        timeout=30,
+    )
+    workflow.wait_for_start(0, timeout=120)
+    job_id = json.loads((folder / "task_files/index=0/Step/batch_job.json").read_text())["job_id"]
+    worker.run(f"{remove} {job_id}", check=False)
+    deadline = time.monotonic() + 120
+    while "task(s) failed" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, log.read_text() if log.exists() else "no log"
+        time.sleep(0.3)
+    return log.read_text()
+
+
+@pytest.mark.slurm
+def test_a_job_cancelled_with_scancel_is_reported_as_slurm_saw_it(worker: Any, shared_tmp: Path) -> None:
+    workflow = pool_workflow(shared_tmp, "slurm", {"FAULT_0": "sleep:60"})
+    said = _removed_while_running(worker, workflow, shared_tmp, "scancel")
+    assert "Slurm: CANCELLED" in said, said
+    assert workflow.runs_of() == Counter({0: 1}) and not workflow.output(0).exists()
+
+
+@pytest.mark.htcondor
+def test_a_job_removed_with_condor_rm_is_reported_with_who_removed_it(worker: Any, shared_tmp: Path) -> None:
+    workflow = pool_workflow(shared_tmp, "htcondor", {"FAULT_0": "sleep:60"})
+    said = _removed_while_running(worker, workflow, shared_tmp, "condor_rm")
+    assert "HTCondor: removed via condor_rm (by user b2box)" in said, said
+    assert workflow.runs_of() == Counter({0: 1}) and not workflow.output(0).exists()
+
+
+def test_a_local_job_killed_on_the_node_is_reported_with_its_signal(tmp_path: Path) -> None:
+    workflow = Workflow(tmp_path / "wf")
+    run = workflow.start("--batch", env=workflow.env(FAULT_N="1", FAULT_0="sleep:30"))
+    workflow.wait_for_start(0)
+    job_id = json.loads((workflow.folder / "task_files/index=0/Step/batch_job.json").read_text())["job_id"]
+    os.killpg(int(job_id.split("-")[1]), signal.SIGKILL)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 1, stderr
+    assert "killed by signal SIGKILL" in stderr, stderr

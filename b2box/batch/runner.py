@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import luigi.task
@@ -26,7 +25,8 @@ from b2box.batch.jobs import PreparedJob, submitted_job
 from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
-from b2box.batch.verdict import judge
+from b2box.batch.tracking import BatchStats, TrackedTask
+from b2box.batch.verdict import judge, with_explanations
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.run_lock import LockLost, check_held
 from b2box.engine.scheduler import (
@@ -42,25 +42,6 @@ from b2box.errors import B2BoxError
 from b2box.job.main import current as current_job
 from b2box.settings.declared import default_of
 from b2box.settings.resolved import drop_resolved_settings, run_settings, settings_of
-
-
-@dataclass(eq=False)
-class TrackedTask:
-    """A task whose batch job is queued or running: what the run waits for."""
-
-    node: Node
-    job: PreparedJob
-    job_id: str
-    backend: str
-
-
-@dataclass
-class BatchStats:
-    """How much talking to the batch system a run took."""
-
-    submit_calls: int = 0
-    poll_calls: int = 0
-    jobs: int = 0
 
 
 class BatchRunner:
@@ -174,7 +155,8 @@ class BatchRunner:
         """One status query per backend for all of its active jobs; what became ready."""
         newly_ready: list[Node] = []
         for name, ids in sorted(self._ids_by_backend().items()):
-            statuses = self.backends[name].poll(ids)
+            exit_files = {job_id: [entry.job.exit_file for entry in self.active[job_id]] for job_id in ids}
+            statuses = with_explanations(self.backends[name], self.backends[name].poll(ids), exit_files)
             self.stats.poll_calls += 1
             for job_id, status in statuses.items():
                 if job_id not in self.active:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import luigi.task
 
 from b2box.batch import transfer
-from b2box.batch.backends.base import JobStatus
+from b2box.batch.backends.base import JobState, JobStatus, explained
 from b2box.batch.jobs import PreparedJob
 from b2box.engine.execute import missing_outputs
 from b2box.job.files import ExitRecord
@@ -29,7 +31,7 @@ def judge(job: PreparedJob, status: JobStatus) -> str | None:
     if record is None:
         if status.exit_code in (0, None) and _outputs_made_by(job):
             return None  # its record was lost (a full log disk), but only a successful run commits outputs
-        code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+        code = f" ({_killed_by(status.exit_code)})" if status.exit_code is not None else ""
         return (
             f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
             f"{status.reason}".strip()
@@ -43,12 +45,38 @@ def judge(job: PreparedJob, status: JobStatus) -> str | None:
     return None
 
 
+def with_explanations(
+    backend: Any, statuses: dict[str, JobStatus], exit_files: Mapping[str, list[str]]
+) -> dict[str, JobStatus]:
+    """``statuses``, where jobs left without their exit record (removed, cancelled, killed), with what the batch
+    system says of them as their reason: asked once for all such jobs."""
+    silent = [
+        job_id
+        for job_id, status in statuses.items()
+        if status.state is JobState.FINISHED and not status.reason and job_id in exit_files
+        and not all(os.path.exists(path) for path in exit_files[job_id])
+    ]  # fmt: skip
+    said = explained(backend, silent)
+    return {job_id: replace(status, reason=said[job_id]) if job_id in said else status
+            for job_id, status in statuses.items()}  # fmt: skip
+
+
 def _tail(path: str, lines: int = _TAIL_LINES) -> str:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return "".join(handle.readlines()[-lines:]).strip()
     except OSError:
         return ""
+
+
+def _killed_by(exit_code: int) -> str:
+    """'exit code 3', or, for a process killed by a signal (a negative code), 'killed by signal SIGKILL'."""
+    if exit_code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exit code {exit_code}"
 
 
 def _ending(exit_code: Any) -> str:

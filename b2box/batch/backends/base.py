@@ -127,6 +127,11 @@ class BackendBase:
         """Nothing can be found again: such a submission's tasks are submitted anew."""
         return {}
 
+    def explain(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """What the batch system says of jobs that ended without their exit record (removed, cancelled, killed by
+        it), asked once for all: job id -> a sentence. Nothing to say by default."""
+        return {}
+
     def group_key(self, job: PreparedJob) -> Hashable:
         """Jobs with equal keys may share one submission (and tasks with equal keys one job): equal settings."""
         return settings_of(job.task).batch.job_name
@@ -148,6 +153,18 @@ def capabilities_of(backend: Any) -> Capabilities:
     """A backend's (or backend class's) capabilities; a plug-in that declares none has the defaults."""
     found = getattr(backend, "capabilities", None)
     return found if isinstance(found, Capabilities) else Capabilities()
+
+
+def explained(backend: Any, job_ids: Sequence[str]) -> dict[str, str]:
+    """``backend.explain(job_ids)`` where the backend has it, else nothing; a question that fails says nothing
+    (the job's failure is reported anyway)."""
+    method = getattr(backend, "explain", None)
+    if not callable(method) or not job_ids:
+        return {}
+    try:
+        return dict(method(job_ids))
+    except Exception:
+        return {}
 
 
 def recovered(backend: Any, intents: Sequence[Intent]) -> dict[str, str]:

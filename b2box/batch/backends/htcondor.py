@@ -40,7 +40,7 @@ class HTCondorSettings(SettingGroup):
     """How b2box talks to HTCondor: its Python bindings, its command-line tools, or the bindings when importable."""
 
 
-PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode"]
+PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode", "RemoveReason"]
 # HTCondor's JobStatus codes.
 _STATES = {
     1: JobState.QUEUED,
@@ -155,12 +155,27 @@ def status_from_ad(ad: Mapping[str, Any]) -> JobStatus:
     if code == 5:
         reason = f"held: {ad.get('HoldReason', 'no reason given')}"
     elif code == 3:
-        reason = "removed from the queue (condor_rm)"
+        removed = ad.get("RemoveReason")
+        reason = f"HTCondor: removed {removed}" if removed else "removed from the queue (condor_rm)"
     elif state is JobState.UNKNOWN:
         reason = f"unknown HTCondor JobStatus {ad.get('JobStatus')!r}; waiting"
     elif code == 7:
         reason = "suspended"
     return JobStatus(state, reason=reason, exit_code=_number(ad.get("ExitCode")))
+
+
+HISTORY = ["ClusterId", "ProcId", "JobStatus", "RemoveReason", "ExitCode", "ExitBySignal", "ExitSignal"]
+
+
+def what_htcondor_says(ad: Mapping[str, Any]) -> str:
+    """A job's end as HTCondor's history recorded it: 'HTCondor: removed via condor_rm (by user alice)'."""
+    if ad.get("RemoveReason"):
+        return f"HTCondor: removed {ad['RemoveReason']}"
+    if ad.get("ExitBySignal"):
+        return f"HTCondor: killed by signal {ad.get('ExitSignal', '?')}"
+    if ad.get("ExitCode") is not None:
+        return f"HTCondor: exited with code {ad['ExitCode']}"
+    return ""
 
 
 def clusters_constraint(job_ids: Sequence[str]) -> str:
@@ -326,6 +341,28 @@ class HTCondorBackend(ArrayBackend):
 
     def remove(self, job_ids: Sequence[str]) -> None:
         self.retry.call("removal", lambda: self._remove(job_ids))
+
+    def explain(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """What HTCondor's history recorded of ended jobs (removed by whom, the exit code or signal it saw)."""
+        said = {}
+        processes = sorted({int(job_id.split(".")[1]) for job_id in job_ids})
+        constraint = clusters_constraint(job_ids) + " && member(ProcId, {" + ", ".join(map(str, processes)) + "})"
+        for ad in self._history(constraint):
+            cluster, process = _number(ad.get("ClusterId")), _number(ad.get("ProcId"))
+            sentence = what_htcondor_says(ad)
+            if cluster is not None and process is not None and sentence:
+                said[f"{cluster}.{process}"] = sentence
+        return {job_id: said[job_id] for job_id in job_ids if job_id in said}
+
+    def _history(self, constraint: str) -> list[Mapping[str, Any]]:
+        if self._module is not None:
+            return [dict(ad) for ad in self._schedd().history(constraint, HISTORY)]
+        done = self.retry.run_once(
+            ["condor_history", "-json", "-constraint", constraint, "-attributes", ",".join(HISTORY)],
+            always_transient=True,
+        )
+        text = done.stdout.strip()
+        return list(json.loads(text)) if text else []
 
     def _remove(self, job_ids: Sequence[str]) -> None:
         if self._module is not None:

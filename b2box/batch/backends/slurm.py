@@ -138,6 +138,31 @@ def array_script(wave: Wave) -> str:
     )
 
 
+def parse_scontrol(output: str) -> dict[str, dict[str, str]]:
+    """``scontrol -o show job`` lines -> ``{"<array>_<index>" or "<job>": {field: value}}``."""
+    found = {}
+    for line in output.splitlines():
+        fields = dict(word.partition("=")[::2] for word in line.split() if "=" in word)
+        if "JobId" not in fields:
+            continue
+        array, index = fields.get("ArrayJobId", ""), fields.get("ArrayTaskId", "")
+        found[f"{array}_{index}" if array and index.isdigit() else fields["JobId"]] = fields
+    return found
+
+
+def what_slurm_says(fields: Mapping[str, str]) -> str:
+    """A job's end as Slurm recorded it: 'Slurm: CANCELLED (killed by signal 15)'."""
+    state = fields.get("JobState", "?")
+    reason = fields.get("Reason", "None")
+    code, _, number = fields.get("ExitCode", "").partition(":")
+    details = [f"reason {reason}"] if reason not in ("None", "") else []
+    if number not in ("", "0"):
+        details.append(f"killed by signal {number}")
+    elif code not in ("", "0"):
+        details.append(f"exit code {code}")
+    return f"Slurm: {state}" + (f" ({', '.join(details)})" if details else "")
+
+
 def _squeue_answered(done: subprocess.CompletedProcess[str]) -> bool:
     """squeue answers 'Invalid job id' when none of the asked jobs is known any more: they all left."""
     return done.returncode == 0 or "invalid job id" in done.stderr.lower()
@@ -207,3 +232,9 @@ class SlurmBackend(ArrayBackend):
 
     def remove(self, job_ids: Sequence[str]) -> None:
         self.retry.run("removal", ["scancel", *job_ids], always_transient=True, accept=_scancel_done)
+
+    def explain(self, job_ids: Sequence[str]) -> dict[str, str]:
+        """What Slurm recorded of ended jobs, while it still knows them (``MinJobAge``; no accounting needed)."""
+        done = self.retry.run_once(["scontrol", "-o", "show", "job"], always_transient=True)
+        known = parse_scontrol(done.stdout)
+        return {job_id: what_slurm_says(known[job_id]) for job_id in job_ids if job_id in known}
