@@ -481,3 +481,22 @@ def test_a_local_job_killed_on_the_node_is_reported_with_its_signal(tmp_path: Pa
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 1, stderr
     assert "killed by signal SIGKILL" in stderr, stderr
+
+
+@pytest.mark.docker
+def test_ctrl_c_of_a_container_run_leaves_no_output_and_no_partial(tmp_path: Path, analysis_image: str) -> None:
+    folder = tmp_path / "wf"
+    env = {"FAULT_RUNS": str(folder / "runs.txt"), "FAULT_0": "sleep:8", "FAULT_1": "sleep:8"}
+    workflow = Workflow(folder, {"env": env, "image": analysis_image, "runtime": "docker"})
+    run = workflow.start(env=workflow.env(FAULT_N="2", FAULT_WORKERS="2"))
+    workflow.wait_for_start(0, timeout=120)
+    workflow.wait_for_start(1, timeout=120)
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    time.sleep(10)  # the steps would have finished by now, had their containers been left running
+    assert not workflow.output(0).exists() and not workflow.output(1).exists(), "nothing committed after the stop"
+    assert not list(folder.glob("results/index=*/.b2box-partial-*")), "and no partial output stayed"
+    again = workflow.run(env=workflow.env(FAULT_N="2"), timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert not list(folder.glob("results/index=*/.b2box-partial-*"))

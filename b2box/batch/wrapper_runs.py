@@ -25,15 +25,16 @@ from typing import Any
 from b2box.api.dispatch import is_dispatched
 from b2box.batch import secrets
 from b2box.batch.backends.base import JobState, JobStatus
-from b2box.batch.jobs import start_wrapper
+from b2box.batch.jobs import PreparedJob, start_wrapper
 from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.verdict import judge
+from b2box.env.container import docker_name
 from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.settings.resolved import settings_of
 
-_GRACE = 10.0  # seconds a stopped wrapper gets before SIGKILL
+_GRACE = 3.0  # seconds a stopped wrapper gets before SIGKILL (less than a stopped worker gets: engine/workers.py)
 
 
 def has_environment(task: Any) -> bool:
@@ -81,14 +82,16 @@ class WrapperRuns:
             try:
                 code = process.wait()
             except BaseException:  # the run is stopping (SIGTERM in this worker): the job stops with it
-                _stop(process)
+                _stop(process, job)
                 raise
             return judge(job, JobStatus(JobState.FINISHED, exit_code=code))
         finally:
             secrets.remove_file(job.secret_file)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes], job: PreparedJob) -> None:
+    """Stop the job's wrapper and what it started; a Docker container outlives a killed ``docker run``, so it is
+    removed by its name."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
@@ -97,3 +100,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        if job.identity.runtime == "docker":
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run(["docker", "rm", "--force", docker_name(job.task_id)], capture_output=True, timeout=30)

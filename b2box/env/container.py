@@ -78,7 +78,7 @@ def command(
         return []
     binds = unique_mounts([*((folder, folder) for folder in folders), *(split_bind(bind) for bind in spec.binds)])
     if spec.runtime == "docker":
-        name = "b2box-" + hashlib.sha1(task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
+        name = docker_name(task_id)
         extra = list(spec.extra_args)
         if secrets_file:
             binds.append((os.path.dirname(secrets_file), os.path.dirname(secrets_file)))
@@ -89,6 +89,12 @@ def command(
             identity, spec.apptainer_command, binds, working_dir, spec.gpus, list(spec.extra_args), list(inner)
         )
     raise TaskDefinitionError(f"{task_id}: unknown runtime {spec.runtime!r}")
+
+
+def docker_name(task_id: str) -> str:
+    """The name of a Docker job's container, made by this process (so that it can remove it, should the job be
+    stopped in a way the container does not notice)."""
+    return "b2box-" + hashlib.sha1(task_id.encode()).hexdigest()[:16] + f"-{os.getpid()}"
 
 
 def unique_folders(folders: Sequence[str]) -> list[str]:
