@@ -1,4 +1,5 @@
-"""The fault report: run the fault suite (tests/test_faults.py) and list each fault tried and whether b2box survived.
+"""The fault report: run the fault suites (tests/test_faults.py, tests/test_fault_windows.py) and list each fault
+tried and whether b2box survived.
 
 Each test there injects one fault on the real pieces (the local backend and local runs here, HTCondor and Slurm on
 the testbed) and checks that no output is lost, no task runs twice, nothing looks complete that is not, no secret
@@ -18,12 +19,12 @@ from pathlib import Path
 
 from common import HERE, write_results
 
-SUITE = HERE.parent / "tests" / "test_faults.py"
+SUITES = [HERE.parent / "tests" / "test_faults.py", HERE.parent / "tests" / "test_fault_windows.py"]
 
 
 def main() -> int:
     report = Path(tempfile.mkdtemp(prefix="b2box-faults-")) / "junit.xml"
-    subprocess.run([sys.executable, "-m", "pytest", "-q", str(SUITE), f"--junitxml={report}"], cwd=HERE.parent)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", *map(str, SUITES), f"--junitxml={report}"], cwd=HERE.parent)
     faults = []
     for case in ElementTree.parse(report).getroot().iter("testcase"):
         if case.find("skipped") is not None:

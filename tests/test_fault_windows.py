@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -500,3 +501,83 @@ def test_ctrl_c_of_a_container_run_leaves_no_output_and_no_partial(tmp_path: Pat
     again = workflow.run(env=workflow.env(FAULT_N="2"), timeout=300)
     assert again.returncode == 0, again.stderr
     assert not list(folder.glob("results/index=*/.b2box-partial-*"))
+
+
+# ------------------------------------------------------------------------------------- kills at random moments
+
+STEPS = 40  # in one wave: starting them takes long enough for kills to land between a job's start and its record
+SLEEP = {f"FAULT_{index}": "sleep:3" for index in range(STEPS)}
+
+
+def _steps_env(workflow: Workflow) -> dict[str, str]:
+    return workflow.env(FAULT_N=str(STEPS), FAULT_WORKERS=str(STEPS), **SLEEP)
+
+
+def _check_every_step_once(workflow: Workflow) -> None:
+    assert workflow.runs_of() == Counter(dict.fromkeys(range(STEPS), 1)), "a step started twice"
+    assert all(workflow.finished(index) == str(index) for index in range(STEPS))
+    assert not workflow.complete_looking()
+    assert not list(workflow.folder.glob("results/**/.b2box-partial-*")), "a partial output stayed"
+
+
+@pytest.mark.slow
+def test_a_local_batch_submitter_killed_at_random_moments_never_runs_a_step_twice(tmp_path: Path) -> None:
+    """Twelve SIGKILLs at seeded random moments (building the graph, submitting, following the jobs), each followed
+    by a new run that re-attaches; then a run to the end. No step started twice, no partial stayed."""
+    rng = random.Random(23)
+    workflow = Workflow(tmp_path / "wf")
+    env = _steps_env(workflow)
+    for _ in range(12):
+        run = workflow.start("--batch", env=env)
+        time.sleep(rng.uniform(0.2, 2.0))
+        run.kill()
+        run.communicate(timeout=30)
+    final = workflow.run("--batch", env=env, timeout=300)
+    assert final.returncode == 0, final.stderr
+    _check_every_step_once(workflow)
+
+
+@pytest.mark.slow
+def test_a_local_batch_run_interrupted_at_random_moments_commits_nothing_after_it_stopped(tmp_path: Path) -> None:
+    """Six Ctrl-Cs at seeded random moments: each time, nothing is committed once the run said it stopped."""
+    rng = random.Random(29)
+    workflow = Workflow(tmp_path / "wf")
+    env = _steps_env(workflow)
+    for _ in range(6):
+        run = workflow.start("--batch", env=env)
+        time.sleep(rng.uniform(0.3, 2.0))
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=60)
+        done = {path for path in workflow.folder.glob("results/index=*/step.txt")}
+        time.sleep(4)  # longer than a step: a job left running would commit meanwhile
+        assert set(workflow.folder.glob("results/index=*/step.txt")) == done, "a job committed after the stop"
+    final = workflow.run("--batch", env=env, timeout=300)
+    assert final.returncode == 0, final.stderr
+    assert all(workflow.finished(index) == str(index) for index in range(STEPS))
+    assert not list(workflow.folder.glob("results/**/.b2box-partial-*")), "a partial output stayed"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_slurm_submitter_killed_at_random_moments_never_runs_a_step_twice(worker: Any, shared_tmp: Path) -> None:
+    """Eight SIGKILLs at seeded random moments of a Slurm run whose controller answers a second after it queued an
+    array (as busy ones do), then a run to the end: no step started twice."""
+    rng = random.Random(31)
+    workflow = pool_workflow(shared_tmp, "slurm", SLEEP, batch_workers=4)
+    shims = flaky_command(worker, shared_tmp, "squeue", fails=0)
+    real = worker.run(["bash", "-lc", "command -v sbatch"]).stdout.strip()
+    (shims / "sbatch").write_text(SLOW_SBATCH.format(real=real, mark="/dev/null").replace("sleep 60", "sleep 1"))
+    (shims / "sbatch").chmod(0o755)
+    python = worker.install_b2box()
+    command = f"cd {shared_tmp}; PATH={shims}:$PATH FAULT_RUNS={workflow.runs} FAULT_N={STEPS} nohup {python} faults.py"
+    for attempt in range(8):
+        worker.run(f"{command} --batch > run-{attempt}.log 2>&1 & echo $! > submitter.pid", timeout=30)
+        time.sleep(rng.uniform(0.5, 4.0))
+        worker.run(f"kill -9 $(cat {shared_tmp}/submitter.pid)", check=False)
+    final = worker.run(
+        f"cd {shared_tmp} && FAULT_RUNS={workflow.runs} FAULT_N={STEPS} {python} faults.py --batch",
+        check=False,
+        timeout=600,
+    )
+    assert final.returncode == 0, final.stderr
+    _check_every_step_once(workflow)
