@@ -457,19 +457,20 @@ def _removed_while_running(worker: Any, workflow: Workflow, folder: Path, remove
     return log.read_text()
 
 
-@pytest.mark.slurm
-def test_a_job_cancelled_with_scancel_is_reported_as_slurm_saw_it(worker: Any, shared_tmp: Path) -> None:
-    workflow = pool_workflow(shared_tmp, "slurm", {"FAULT_0": "sleep:60"})
-    said = _removed_while_running(worker, workflow, shared_tmp, "scancel")
-    assert "Slurm: CANCELLED" in said, said
-    assert workflow.runs_of() == Counter({0: 1}) and not workflow.output(0).exists()
-
-
-@pytest.mark.htcondor
-def test_a_job_removed_with_condor_rm_is_reported_with_who_removed_it(worker: Any, shared_tmp: Path) -> None:
-    workflow = pool_workflow(shared_tmp, "htcondor", {"FAULT_0": "sleep:60"})
-    said = _removed_while_running(worker, workflow, shared_tmp, "condor_rm")
-    assert "HTCondor: removed via condor_rm (by user b2box)" in said, said
+@pytest.mark.parametrize(
+    ("system", "remove", "expected"),
+    [
+        pytest.param("slurm", "scancel", "Slurm: CANCELLED", marks=pytest.mark.slurm),
+        pytest.param("htcondor", "condor_rm", "HTCondor: removed via condor_rm (by user b2box)",
+                     marks=pytest.mark.htcondor),
+    ],
+)  # fmt: skip
+def test_a_job_removed_by_its_batch_system_is_reported_as_the_system_saw_it(
+    worker: Any, shared_tmp: Path, system: str, remove: str, expected: str
+) -> None:
+    workflow = pool_workflow(shared_tmp, system, {"FAULT_0": "sleep:60"})
+    said = _removed_while_running(worker, workflow, shared_tmp, remove)
+    assert expected in said, said
     assert workflow.runs_of() == Counter({0: 1}) and not workflow.output(0).exists()
 
 
