@@ -18,11 +18,12 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "b2box"
 # Lowest first. A module may import modules of its own layer (without cycles) and of layers before it.
 LAYERS = [
-    ("b2box.errors", "b2box.version"),
+    ("b2box.errors", "b2box.version", "b2box.jsonio"),
     ("b2box.settings",),
     ("b2box.api", "b2box.basf2"),
-    ("b2box.engine",),
     ("b2box.env",),
+    ("b2box.results",),
+    ("b2box.engine",),
     ("b2box.job",),
     ("b2box.batch",),
     ("b2box.cli",),
@@ -148,7 +149,9 @@ def test_nothing_below_the_root_imports_the_root() -> None:
     assert offenders == []
 
 
-@pytest.mark.parametrize("layer", ["b2box.api", "b2box.engine", "b2box.env", "b2box.job", "b2box.batch", "b2box.cli"])
+@pytest.mark.parametrize(
+    "layer", ["b2box.api", "b2box.env", "b2box.results", "b2box.engine", "b2box.job", "b2box.batch", "b2box.cli"]
+)
 def test_no_setting_is_looked_up_by_name_below_the_settings_layer(layer: str) -> None:
     users = [
         f"{module}: {path.name}"

@@ -58,7 +58,7 @@ def test_status_show_and_remove(chain: Path) -> None:
     status = run_b2box("status", str(chain), cwd=chain.parent)
     assert status.returncode == 0
     assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "3", "0", "0", "3"]
+        ["Link", "3", "0", "0", "0", "3"]
     ]
     show = run_b2box("show", str(chain), cwd=chain.parent)
     assert "✓ " + str(chain.parent / "results/index=2/link.txt") in show.stdout
@@ -215,14 +215,14 @@ def test_status_and_dry_run_show_tasks_that_failed_last_time(chain: Path) -> Non
     assert run_python(chain, env={"CHAIN_FAIL": "1"}).returncode == 1
     status = run_b2box("status", str(chain), cwd=chain.parent)
     assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "1", "1", "1", "3"]
+        ["Link", "1", "0", "1", "1", "3"]
     ]
     dry = run_python(chain, "--dry-run")
     assert dry.stdout.count("(it failed last time)") == 1, dry.stdout
     assert run_python(chain).returncode == 0
     status = run_b2box("status", str(chain), cwd=chain.parent)
     assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "3", "0", "0", "3"]
+        ["Link", "3", "0", "0", "0", "3"]
     ]
 
 

@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_python
+from tests.conftest import run_b2box, run_python
+from tests.identity_runs import NAMES as IDENTITY_NAMES
+from tests.identity_runs import run as run_identity
+from tests.identity_runs import setup as setup_identity
+from tests.identity_runs import status as identity_status
 
 pytestmark = pytest.mark.docker
 WORKFLOWS = Path(__file__).parent / "workflows"
@@ -163,3 +167,30 @@ def test_a_graph_read_from_the_environment_needs_pass_env(tmp_path: Path, analys
         assert finished.returncode == 1
         assert "not the one submitted" in finished.stderr and "pass_env" in finished.stderr
         assert not (folder / "whole.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def second_image(docker_client, analysis_image: str) -> str:
+    """The analysis image with one label more: the same software under another image ID."""
+    tag = "b2box-test/identity-b:latest"
+    dockerfile = f"FROM {analysis_image}\nLABEL org.b2box.test=identity-b\n"
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, pull=False)
+    return tag
+
+
+def test_a_changed_image_reruns_exactly_its_tasks_and_their_dependents(
+    tmp_path: Path, analysis_image: str, second_image: str, docker_client
+) -> None:
+    """Number(index=1) moves to another image: it and the sum made from it run again, nothing else."""
+    setup_identity(tmp_path, {"image": analysis_image, "runtime": "docker"})
+    assert run_identity(tmp_path, "--batch") == set(IDENTITY_NAMES)
+    assert run_identity(tmp_path, "--batch") == set()
+    moved = {"IDENTITY_IMAGE_1": second_image}
+    why = identity_status(tmp_path, "--why", env=moved)
+    old_id, new_id = docker_client.images.get(analysis_image).id, docker_client.images.get(second_image).id
+    assert f"environment docker {analysis_image} ({old_id[:19]}…) → docker {second_image} ({new_id[:19]}…)" in why
+    assert run_identity(tmp_path, "--batch", env=moved) == {"Number(1)", "Sum"}
+    shown = run_b2box("provenance", "results/index=1/number.json", cwd=tmp_path).stdout
+    assert f"environment  docker {second_image} ({new_id[:19]}…)" in shown
+    assert run_identity(tmp_path, "--batch", env=moved) == set()
+    assert run_identity(tmp_path, "--batch") == {"Number(1)", "Sum"}, "and back"

@@ -39,6 +39,7 @@ SHOWN = {
     "examples/settings/docker.json": "test_docker_settings_file",
     "examples/settings/env-script.json": "test_env_script_settings_file",
     "examples/settings/setup.sh": "test_env_script_settings_file",
+    "examples/settings/rerun-when.json": "test_rerun_when_settings_file",
     "examples/settings/apptainer.json": "test_apptainer_settings_file_on_htcondor",
     "examples/settings/lsf.json": "test_lsf_settings_file_against_the_lsf_standin",
     "examples/settings/gbasf2.json": "test_grid_workflow_against_the_gbasf2_standin",
@@ -272,6 +273,41 @@ def test_env_script_settings_file(tmp_path: Path) -> None:
                           text=True, timeout=300, env=_user_env())  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert [(record["setup"], record["mode"]) for record in _records(tmp_path)] == [("done by setup.sh", "full")] * 2
+
+
+def test_rerun_when_settings_file(tmp_path: Path) -> None:
+    """docs/results.md: an env_script edit and a code edit each run the results again, as the page shows."""
+    script = _project(tmp_path, "rerun-when.json")
+    shutil.copy(EXAMPLES / "settings" / "setup.sh", tmp_path / "setup.sh")
+
+    def b2box(*args: str) -> str:
+        done = subprocess.run([str(VENV_BIN / "b2box"), *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, env=_user_env())  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout + done.stderr
+
+    b2box("run", script.name)
+    with open(tmp_path / "setup.sh", "a") as setup:
+        setup.write("export ANALYSIS_MODE=fast\n")
+    shown = _block_after(DOCS / "results.md", "(status-why)=")
+    status = b2box("status", script.name, "--why")
+    assert [line.split() for line in status.splitlines()] == [line.split() for line in shown.splitlines()]
+    assert "(2 made again: stale, b2box status --why says why)" in b2box("run", script.name)
+    assert [record["mode"] for record in _records(tmp_path)] == ["fast", "fast"]
+    script.write_text(script.read_text().replace('"mode": os.environ.get(', '"mode": "mode " + os.environ.get('))
+    assert "Record's code changed: run again: Record(index=0) and 1 more" in b2box("status", script.name, "--why")
+    b2box("run", script.name)
+    assert [record["mode"] for record in _records(tmp_path)] == ["mode fast", "mode fast"]
+    made = b2box("provenance", "results/index=0/environment.json")
+    assert "made by      Record(index=0)" in made and "environment  the host (no container)" in made
+
+
+def _block_after(page: Path, label: str) -> str:
+    """The first fenced block after ``label`` in ``page``."""
+    text = page.read_text()
+    rest = text[text.index(label) :]
+    start = rest.index("```text\n") + len("```text\n")
+    return rest[start : rest.index("```", start)]
 
 
 @pytest.mark.htcondor

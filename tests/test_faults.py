@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -111,8 +112,20 @@ class Workflow:
         return found
 
     def complete_looking(self) -> list[Path]:
-        """Outputs under their final names that a step did not finish: there must never be any."""
-        return [path for path in self.folder.glob("results/index=*/step.txt") if "finished" not in path.read_text()]
+        """Outputs under their final names that a step did not finish, and identity records of outputs that are not
+        there: there must never be any."""
+        steps = self.folder.glob("results/index=*/step.txt")
+        unfinished = [path for path in steps if "finished" not in path.read_text()]
+        unfounded = []
+        for record in self.folder.glob("results/**/.b2box-identity-*.json"):
+            if not all((record.parent / name).exists() for name in json.loads(record.read_text())["outputs"]):
+                unfounded.append(record)
+        return unfinished + unfounded
+
+    def identity(self, index: int) -> dict[str, Any] | None:
+        """The identity record kept beside step ``index``'s output (None: there is none)."""
+        path = self.folder / f"results/index={index}/.b2box-identity-step.txt.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
 
 def gone(pid: int) -> bool:
@@ -160,9 +173,12 @@ def test_killed_submitter_local_job_is_reattached_not_run_again(tmp_path: Path) 
     first.communicate(timeout=30)
     second = workflow.run("--batch", env=env)
     assert second.returncode == 0, second.stderr
-    assert "re-attached to 1 job(s)" in second.stderr
+    # the sleeping step for sure; the other one too when it had not ended yet (a loaded machine)
+    assert re.search(r"re-attached to [12] job\(s\)", second.stderr), second.stderr
     assert workflow.runs_of() == Counter({0: 1, 1: 1}), "no step ran twice"
     assert workflow.finished(0) == "0" and not workflow.complete_looking()
+    assert workflow.identity(0)["outputs"] == ["step.txt"], "the job kept the identity it was submitted with"
+    assert "0 to run" in workflow.run("--batch", env=env).stderr, "the one the next run expects"
 
 
 def test_killed_job_server_fails_its_task_once_instead_of_running_it_again(tmp_path: Path) -> None:
@@ -178,6 +194,7 @@ def test_killed_job_server_fails_its_task_once_instead_of_running_it_again(tmp_p
     assert wait_gone(task), "the task went down with its job server"
     assert workflow.runs_of()[0] == 1, "the task was not started a second time"
     assert not workflow.output(0).exists() and workflow.finished(1) == "1"
+    assert workflow.identity(0) is None and workflow.identity(1) is not None, "a killed job keeps no identity"
 
 
 def test_keep_jobs_leaves_local_jobs_running_and_the_next_run_reattaches(tmp_path: Path) -> None:
@@ -206,6 +223,7 @@ def test_killed_job_is_a_failure_and_its_retry_runs_it_once_more(tmp_path: Path)
     assert run.returncode == 130, stderr
     assert "retry 1 of 1" in stderr and wait_gone(task)
     assert workflow.runs_of() == Counter({0: 2}) and not workflow.output(0).exists()
+    assert workflow.identity(0) is None, "a job killed before its commit keeps no identity"
 
 
 # ------------------------------------------------------------------------------------------------- local runs

@@ -69,6 +69,7 @@ class GridWorkflow:
     def __init__(self, folder: Path, grid: Grid, **settings: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.release = RELEASE  # the basf2 release set up where the workflow runs
         self.script = folder / "grid_chain.py"
         shutil.copy(WORKFLOW, self.script)
         base = {
@@ -84,7 +85,8 @@ class GridWorkflow:
 
     def env(self, datasets: str = "A,B") -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
-        env.update(BELLE2_RELEASE=RELEASE, PYTHONPATH=str(STANDINS / "basf2" / "python"), GRID_DATASETS=datasets)
+        env.update(BELLE2_RELEASE=self.release, STANDIN_RELEASE=self.release, GRID_DATASETS=datasets)
+        env.update(PYTHONPATH=str(STANDINS / "basf2" / "python"))
         return env
 
     def run(self, *args: str, datasets: str = "A,B", timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -184,6 +186,22 @@ def test_projects_run_reschedule_download_and_feed_a_local_merge(tmp_path: Path,
     assert {job["release"] for job in record["jobs"]} == {RELEASE} and all(job["site"] for job in record["jobs"])
     assert sorted(job["reschedules"] for job in record["jobs"]) == [0, 0, 1]
     assert (tmp_path / "wf/logs/dataset=A/Analysis/gbasf2_logs").is_dir()
+
+
+def test_a_grid_result_is_identified_by_its_release_and_a_new_release_remakes_it(tmp_path: Path, grid: Grid) -> None:
+    """On the grid the site chooses the container: the release is the environment a dataset was made in."""
+    workflow = GridWorkflow(tmp_path / "wf", grid)
+    assert workflow.run(datasets="A").returncode == 0
+    record = json.loads((workflow.folder / "results/dataset=A/.b2box-identity-ntuple.root.json").read_text())
+    assert record["identity"]["environment_label"] == f"the grid, basf2 {RELEASE}"
+    assert record["host"].startswith("the grid (project b2boxt") and record["outputs"] == ["ntuple.root"]
+    again = workflow.run(datasets="A")
+    assert "0 to run" in again.stderr and grid.calls()["gbasf2"] == 1, again.stderr
+    workflow.release = "release-08-02-00"  # set up where the workflow is started: its tasks use it
+    newer = workflow.run(datasets="A")
+    assert newer.returncode == 0 and grid.calls()["gbasf2"] == 2, newer.stderr
+    record = json.loads((workflow.folder / "results/dataset=A/.b2box-identity-ntuple.root.json").read_text())
+    assert record["identity"]["environment_label"] == "the grid, basf2 release-08-02-00"
 
 
 def test_killed_submitter_reattaches_without_a_second_submission(tmp_path: Path) -> None:

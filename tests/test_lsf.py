@@ -23,6 +23,9 @@ import pytest
 from b2box.batch.backends import lsf
 from b2box.batch.backends.base import JobState
 from b2box.batch.waves import Wave
+from tests.identity_runs import NAMES as IDENTITY_NAMES
+from tests.identity_runs import run as run_identity
+from tests.identity_runs import setup as setup_identity
 from tests.test_faults import Workflow, wait_gone
 
 STANDIN = Path(__file__).parent / "standins" / "lsf"
@@ -165,6 +168,17 @@ def test_restart_reattaches_without_a_second_submission(tmp_path: Path, standin:
     assert "re-attached to 1 job(s)" in again.stderr or "collecting" in again.stderr
     assert workflow.runs_of() == Counter({0: 1, 1: 1})
     assert sum(len(array["elements"]) for array in arrays(standin)) == 3, "two steps and the total, nothing twice"
+    record = json.loads((workflow.folder / "results/index=0/.b2box-identity-step.txt.json").read_text())
+    assert record["outputs"] == ["step.txt"], "the job that ended after the restart kept the identity it was sent with"
+    assert "0 to run" in workflow.run("--batch", env=env).stderr, "and it is the identity the next run expects"
+
+
+def test_result_identity_through_lsf(tmp_path: Path, standin: Path) -> None:
+    setup_identity(tmp_path, {"batch_system": "lsf", "batch_poll_interval": 0.2, "tasks_per_job": 2})
+    env = {"PATH": f"{STANDIN / 'bin'}:{os.environ['PATH']}", "LSF_STANDIN_DIR": str(standin)}
+    assert run_identity(tmp_path, "--batch", env=env) == set(IDENTITY_NAMES)
+    assert run_identity(tmp_path, "--batch", env=env) == set()
+    assert run_identity(tmp_path, "--batch", env={**env, "IDENTITY_FLAVOUR_0": "x"}) == {"Number(0)", "Sum"}
 
 
 def test_job_that_succeeded_and_aged_out_is_a_success(tmp_path: Path, standin: Path) -> None:

@@ -15,6 +15,11 @@ from typing import Any
 
 import pytest
 
+from tests.identity_runs import NAMES as IDENTITY_NAMES
+from tests.identity_runs import in_worker_node
+from tests.identity_runs import run as run_identity
+from tests.identity_runs import setup as setup_identity
+
 WORKFLOWS = Path(__file__).parent / "workflows"
 BATCH_NAME = "b2box-pool-test"
 
@@ -249,3 +254,27 @@ def test_interrupt_removes_the_jobs(worker: Any, shared_tmp: Path) -> None:
         timeout=60,
     )
     assert not list(shared_tmp.glob("task_files/index=*/Item/batch_job.json"))
+
+
+@pytest.mark.apptainer
+@pytest.mark.htcondor
+@pytest.mark.slurm
+@pytest.mark.parametrize(("system", "per_job"), [("htcondor", 1), ("slurm", 3)])
+def test_result_identity_on_the_pool_in_apptainer(
+    worker: Any, shared_tmp: Path, analysis_sif: str, system: str, per_job: int
+) -> None:
+    """Jobs keep what made their results (the SIF's sha256 among it); a changed variable reruns exactly its task
+    and the sum made from it, an env_script edit every task that sources it (also three tasks to a job)."""
+    settings = {"image": analysis_sif, "batch_system": system, "env_script": "env.sh", "tasks_per_job": per_job}
+    setup_identity(shared_tmp, {**settings, "batch_poll_interval": 0.5, "job_name": BATCH_NAME})
+    (shared_tmp / "env.sh").write_text("export SETUP=one\n")
+    runner = in_worker_node(worker)
+    assert run_identity(shared_tmp, "--batch", runner=runner) == set(IDENTITY_NAMES)
+    record = json.loads((shared_tmp / "results/index=0/.b2box-identity-number.json.json").read_text())
+    assert record["identity"]["environment_label"] == f"apptainer {analysis_sif} ({sha256(analysis_sif)[:19]}…)"
+    assert record["host"] != "" and record["outputs"] == ["number.json"]
+    assert run_identity(shared_tmp, "--batch", runner=runner) == set()
+    changed = {"IDENTITY_FLAVOUR_2": "spicy"}
+    assert run_identity(shared_tmp, "--batch", env=changed, runner=runner) == {"Number(2)", "Sum"}
+    (shared_tmp / "env.sh").write_text("export SETUP=two\n")
+    assert run_identity(shared_tmp, "--batch", env=changed, runner=runner) == set(IDENTITY_NAMES)

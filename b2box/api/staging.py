@@ -17,11 +17,13 @@ stopped or saw fail before it ends (:func:`remove_partials_of`).
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from typing import Any
 import luigi
 import luigi.task
 
+from b2box.jsonio import write_json
 from b2box.settings.resolved import settings_of
 
 PARTIAL_PREFIX = ".b2box-partial-"
@@ -54,6 +57,8 @@ class CommitRefused(Exception):
 
 # Asked before every commit: why outputs must not be committed now, or empty (set by the run's lock).
 commit_guard: Callable[[], str] | None = None
+# A task's (identity file, record): written right after its outputs are in place (b2box.results.records).
+RECORD_ATTRIBUTE = "_b2box_result_record"
 
 
 @dataclass
@@ -113,6 +118,7 @@ class OutputStaging:
         refusal = commit_guard() if commit_guard is not None else ""
         if refusal:
             raise CommitRefused(refusal)
+        committed = [entry.final for entry in self.staged.values() if entry.upload is None]
         for entry in sorted(self.staged.values(), key=lambda entry: entry.upload is None):
             temporary = entry.temporary.rstrip("/")
             if entry.upload is not None:
@@ -124,6 +130,13 @@ class OutputStaging:
                     shutil.rmtree(entry.final)
                 os.replace(temporary, entry.final)
         self.staged.clear()
+        kept = getattr(self.task, RECORD_ATTRIBUTE, None)
+        if kept:  # after the outputs: an identity never names outputs that are not there
+            path, record = kept
+            folder = os.path.dirname(path)
+            outputs = sorted(os.path.relpath(final, folder) for final in committed)
+            made = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+            write_json(path, {**record, "made": made, "host": socket.gethostname(), "outputs": outputs})
 
     def discard(self) -> None:
         """Remove everything written so far: nothing of a failed run stays."""

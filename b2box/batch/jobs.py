@@ -33,6 +33,8 @@ class PreparedJob:
     container_mode: str = ""
     transfer: bool = False  # brings its files along (b2box.batch.transfer)
     secret_file: str = ""  # its secrets, until the wrapper reads them (b2box.batch.secrets)
+    # (identity file, record) kept beside the outputs (b2box.results); written by the job, or the backend itself
+    result_record: tuple[str, dict[str, Any]] | None = None
     prepared_at: float = field(default_factory=time.time)
 
     @property

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import luigi.task
@@ -24,11 +24,11 @@ from b2box.batch import secrets, transfer
 from b2box.batch.backends.base import Capabilities, capabilities_of, managed_container
 from b2box.batch.backends.registry import backend_type, names
 from b2box.batch.jobs import WRAPPER_FILE, PreparedJob, clear_records
-from b2box.env import apptainer, container, docker
-from b2box.env.identity import DigestMismatch, ImageIdentity
+from b2box.env import container, images
+from b2box.env.identity import ImageIdentity
 from b2box.env.spec import EnvSpec, spec_for_task
 from b2box.env.wrapper import WrapperPlan, host_python_version, render
-from b2box.errors import B2BoxError, TaskDefinitionError
+from b2box.errors import TaskDefinitionError
 from b2box.job import bootstrap, client
 from b2box.job.files import EXIT_FILE, JOB_FILE, JobSpec
 from b2box.settings import layout
@@ -81,7 +81,6 @@ class JobPreparer:
         # what the backend declares about its jobs: the backend, or its class (preparing needs no batch system)
         self._declared_by = declared_by if declared_by is not None else backend_type(backend)
         self.capabilities: Capabilities = capabilities_of(self._declared_by)
-        self._identities: dict[tuple[str, str, str], ImageIdentity] = {}
         self._plans: dict[str, tuple[EnvSpec, WrapperPlan]] = {}  # task id -> what its wrapper was made from
         self._files: tuple[list[tuple[str, dict[str, Any]]], dict[str, str]] | None = None
 
@@ -99,36 +98,21 @@ class JobPreparer:
         return self._files
 
     def identity(self, task: Any, spec: EnvSpec) -> ImageIdentity:
-        key = (spec.runtime, spec.image, spec.pinned_digest)
-        if key not in self._identities:
-            try:
-                if spec.runtime == "docker":
-                    found = docker.resolve(spec.image, spec.pinned_digest)
-                elif spec.runtime == "apptainer":
-                    found = apptainer.resolve(spec.image, spec.apptainer_command, spec.pinned_digest)
-                else:
-                    found = ImageIdentity(runtime="none", runtime_version=f"python {sys.version.split()[0]}")
-            except DigestMismatch as mismatch:
-                raise B2BoxError(
-                    f"{task.task_id}: refusing to run: {mismatch}. Rebuild the image or update "
-                    "the pinned digest (image_digest setting or b2box.lock)."
-                ) from None
-            except B2BoxError as error:
-                raise B2BoxError(f"{task.task_id}: setting 'image' ({spec.runtime}): {error}") from None
-            self._identities[key] = found
-        return self._identities[key]
+        """The identity of the task's image, resolved once per image (b2box.env.images)."""
+        return images.resolve(task.task_id, spec)
 
     def plan_of(self, task_id: str) -> tuple[EnvSpec, WrapperPlan] | None:
         """What the wrapper of a job prepared in this run was made from (for packing jobs together)."""
         return self._plans.get(task_id)
 
-    def prepare(self, task: Any) -> PreparedJob:
+    def prepare(self, task: Any, kept: tuple[str, dict[str, Any]] | None = None) -> PreparedJob:
         """Write the task's ``job.json`` and wrapper; errors (a bad spec, a folder that cannot be written) name the
-        task and what to fix, and leave nothing submitted."""
+        task and what to fix, and leave nothing submitted. ``kept``: what the job keeps beside its outputs (its
+        result's identity, b2box.results)."""
         try:
             if self.capabilities.site_chooses_container:
-                return self._prepare_without_wrapper(task)
-            return self._prepare(task)
+                return replace(self._prepare_without_wrapper(task), result_record=kept)
+            return replace(self._prepare(task, kept), result_record=kept)
         except OSError as error:
             where = f" {error.filename}" if error.filename else ""
             raise TaskDefinitionError(
@@ -136,7 +120,7 @@ class JobPreparer:
                 "task_file_dir folders you can write to, with free space."
             ) from None
 
-    def _prepare(self, task: Any) -> PreparedJob:
+    def _prepare(self, task: Any, kept: tuple[str, dict[str, Any]] | None) -> PreparedJob:
         spec = spec_for_task(task)
         moving = self._transfer_wanted(task, spec)
         managed = managed_container(self._declared_by, task, spec)
@@ -152,7 +136,7 @@ class JobPreparer:
         secret_file = secrets.write_file(run_settings().secrets_dir, variables.secret) if variables.secret else ""
         docker_secrets = secret_file if spec.runtime == "docker" else ""
         job_file = os.path.join(task_dir, JOB_FILE)
-        self._write_job_file(task, job_file, log_dir, identity, variables)
+        self._write_job_file(task, job_file, log_dir, identity, variables, kept)
         script = script_path() or ""
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
         # a job that brings its files along brings the bootstrap too (the image's own b2box does the rest)
@@ -232,7 +216,13 @@ class JobPreparer:
         return JobEnvironment(public=public, secret=secret, passed=passed)
 
     def _write_job_file(
-        self, task: Any, path: str, log_dir: str, identity: ImageIdentity, variables: JobEnvironment
+        self,
+        task: Any,
+        path: str,
+        log_dir: str,
+        identity: ImageIdentity,
+        variables: JobEnvironment,
+        kept: tuple[str, dict[str, Any]] | None,
     ) -> None:
         """``job.json``: what the job must rebuild and run, with the settings its submitter read (no secrets)."""
         public_files, _ = self._settings_files()
@@ -255,6 +245,7 @@ class JobPreparer:
             requires=[required.task_id for required in luigi.task.flatten(task.requires())],
             outputs=[str(getattr(target, "path", target)) for target in luigi.task.flatten(task.output())],
             pass_env=sorted(variables.passed),
+            result_record=list(kept) if kept else None,
         ).write(path)
 
     @staticmethod

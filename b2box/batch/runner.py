@@ -105,6 +105,7 @@ class BatchRunner:
             result.lock_lost = str(lost)  # jobs stay as they are: the run that took the lock re-attaches to them
         finally:
             result.left_running = sum(len(entries) for entries in self.active.values())
+            graph.results.book.save(settled=not result.left_running)  # jobs left running commit later
             for backend in self.backends.values():
                 backend.close(leave_running=bool(self.active) or bool(result.lock_lost))
         result.counts = graph.counts()
@@ -191,7 +192,7 @@ class BatchRunner:
             try:
                 drop_resolved_settings(node.task)  # every submission (a retry too) sees the settings as they are now
                 name = registry.batch_system_of(node.task)
-                job = self.preparer(name).prepare(node.task)
+                job = self.preparer(name).prepare(node.task, graph.identity_record(node))
             except B2BoxError as error:
                 self._fail(graph, node, str(error), None)
                 continue
@@ -348,6 +349,7 @@ class BatchRunner:
         return []
 
     def _succeed(self, graph: TaskGraph, node: Node) -> list[Node]:
+        graph.results.finished(node.task, node.first_output)
         newly_ready = graph.finish(node)
         if not isinstance(node.task, luigi.WrapperTask):
             forget_failure(node)

@@ -70,9 +70,9 @@ class WrapperRuns:
             self._preparer = JobPreparer("local")
         return self._preparer
 
-    def run(self, task: Any) -> str | None:
+    def run(self, task: Any, kept: tuple[str, dict[str, Any]] | None = None) -> str | None:
         try:
-            job = self.preparer().prepare(task)
+            job = self.preparer().prepare(task, kept)
         except B2BoxError as error:
             return str(error)
         environment = {name: value for name, value in os.environ.items() if name not in ("B2BOX_JOB_ID",)}

@@ -75,10 +75,11 @@ def run(script: str, script_args: tuple[str, ...], **values: Any) -> None:
 @main.command()
 @_SCRIPT
 @click.option("--tree", is_flag=True, help="The task graph as a text tree (large families collapsed).")
+@click.option("--why", is_flag=True, help="Per family, why results are stale (what changed) and whether they rerun.")
 @_SCRIPT_ARGS
-def status(script: str, tree: bool, script_args: tuple[str, ...]) -> None:
-    """Show how many tasks of each family are complete, failed and pending, for the whole tree of SCRIPT."""
-    run_script(script, ["--status", *(["--tree"] if tree else []), *script_args])
+def status(script: str, tree: bool, why: bool, script_args: tuple[str, ...]) -> None:
+    """Show how many tasks of each family are complete, stale, failed and pending, for the whole tree of SCRIPT."""
+    run_script(script, ["--status", *(["--tree"] if tree else []), *(["--why"] if why else []), *script_args])
 
 
 @main.command()
@@ -174,11 +175,25 @@ def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str
 
 
 @main.command()
-@_SCRIPT
+@click.argument("target", metavar="SCRIPT|PATH", type=click.Path(dir_okay=True))
 @click.argument("tasks", nargs=-1)
-def provenance(script: str, tasks: tuple[str, ...]) -> None:
-    """Show what each task's last job ran in (image digest, runtime), where and when."""
-    run_script(script, ["--provenance", ",".join(tasks)] if tasks else ["--provenance"])
+def provenance(target: str, tasks: tuple[str, ...]) -> None:
+    """For an output file PATH: which task, environment, code, inputs, host and time made it. For a workflow
+    SCRIPT: what each task's last job ran in (image digest, runtime), where and when."""
+    from b2box.results import provenance as result_provenance
+
+    found = result_provenance.record_of(target) if not tasks else None
+    if found is not None:  # an output (even one named *.py) that b2box made
+        click.echo(result_provenance.describe(target, *found), nl=False)
+        return
+    if not target.endswith(".py"):
+        _error(
+            f"{target}: no record of what made it"
+            + (" (no such file)" if not os.path.lexists(target) else "")
+            + ". b2box keeps one beside every output it commits; results made by b2luigi or an older b2box have "
+            "none until `b2box run SCRIPT --accept` records them. For a workflow, give its .py script."
+        )
+    run_script(target, ["--provenance", ",".join(tasks)] if tasks else ["--provenance"])
 
 
 @main.command()

@@ -13,6 +13,7 @@ import luigi.task
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.scheduler import failed_last_time
 from b2box.errors import B2BoxError
+from b2box.results.staleness import ResultCheck
 from b2box.settings.layout import get_serialized_parameters
 
 
@@ -50,6 +51,8 @@ def dry_run(roots: list[Any], out: TextIO = sys.stdout) -> int:
         for node in nodes:
             verb = {State.MISSING: "Missing input", State.FAILED: "Broken"}.get(node.state, "Would run")
             again = " (it failed last time)" if node.state is State.PENDING and failed_last_time(node.task) else ""
+            if node.stale:
+                verb, again = "Would run again", f" (stale: {node.stale})"
             out.write(f"\t{verb} {node.task}{again}\n")
             if node.error and node.state is not State.PENDING:
                 out.write(f"\t  {node.error.strip().splitlines()[-1]}\n")
@@ -58,6 +61,9 @@ def dry_run(roots: list[Any], out: TextIO = sys.stdout) -> int:
                 out.write("\tcall: dry_run()\n")
                 hook()
         out.write("\n")
+    kept = [node for node in graph.nodes.values() if node.stale and node.state is State.COMPLETE]
+    for node in kept[:20]:
+        out.write(f"\tStale, kept (rerun_when): {node.task} ({node.stale})\n")
     if waiting:
         out.write(f"In total {len(waiting)} tasks would run or are missing.\n")
     else:
@@ -66,26 +72,65 @@ def dry_run(roots: list[Any], out: TextIO = sys.stdout) -> int:
     return len(waiting)
 
 
-def status(roots: list[Any], out: TextIO = sys.stdout) -> dict[str, tuple[int, int, int]]:
-    """Per task family of the whole tree: how many tasks are complete, failed (last time, or broken or missing now)
-    and in all; the rest is pending."""
+def status(roots: list[Any], out: TextIO = sys.stdout, why: bool = False) -> dict[str, tuple[int, int, int, int]]:
+    """Per task family of the whole tree: how many tasks are complete, stale (complete, but made otherwise than a
+    run would make them now, whether it runs them again or not), failed (last time, or broken or missing now) and in
+    all; the rest is pending. Results without a record of what made them are counted as unknown below the table."""
     graph = TaskGraph.build(roots)
-    table: dict[str, tuple[int, int, int]] = {}
+    table: dict[str, tuple[int, int, int, int]] = {}
     for family, nodes in _by_family(list(graph.nodes.values())).items():
-        complete = sum(1 for node in nodes if node.state is State.COMPLETE)
+        stale = sum(1 for node in nodes if node.stale)
+        complete = sum(1 for node in nodes if node.state is State.COMPLETE or node.stale)
         failed = sum(1 for node in nodes if node.state in (State.FAILED, State.MISSING)
-                     or (node.state is State.PENDING and failed_last_time(node.task)))  # fmt: skip
-        table[family] = (complete, failed, len(nodes))
+                     or (node.state is State.PENDING and not node.stale and failed_last_time(node.task)))  # fmt: skip
+        table[family] = (complete, stale, failed, len(nodes))
     width = max([len(family) for family in table] + [len("task family")])
-    out.write(f"{'task family':<{width}}  {'complete':>9}  {'failed':>7}  {'pending':>8}  {'total':>6}\n")
-    totals = [0, 0, 0]
-    for family, (complete, failed, total) in table.items():
-        out.write(f"{family:<{width}}  {complete:>9}  {failed:>7}  {total - complete - failed:>8}  {total:>6}\n")
-        totals = [totals[0] + complete, totals[1] + failed, totals[2] + total]
-    complete, failed, total = totals
-    out.write(f"{'all':<{width}}  {complete:>9}  {failed:>7}  {total - complete - failed:>8}  {total:>6}\n")
+    out.write(f"{'task family':<{width}}  {'complete':>9}  {'stale':>6}  {'failed':>7}  {'pending':>8}  {'total':>6}\n")
+    totals = (sum(row[0] for row in table.values()), sum(row[1] for row in table.values()),
+              sum(row[2] for row in table.values()), sum(row[3] for row in table.values()))  # fmt: skip
+    for family, (complete, stale, failed, total) in [*table.items(), ("all", totals)]:
+        pending = total - complete - failed
+        out.write(f"{family:<{width}}  {complete:>9}  {stale:>6}  {failed:>7}  {pending:>8}  {total:>6}\n")
+    unknown = sum(1 for node in graph.nodes.values() if node.unknown)
+    if unknown:
+        out.write(f"{unknown} result(s) were made without a record of what made them (by b2luigi, or an older b2box): "
+                  "they count as complete; --accept records today's identity for them.\n")  # fmt: skip
+    if why:
+        _why(graph, out)
+    for problem in dict.fromkeys(graph.results.problems):
+        out.write(f"could not check: {problem}\n")
     out.flush()
     return table
+
+
+def _why(graph: TaskGraph, out: TextIO) -> None:
+    """Per family, each reason why results are stale, with how many it concerns and whether they run again."""
+    reasons: dict[str, dict[tuple[str, bool], list[Node]]] = defaultdict(lambda: defaultdict(list))
+    for node in graph.nodes.values():
+        if node.stale:
+            reasons[node.family][(node.stale, node.state is State.PENDING)].append(node)
+    for family, found in sorted(reasons.items()):
+        out.write(f"{family}\n")
+        for (reason, reruns), nodes in found.items():
+            what = "run again" if reruns else "kept (rerun_when)"
+            example = nodes[0].name + (f" and {len(nodes) - 1} more" if len(nodes) > 1 else "")
+            out.write(f"  {reason}: {what}: {example}\n")
+
+
+def accept(roots: list[Any], out: TextIO = sys.stdout) -> int:
+    """``--accept``: stale and unknown results become today's, as they are: their record gets the identity a run
+    would give them now, and keeps the one they had as ``adopted_from``. Nothing runs; how many were adopted."""
+    graph = TaskGraph.build(roots, ResultCheck(adopting=True))
+    adopted: set[str] = set()
+    for node in graph.in_order():  # inputs first: a result made from an adopted input is adopted too
+        changed_input = any(dep.task_id in adopted for dep in node.deps)
+        if (node.stale or node.unknown or changed_input) and node.state is State.COMPLETE and node.first_output:
+            graph.results.adopt(node.task, node.first_output, [dep.task_id for dep in node.deps])
+            adopted.add(node.task_id)
+    graph.results.book.save()
+    out.write(f"Adopted {len(adopted)} result(s) as they are; the identity they had is kept in their records.\n")
+    out.flush()
+    return len(adopted)
 
 
 def _dependents(nodes: list[Node]) -> list[Node]:

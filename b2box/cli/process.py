@@ -24,7 +24,7 @@ from b2box.batch.backends import registry
 from b2box.cli import flags, graph, inspection
 from b2box.engine import luigi_lines
 from b2box.engine.central import CentralSchedulerReporter, CentralSchedulerUnreachable
-from b2box.engine.graph import TaskGraph
+from b2box.engine.graph import State, TaskGraph
 from b2box.engine.progress import ProgressReporter
 from b2box.engine.run_lock import RunLock, WorkflowLocked
 from b2box.engine.scheduler import (
@@ -140,6 +140,19 @@ def run_as_batch_runner(tasks: list[Any], task_id: str) -> None:
         raise SystemExit(EXIT_FAILED) from None
 
 
+def _report_stale(result: RunResult) -> None:
+    """Results that are stale but were kept (the rerun_when setting did not ask for them), named once."""
+    kept = [node for node in result.graph.nodes.values() if node.stale and node.state is State.COMPLETE]
+    if not kept:
+        return
+    sys.stderr.write(f"b2box: {len(kept)} result(s) are stale but were kept (setting rerun_when):\n")
+    for node in kept[:10]:
+        sys.stderr.write(f"  {node.name}: {node.stale}\n")
+    if len(kept) > 10:
+        sys.stderr.write(f"  ... and {len(kept) - 10} more (b2box status --why)\n")
+    sys.stderr.write("  run them again with --rerun-stale, or adopt them as they are with --accept.\n")
+
+
 def _report(result: RunResult) -> int:
     if result.interrupted:
         if result.left_running:
@@ -158,6 +171,7 @@ def _report(result: RunResult) -> int:
         if result.left_running:
             sys.stderr.write(f"b2box: {result.left_running} job(s) left queued or running.\n")
         return EXIT_BATCH_UNAVAILABLE
+    _report_stale(result)
     if result.success:
         return EXIT_OK
     failed = result.failed
@@ -256,7 +270,11 @@ def _inspected(
         if arguments.tree:
             graph.tree(tasks, sys.stdout)
         else:
-            inspection.status(tasks)
+            inspection.status(tasks, why=arguments.why)
+        return True
+    if arguments.accept:
+        with RunLock(run_settings().state_dir):  # it writes records: not while a run makes results
+            inspection.accept(tasks)
         return True
     if arguments.graph:
         written = graph.write_picture(tasks, arguments.graph, title=os.path.basename(sys.argv[0] or "workflow"))
@@ -295,6 +313,8 @@ def _process(
     exit_on_failure: bool,
     build_kwargs: dict[str, Any],
 ) -> RunResult | None:
+    if arguments.rerun_stale:  # every difference runs a stale result again (b2box.results.staleness)
+        set_setting("rerun_when", ["environment", "inputs", "code"])
     if arguments.batch_runner:
         run_as_batch_runner(tasks, arguments.task_id)
         raise SystemExit(EXIT_OK)

@@ -6,7 +6,10 @@ needs (directly or further up) has to run: then it is *pending* again, so
 deleting one input file re-runs exactly that task and everything made from
 it. An incomplete task without a ``run`` (an ``ExternalTask``) is *missing*;
 everything that needs it is *blocked*, except results that already exist
-(a missing raw input does not invalidate what was made from it).
+(a missing raw input does not invalidate what was made from it). A complete
+task whose result was made by another environment, other inputs or other
+code than it would have now is *stale* (:mod:`b2box.results.staleness`):
+pending again when the ``rerun_when`` setting says so, else only reported.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import luigi
 import luigi.task
 
 from b2box.api.remote.base import listing_scope
+from b2box.results.staleness import UNKNOWN, ResultCheck
 
 
 class State(enum.Enum):
@@ -52,6 +56,9 @@ class Node:
     error: str | None = None
     log_path: str | None = None
     blocked_by: Node | None = None  # the failed or missing task this one waits for in vain
+    first_output: str = ""  # its first local output: its identity is kept beside it (b2box.results.records)
+    stale: str = ""  # why its result is not what this run would make (pending again, or only reported)
+    unknown: bool = False  # its result was made without a record of what made it (by b2luigi, an older b2box)
 
     @property
     def task_id(self) -> str:
@@ -97,14 +104,15 @@ def _short_error() -> str:
 class TaskGraph:
     """All tasks reachable from the roots, with their states and edges."""
 
-    def __init__(self) -> None:
+    def __init__(self, results: ResultCheck | None = None) -> None:
         self.nodes: dict[str, Node] = {}
         self.roots: list[Node] = []
         self._writers: dict[str, Node] = {}  # output path -> the task that writes it
+        self.results = results or ResultCheck()
 
     @classmethod
-    def build(cls, roots: Iterable[Any]) -> TaskGraph:
-        graph = cls()
+    def build(cls, roots: Iterable[Any], results: ResultCheck | None = None) -> TaskGraph:
+        graph = cls(results)
         with listing_scope():  # remote outputs: one listing per result folder, not one request per file
             for root in roots:
                 graph.roots.append(graph._add(root))
@@ -136,6 +144,10 @@ class TaskGraph:
                 child.dependents.append(node)
         return root_node
 
+    def in_order(self) -> list[Node]:
+        """Every task after the tasks it requires."""
+        return self._topological_order()
+
     def _topological_order(self) -> list[Node]:
         """Requirements before the tasks that need them (Kahn's algorithm)."""
         remaining = {node.task_id: len(node.deps) for node in self.nodes.values()}
@@ -158,17 +170,39 @@ class TaskGraph:
                 if node.task_id not in placed:
                     node.state, node.error = State.FAILED, "part of a dependency cycle"
         for node in order:
-            if node.state is State.COMPLETE and any(dep.state is State.PENDING for dep in node.deps):
+            if node.state is not State.COMPLETE or is_external(node.task):
+                continue
+            if any(dep.state is State.PENDING for dep in node.deps):
                 node.state = State.PENDING
+                continue
+            verdict = self.results.judge(
+                node.task, node.first_output, [dep.task_id for dep in node.deps], self._name_of
+            )
+            if verdict is not None and verdict.differing == (UNKNOWN,):
+                node.unknown = True
+            elif verdict is not None and verdict.differing:
+                node.stale = verdict.reasons
+                if verdict.rerun:
+                    node.state = State.PENDING  # stale: made otherwise than this run would make it
         for node in self.nodes.values():
             if node.state in (State.FAILED, State.MISSING):
                 self.block_dependents(node)
         for node in self.nodes.values():
             node.waiting = sum(1 for dep in node.deps if not dep.state.finished)
 
+    def identity_record(self, node: Node) -> tuple[str, dict[str, Any]] | None:
+        """What the task keeps beside its outputs when it runs now: its result's identity (b2box.results)."""
+        return self.results.about_to_run(node.task, node.first_output, [dep.task_id for dep in node.deps])
+
+    def _name_of(self, task_id: str) -> str:
+        return self.nodes[task_id].name
+
     def _make_node(self, task: Any) -> Node:
+        targets: list[Any] | None = None
         try:
-            complete = bool(task.complete())
+            if type(task).complete is luigi.Task.complete:  # luigi's own check: its outputs are asked for once
+                targets = luigi.task.flatten(task.output())
+            complete = all(target.exists() for target in targets) if targets else bool(task.complete())
         except Exception:
             node = Node(task=task, state=State.FAILED, error="complete() raised:\n" + _short_error())
         else:
@@ -182,22 +216,25 @@ class TaskGraph:
             if state is State.MISSING:
                 node.error = "external input missing: " + (", ".join(_missing_outputs(task)) or task.task_id)
         self.nodes[node.task_id] = node
-        self._claim_outputs(node)
+        self._claim_outputs(node, targets)
         return node
 
-    def _claim_outputs(self, node: Node) -> None:
+    def _claim_outputs(self, node: Node, targets: list[Any] | None) -> None:
         """Two tasks with one output path would overwrite each other's result (or a merge its own input), and the
         second would look complete once the first ran: the second task found fails, naming both."""
         if node.state is State.FAILED or is_external(node.task):
             return
-        try:
-            targets = luigi.task.flatten(node.task.output())
-        except Exception:
-            return  # complete() already reported it
+        if targets is None:
+            try:
+                targets = luigi.task.flatten(node.task.output())
+            except Exception:
+                return  # complete() already reported it
         for target in targets:
             path = str(getattr(target, "path", "") or "")
             if not path:
                 continue
+            if not node.first_output and isinstance(target, luigi.LocalTarget):
+                node.first_output = path
             key = path if "://" in path else os.path.abspath(path)
             other = self._writers.setdefault(key, node)
             if other is not node:

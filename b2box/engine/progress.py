@@ -61,7 +61,9 @@ class ProgressReporter:
         self._done_at_start = self._counts[State.COMPLETE]
         complete = self._counts[State.COMPLETE]
         to_run = self._counts[State.PENDING]
-        self._print(f"b2box: {len(graph.nodes)} tasks, {complete} already complete, {to_run} to run")
+        stale = sum(1 for node in graph.nodes.values() if node.stale and node.state is State.PENDING)
+        again = f" ({stale} made again: stale, b2box status --why says why)" if stale else ""
+        self._print(f"b2box: {len(graph.nodes)} tasks, {complete} already complete, {to_run} to run{again}")
         for node in graph.nodes.values():
             if node.state in (State.FAILED, State.MISSING):
                 self._report_failure(node)

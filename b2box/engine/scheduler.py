@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import luigi
 
-from b2box.api.staging import remove_partials_of
+from b2box.api.staging import RECORD_ATTRIBUTE, remove_partials_of
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.run_lock import LockLost, check_held
@@ -163,6 +163,7 @@ def lock_result_dirs(graph: TaskGraph) -> None:
         if target_class is None or (isinstance(target_class, type) and issubclass(target_class, luigi.LocalTarget)):
             folders.add(settings.folders.result_dir)
     lock.also(sorted(folders))
+    graph.results.book.mark_dirty(folders)
 
 
 def run_dependencies_here(tasks: list[Any]) -> None:
@@ -185,8 +186,9 @@ class ElsewhereRunner(Protocol):
         """Before anything runs: raise a B2BoxError naming what these tasks need and lack (once, not per task)."""
         ...
 
-    def run(self, task: Any) -> str | None:
-        """Run ``task`` (in a worker process); None on success, else why it failed."""
+    def run(self, task: Any, kept: tuple[str, dict[str, Any]] | None = None) -> str | None:
+        """Run ``task`` (in a worker process), keeping ``kept`` beside its outputs; None on success, else why it
+        failed."""
         ...
 
 
@@ -223,6 +225,8 @@ class LocalScheduler:
             result.interrupted = True
         except LockLost as lost:
             result.lock_lost = str(lost)
+        finally:
+            graph.results.book.save()
         result.counts = graph.counts()
         self.reporter.end(graph)
         return result
@@ -236,12 +240,15 @@ class LocalScheduler:
     def _pop(self) -> Node:
         return heapq.heappop(self._ready)[2]
 
-    def _start(self, node: Node) -> None:
+    def _start(self, graph: TaskGraph, node: Node) -> tuple[str, dict[str, Any]] | None:
+        """The task starts now: what to keep beside its outputs when it commits them (b2box.results)."""
         check_held()  # a run that lost its lock starts nothing more
         node.state = State.RUNNING
         self.reporter.changed(node)
+        return graph.identity_record(node)
 
     def _succeeded(self, graph: TaskGraph, node: Node) -> None:
+        graph.results.finished(node.task, node.first_output)
         newly_ready = graph.finish(node)
         forget_failure(node)
         self.reporter.changed(node)
@@ -261,15 +268,16 @@ class LocalScheduler:
     def _run_here(self, graph: TaskGraph) -> None:
         while self._ready:
             node = self._pop()
-            self._start(node)
+            kept = self._start(graph, node)
             if self.elsewhere is not None and self.elsewhere.wants(node.task):
-                error = self.elsewhere.run(node.task)
+                error = self.elsewhere.run(node.task, kept)
                 if error is None:
                     self._succeeded(graph, node)
                 else:
                     self._failed(graph, node, error)
                 continue
             try:
+                setattr(node.task, RECORD_ATTRIBUTE, kept)
                 execute(node.task, run_dependencies_here)
             except TaskFailed as failure:
                 self._failed(graph, node, failure.explanation)
@@ -282,13 +290,12 @@ class LocalScheduler:
     # -- the default: every task in a worker process -----------------------------------------------------
 
     def _run_in_workers(self, graph: TaskGraph) -> None:
-        pool = WorkerPool(self.workers, run_task=lambda task_id: _run_task(graph, task_id, self.elsewhere))
+        pool = WorkerPool(self.workers, run_task=lambda task_id, kept: _run_task(graph, task_id, kept, self.elsewhere))
         try:
             while self._ready or pool.running:
                 while self._ready and pool.free > 0:
                     node = self._pop()
-                    self._start(node)
-                    pool.start(node.task_id)
+                    pool.start(node.task_id, self._start(graph, node))
                 for task_id, error in pool.wait():
                     node = graph.nodes[task_id]
                     if error is None:
@@ -302,12 +309,16 @@ class LocalScheduler:
         pool.stop()
 
 
-def _run_task(graph: TaskGraph, task_id: str, elsewhere: ElsewhereRunner | None) -> str | None:
-    """In a worker: run one task of the graph; None on success, else luigi's explanation."""
+def _run_task(
+    graph: TaskGraph, task_id: str, kept: tuple[str, dict[str, Any]] | None, elsewhere: ElsewhereRunner | None
+) -> str | None:
+    """In a worker: run one task of the graph, keeping ``kept`` (its identity) beside its outputs; None on success,
+    else luigi's explanation."""
     task = graph.nodes[task_id].task
     if elsewhere is not None and elsewhere.wants(task):
-        return elsewhere.run(task)
+        return elsewhere.run(task, kept)
     try:
+        setattr(task, RECORD_ATTRIBUTE, kept)
         execute(task, run_dependencies_here)
     except TaskFailed as failure:
         return failure.explanation

@@ -44,7 +44,7 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
-def _worker_main(connection: multiprocessing.connection.Connection, run_task: Callable[[str], str | None]) -> None:
+def _worker_main(connection: multiprocessing.connection.Connection, run_task: Callable[[str, Any], str | None]) -> None:
     """In the worker: run the tasks named on the pipe, one at a time, and answer each with None or the error."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -59,10 +59,11 @@ def _worker_main(connection: multiprocessing.connection.Connection, run_task: Ca
     signal.signal(signal.SIGTERM, stop)
     try:
         while not stopping:
-            task_id = connection.recv()
-            if task_id is _STOP:
+            message = connection.recv()
+            if message is _STOP:
                 break
-            error = run_task(task_id)
+            task_id, payload = message
+            error = run_task(task_id, payload)
             if stopping:
                 break
             sys.stdout.flush()
@@ -85,7 +86,7 @@ class _Worker:
 class WorkerPool:
     """Up to ``size`` worker processes running tasks by id through ``run_task`` (see the module docstring)."""
 
-    def __init__(self, size: int, run_task: Callable[[str], str | None]) -> None:
+    def __init__(self, size: int, run_task: Callable[[str, Any], str | None]) -> None:
         self.size = max(1, size)
         self.run_task = run_task
         self._context = multiprocessing.get_context("fork")
@@ -101,17 +102,18 @@ class WorkerPool:
     def running(self) -> int:
         return len(self._busy)
 
-    def start(self, task_id: str) -> None:
-        """Hand ``task_id`` to an idle worker (a new one if none is idle)."""
+    def start(self, task_id: str, payload: Any = None) -> None:
+        """Hand ``task_id`` (and what it needs from the scheduler, ``payload``) to an idle worker (a new one if
+        none is idle)."""
         worker = self._idle.pop() if self._idle else self._spawn()
         worker.task_id, worker.started = task_id, time.monotonic()
         try:
-            worker.connection.send(task_id)
+            worker.connection.send((task_id, payload))
         except OSError:  # the idle worker died meanwhile: take a fresh one
             self._discard(worker)
             worker = self._spawn()
             worker.task_id, worker.started = task_id, time.monotonic()
-            worker.connection.send(task_id)
+            worker.connection.send((task_id, payload))
         self._busy[worker.process.sentinel] = worker
 
     def _spawn(self) -> _Worker:

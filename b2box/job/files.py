@@ -8,13 +8,16 @@ atomically, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import os
 import socket
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from b2box.jsonio import read_json, write_json
+
+__all__ = ["read_json", "write_json"]  # (re-exported: the job's files are read and written with them)
 
 JOB_FILE = "job.json"
 PROVENANCE_FILE = "provenance.json"
@@ -43,6 +46,7 @@ class JobSpec:
     outputs: list[str] = field(default_factory=list)  # its output paths
     pass_env: list[str] = field(default_factory=list)  # variables handed from the submitting shell (pass_env)
     settings_files: list[Any] | None = None  # [path, content] of the settings files the submitter read
+    result_record: list[Any] | None = None  # [identity file, record]: kept beside the outputs when they are committed
 
     @property
     def provenance_path(self) -> str:
@@ -95,27 +99,3 @@ class ExitRecord:
             end_time=str(data.get("end_time", "")),
             host=str(data.get("host", "")),
         )
-
-
-def write_json(path: str, data: Any) -> None:
-    """Write JSON atomically: readers never see half a file."""
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-
-
-def read_json(path: str) -> dict[str, Any] | None:
-    """The JSON object in ``path``, or None when it is missing or unreadable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

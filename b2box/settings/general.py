@@ -182,3 +182,13 @@ class OwnSettings(SettingGroup):
     custom: dict[str, Any] = {}
     """Settings of your own, read with ``get_setting("name")`` like any other (top-level keys work too, with a
     warning)."""
+
+
+class Results(SettingGroup):
+    """When a result made earlier is made again."""
+
+    rerun_when: list[Literal["environment", "inputs", "code"]] = ["environment", "inputs"]
+    """Which differences between what made a result and what would make it now run its task again: ``environment``
+    (the image's digest, the env_script's content, the spec's variables and binds), ``inputs`` (an input was remade)
+    and ``code`` (the task's own code, as the user wrote it). Other differences are reported as stale, not rerun;
+    ``b2box run --rerun-stale`` reruns every stale result, ``--accept`` adopts them as they are."""

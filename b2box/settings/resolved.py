@@ -180,6 +180,18 @@ class TaskSettings:
 
     @functools.cached_property
     def environment(self) -> EnvironmentSettings:
+        """The environment section; shared by every task of a class that defines none of its keys per task (as a
+        property, a parameter or on the instance): checking a hundred thousand results costs one resolution."""
+        task = self._task
+        if not (_ENVIRONMENT_KEYS & getattr(task, "__dict__", {}).keys()) and not _per_instance(type(task)):
+            key = type(task)
+            kept = _shared_environments.get(key)
+            if kept is None or kept[0] != self.generation:
+                kept = _shared_environments[key] = (self.generation, self._environment())
+            return kept[1]
+        return self._environment()
+
+    def _environment(self) -> EnvironmentSettings:
         image = str(self._value("image"))
         apptainer_image = str(self._value("apptainer_image"))
         runtime = str(self._value("runtime"))
@@ -249,6 +261,35 @@ class TaskSettings:
 
     def _task_id(self) -> str:
         return str(getattr(self._task, "task_id", type(self._task).__name__))
+
+
+# The keys the environment section reads (and b2luigi's older names of them).
+_ENVIRONMENT_KEYS = frozenset(
+    {"image", "apptainer_image", "runtime", "executable", "env_script", "working_dir", "binds", "apptainer_mounts",
+     "env", "gpus", "extra_args", "apptainer_additional_params", "executable_prefix", "cmd_prefix", "image_digest",
+     "apptainer_cmd", "pass_env", "secret_env"}
+)  # fmt: skip
+_shared_environments: dict[type, tuple[int, EnvironmentSettings]] = {}
+_instance_dependent: dict[type, bool] = {}
+
+
+def _per_instance(cls: type) -> bool:
+    """Whether a task class defines one of the environment's keys so that it may differ between its tasks (a
+    property, a luigi parameter, any other descriptor); cached per class."""
+    found = _instance_dependent.get(cls)
+    if found is None:
+        found = any(
+            (key in klass.__dict__ and hasattr(klass.__dict__[key], "__get__"))
+            or _is_parameter(klass.__dict__.get(key))
+            for klass in cls.__mro__
+            for key in _ENVIRONMENT_KEYS
+        )
+        _instance_dependent[cls] = found
+    return found
+
+
+def _is_parameter(value: Any) -> bool:
+    return type(value).__name__.endswith("Parameter") or hasattr(value, "_get_value_from_config")
 
 
 def settings_of(task: Any) -> TaskSettings:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from b2box.errors import B2BoxError
+from b2box.results import identity
 from b2box.settings import declared
 from b2box.settings.resolved import settings_of
 
@@ -106,6 +107,19 @@ def registered() -> list[Registration]:
     return list(_registered.values())
 
 
+def result_environment(task: Any) -> tuple[str, str] | None:
+    """The environment a result of ``task`` is made in where its batch system decides it (the grid: the basf2
+    release), as (digest, label); None where the task's own environment spec does (b2box.results.identity)."""
+    name = batch_system_of(task)
+    decides = _deciding.get(name)
+    if decides is None:
+        decides = _deciding[name] = callable(getattr(backend_type(name), "result_environment", None))
+    return backend_type(name).result_environment(task) if decides else None
+
+
+_deciding: dict[str, bool] = {}  # backend name -> whether it decides its results' environment
+
+
 def _load(location: str) -> Any:
     module_name, _, attribute = location.partition(":")
     return getattr(importlib.import_module(module_name), attribute)
@@ -127,3 +141,4 @@ register("gbasf2", f"{_HERE}.gbasf2.backend:Gbasf2Backend", command="gbasf2", au
          settings=f"{_HERE}.gbasf2.settings:Gbasf2Settings")  # fmt: skip
 alias("apptainer", "local")  # b2luigi's name: the job runs here, in its Apptainer image
 register("custom", f"{_HERE}.custom:custom_backend", settings=f"{_HERE}.custom:CustomSettings")
+identity.decide_environment_with(result_environment)

@@ -29,6 +29,8 @@ from b2box.batch.jobs import PreparedJob
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, CallFailed
 from b2box.errors import B2BoxError
 from b2box.job.files import ExitRecord, read_json, write_json
+from b2box.results.identity import grid_environment
+from b2box.results.records import first_output_of
 
 RETRIES_FILE = "n_retries_by_grid_job.json"
 DOWNLOAD_ATTEMPTS = 3
@@ -81,7 +83,7 @@ class Gbasf2Backend(BackendBase):
         refused: dict[str, str] = {}
         for job in jobs:
             try:
-                named[projects.project_name(job.task_id, grid_settings(job.task))] = job
+                named[projects.project_name(_project_key(job), grid_settings(job.task))] = job
             except projects.GridSetupError as error:
                 refused[job.task_id] = f"{job.task_id}: {error}"
         return named, refused
@@ -110,6 +112,11 @@ class Gbasf2Backend(BackendBase):
         write_json(os.path.join(job.log_dir, download.PROJECT_FILE),
                    {"project": name, "release": release, "gbasf2": self.session.version, "submitted": download.now(),
                     "input": list(grid.input_dataset) or [grid.input_dslist]})  # fmt: skip
+
+    @staticmethod
+    def result_environment(task: Any) -> tuple[str, str]:
+        """A grid result's environment: the site chooses the container; the basf2 release is what counts."""
+        return grid_environment(grid_settings(task).release or str(getattr(task, "git_hash", "") or ""))
 
     def follow(self, job_id: str, job: PreparedJob) -> None:
         """The runner hands over the task of a project (also of one submitted by an earlier run)."""
@@ -203,12 +210,16 @@ class Gbasf2Backend(BackendBase):
                     )
                 self.retry.note(f"b2box: project {name}: download incomplete ({missing}); trying again")
                 return JobStatus(JobState.RUNNING)
-        return self._end(job, 0, f"grid project {name}: all {len(jobs)} jobs done and downloaded")
+        return self._end(job, 0, f"grid project {name}: all {len(jobs)} jobs done and downloaded", project=name)
 
-    def _end(self, job: PreparedJob, code: int, message: str) -> JobStatus:
+    def _end(self, job: PreparedJob, code: int, message: str, project: str = "") -> JobStatus:
         """The project's outcome as the task's exit record, its reason in the task's stderr."""
         with open(job.stderr, "a", encoding="utf-8") as handle:
             handle.write(f"b2box: {message}\n")
+        if code == 0 and job.result_record:  # the dataset is in place: what made it goes beside it
+            path, record = job.result_record
+            made = {"made": download.now(), "host": f"the grid (project {project})", "outputs": [first_output_of(path)]}
+            write_json(path, {**record, **made})
         ExitRecord.now(code).write(job.exit_file)
         return JobStatus(JobState.FINISHED, reason=message if code else "", exit_code=code)
 
@@ -220,6 +231,19 @@ class Gbasf2Backend(BackendBase):
             environment = self.session.environment(grid_settings(job.task))
             command = ["gb2_job_kill", "--force", *self.session.user_option(), "-p", name]
             self.session.gb2("removal", command, environment)
+
+
+def _project_key(job: PreparedJob) -> str:
+    """What the project's name is made from: the task id, as b2luigi does (so its projects are found again); for a
+    result remade because what makes it changed (another release), the id and the new identity, so the project
+    that made the old result is not followed again."""
+    if job.result_record:
+        path, record = job.result_record
+        before = read_json(path)
+        digest = record.get("identity", {}).get("digest", "")
+        if isinstance(before, dict) and before.get("identity", {}).get("digest", digest) != digest:
+            return f"{job.task_id}@{digest}"
+    return job.task_id
 
 
 def _fill_sandbox(job: PreparedJob, grid: GridSettings, sandbox: str) -> list[str]:
