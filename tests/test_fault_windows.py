@@ -249,17 +249,21 @@ def test_a_deleted_lock_file_does_not_let_a_second_run_in(tmp_path: Path) -> Non
     """task_files/ (with the workflow's lock) removed during a --batch run: the run makes its lock again, and the
     lock of the result folder keeps a second run out meanwhile."""
     workflow = Workflow(tmp_path / "wf")
-    env = workflow.env(FAULT_N="3", FAULT_0="sleep:6", FAULT_1="sleep:6", FAULT_2="sleep:6")
+    gate = tmp_path / "gate"  # the steps run until the test has tried its second and third run
+    env = workflow.env(FAULT_N="3", FAULT_0="gate", FAULT_1="gate", FAULT_2="gate", FAULT_GATE=str(gate))
     first = workflow.start("--batch", env=env)
-    for index in range(3):  # (a job that has not read its job.json yet would fail with it gone)
-        workflow.wait_for_start(index)
-    shutil.rmtree(workflow.folder / "task_files")
-    second = workflow.run("--batch", env=env)
-    assert second.returncode == 4, second.stderr
-    time.sleep(2 * run_lock.HEARTBEAT + 1)
-    assert (workflow.folder / "task_files/.b2box/run.lock").exists(), "the first run made its lock again"
-    third = workflow.run("--batch", env=env)
-    assert third.returncode == 4, third.stderr
+    try:
+        for index in range(3):  # (a job that has not read its job.json yet would fail with it gone)
+            workflow.wait_for_start(index)
+        shutil.rmtree(workflow.folder / "task_files")
+        second = workflow.run("--batch", env=env)
+        assert second.returncode == 4, second.stderr
+        time.sleep(2 * run_lock.HEARTBEAT + 1)
+        assert (workflow.folder / "task_files/.b2box/run.lock").exists(), "the first run made its lock again"
+        third = workflow.run("--batch", env=env)
+        assert third.returncode == 4, third.stderr
+    finally:
+        gate.touch()
     _, stderr = first.communicate(timeout=120)
     assert first.returncode == 0, stderr
     assert workflow.runs_of() == Counter({0: 1, 1: 1, 2: 1}), "no step ran twice"

@@ -3,6 +3,7 @@
 A step's output reads ``started`` then ``finished <text>``; every start of a step appends ``<index> <pid>`` to
 $FAULT_RUNS, so a test can count how often each task ran.
 FAULT_<index> chooses what step <index> does: ``hang`` (writes its pid to $FAULT_READY, then sleeps), ``sleep:S``,
+``gate`` (waits until the file $FAULT_GATE exists, at most 300 s),
 ``fail`` (raises), ``os_exit`` (a C++ library's way of ending a process), ``segfault``, ``secret`` (writes the
 length of $API_TOKEN, never the value; ``secret:hang`` then hangs), ``secret:NAME`` (the length of $NAME).
 FAULT_N is the number of steps (default 3).
@@ -37,6 +38,10 @@ class Step(b2luigi.Task):
                 with open(os.environ["FAULT_READY"], "w") as ready:
                     ready.write(str(os.getpid()))
                 time.sleep(600)
+            elif mode == "gate":
+                deadline = time.time() + 300
+                while not os.path.exists(os.environ["FAULT_GATE"]) and time.time() < deadline:
+                    time.sleep(0.1)
             elif mode.startswith("sleep:"):
                 time.sleep(float(mode.split(":", 1)[1]))
             elif mode == "fail":
