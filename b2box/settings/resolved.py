@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -129,7 +129,7 @@ class TaskSettings:
     def __init__(self, task: Any) -> None:
         self._task = task
         self.generation = lookup.generation()
-        self._groups: dict[type[SettingGroup], SettingGroup] = {}
+        self._sections: dict[Any, Any] = {}  # sections kept for this task alone (a dict made once, never grown per key)
 
     # -- reading the chain ---------------------------------------------------------------------------
 
@@ -159,11 +159,11 @@ class TaskSettings:
     def group(self, group: type[G]) -> G:
         """The task's values of a group of settings declared elsewhere (a batch system's own), each converted to
         its type; resolved once per task."""
-        found = self._groups.get(group)
+        found = self._sections.get(group)
         if found is None:
             found = group(**{name: self._value(name, convert=True) for name in group.declared})
-            self._groups[group] = found
-        return found  # type: ignore[return-value]
+            self._sections[group] = found
+        return found
 
     # -- the sections ----------------------------------------------------------------------------------
 
@@ -178,18 +178,26 @@ class TaskSettings:
             scratch_dir=map_folder(self._value("scratch_dir") or tempfile.gettempdir()),
         )
 
-    @functools.cached_property
+    @property
     def environment(self) -> EnvironmentSettings:
-        """The environment section; shared by every task of a class that defines none of its keys per task (as a
-        property, a parameter or on the instance): checking a hundred thousand results costs one resolution."""
+        """The environment section; shared by every task of a class that defines none of its keys per task:
+        checking a hundred thousand results costs one resolution, and nothing is kept per task."""
+        return self._class_wide(_ENVIRONMENT_KEYS, self._environment)
+
+    def _class_wide(self, keys: frozenset[str], make: Callable[[], _Section]) -> _Section:
+        """``make()``, once for every task of the class when the class defines none of ``keys`` per task (as a
+        property, a parameter or on the instance), else once for this task."""
         task = self._task
-        if not (_ENVIRONMENT_KEYS & getattr(task, "__dict__", {}).keys()) and not _per_instance(type(task)):
-            key = type(task)
-            kept = _shared_environments.get(key)
+        if not (keys & getattr(task, "__dict__", {}).keys()) and not _per_instance(type(task), keys):
+            shared = (type(task), keys)
+            kept = _class_wide_values.get(shared)
             if kept is None or kept[0] != self.generation:
-                kept = _shared_environments[key] = (self.generation, self._environment())
+                kept = _class_wide_values[shared] = (self.generation, make())
             return kept[1]
-        return self._environment()
+        found = self._sections.get(keys)
+        if found is None:
+            found = self._sections[keys] = make()
+        return found
 
     def _environment(self) -> EnvironmentSettings:
         image = str(self._value("image"))
@@ -242,10 +250,11 @@ class TaskSettings:
             transfer_files=tuple(str(path) for path in self._value("transfer_files") or []),
         )
 
-    @functools.cached_property
+    @property
     def batch_system(self) -> str:
-        """The ``batch_system`` alone (deciding where a task goes reads nothing else of the task)."""
-        return str(self._value("batch_system"))
+        """The ``batch_system`` alone (deciding where a task goes reads nothing else of the task); one value for all
+        tasks of a class, like the environment section."""
+        return self._class_wide(_BATCH_SYSTEM_KEYS, lambda: str(self._value("batch_system")))
 
     @functools.cached_property
     def targets(self) -> TargetSettings:
@@ -269,22 +278,24 @@ _ENVIRONMENT_KEYS = frozenset(
      "env", "gpus", "extra_args", "apptainer_additional_params", "executable_prefix", "cmd_prefix", "image_digest",
      "apptainer_cmd", "pass_env", "secret_env"}
 )  # fmt: skip
-_shared_environments: dict[type, tuple[int, EnvironmentSettings]] = {}
-_instance_dependent: dict[type, bool] = {}
+_BATCH_SYSTEM_KEYS = frozenset({"batch_system"})
+_class_wide_values: dict[tuple[type, frozenset[str]], tuple[int, Any]] = {}
+_instance_dependent: dict[tuple[type, frozenset[str]], bool] = {}
+_Section = TypeVar("_Section")
 
 
-def _per_instance(cls: type) -> bool:
-    """Whether a task class defines one of the environment's keys so that it may differ between its tasks (a
-    property, a luigi parameter, any other descriptor); cached per class."""
-    found = _instance_dependent.get(cls)
+def _per_instance(cls: type, keys: frozenset[str]) -> bool:
+    """Whether a task class defines one of ``keys`` so that it may differ between its tasks (a property, a luigi
+    parameter, any other descriptor); cached per class."""
+    found = _instance_dependent.get((cls, keys))
     if found is None:
         found = any(
             (key in klass.__dict__ and hasattr(klass.__dict__[key], "__get__"))
             or _is_parameter(klass.__dict__.get(key))
             for klass in cls.__mro__
-            for key in _ENVIRONMENT_KEYS
+            for key in keys
         )
-        _instance_dependent[cls] = found
+        _instance_dependent[(cls, keys)] = found
     return found
 
 

@@ -10,7 +10,9 @@ code (``b2box.batch.register_backend``).
 
 from __future__ import annotations
 
+import functools
 import importlib
+import os
 import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,7 @@ def register(name: str, location: str, command: str = "", auto: bool = True, set
     if settings:
         declared.add_loader(lambda: _load(settings))
     _named(name)
+    _detected.cache_clear()
 
 
 def alias(name: str, meaning: str) -> None:
@@ -80,10 +83,17 @@ def resolve(requested: str) -> str:
     """The backend a ``batch_system`` value means: ``auto`` picks the first batch system found here (as b2luigi
     does, else ``local``), an alias its meaning."""
     if requested == AUTO:
-        candidates = [entry for entry in _registered.values() if entry.auto and entry.command]
-        found = (entry.name for entry in candidates if shutil.which(entry.command))
-        return next(found, "local")
+        return _detected(os.environ.get("PATH", ""))
     return _aliases.get(requested, requested)
+
+
+@functools.lru_cache(maxsize=8)
+def _detected(search_path: str) -> str:
+    """The first auto-detectable batch system whose command is on ``search_path`` (asked once per PATH: every
+    task of a run asks, and a search of PATH costs a stat per folder)."""
+    candidates = [entry for entry in _registered.values() if entry.auto and entry.command]
+    found = (entry.name for entry in candidates if shutil.which(entry.command, path=search_path))
+    return next(found, "local")
 
 
 def batch_system_of(task: Any) -> str:
