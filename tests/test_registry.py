@@ -90,9 +90,12 @@ def test_auto_picks_the_first_registered_command_found(tmp_path: Path, monkeypat
     for command in ("sbatch", "condor_submit"):
         (folder / command).write_text("#!/bin/sh\n")
         (folder / command).chmod(0o755)
+    assert registry.resolve("auto") == "local", "looked for once per run"
+    registry.detect_again()
     assert registry.resolve("auto") == "htcondor", "HTCondor before Slurm, as b2luigi decides"
     (folder / "gbasf2").write_text("#!/bin/sh\n")
     (folder / "gbasf2").chmod(0o755)
+    registry.detect_again()
     assert registry.resolve("auto") == "htcondor", "gbasf2 is never chosen by auto"
     assert registry.resolve("apptainer") == "local", "b2luigi's alias"
 

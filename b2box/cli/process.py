@@ -313,6 +313,7 @@ def _process(
     exit_on_failure: bool,
     build_kwargs: dict[str, Any],
 ) -> RunResult | None:
+    registry.detect_again()  # a script may call process() again after installing or finding a batch system
     if arguments.rerun_stale:  # every difference runs a stale result again (b2box.results.staleness)
         set_setting("rerun_when", ["environment", "inputs", "code"])
     if arguments.batch_runner:

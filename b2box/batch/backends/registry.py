@@ -57,7 +57,7 @@ def register(name: str, location: str, command: str = "", auto: bool = True, set
     if settings:
         declared.add_loader(lambda: _load(settings))
     _named(name)
-    _detected.cache_clear()
+    detect_again()
 
 
 def alias(name: str, meaning: str) -> None:
@@ -81,10 +81,15 @@ def registration(name: str) -> Registration:
 
 def resolve(requested: str) -> str:
     """The backend a ``batch_system`` value means: ``auto`` picks the first batch system found here (as b2luigi
-    does, else ``local``), an alias its meaning."""
+    does, else ``local``; looked for once per run and PATH), an alias its meaning."""
     if requested == AUTO:
         return _detected(os.environ.get("PATH", ""))
     return _aliases.get(requested, requested)
+
+
+def detect_again() -> None:
+    """Forget which batch system ``auto`` found: a new run looks again (a run looks once, see :func:`resolve`)."""
+    _detected.cache_clear()
 
 
 @functools.lru_cache(maxsize=8)
