@@ -47,6 +47,7 @@ from testbed_lib.common import (
     TestbedError,
     TestbedUnavailable,
 )
+from testbed_lib.limits import htcondor_limits, slurm_limits
 from testbed_lib.pool import down, status, up, up_docker, up_storage
 from testbed_lib.worker import Worker, copy_package_files, project_requirements, source_files, worker_wheelhouse
 
@@ -61,7 +62,9 @@ __all__ = [
     "Worker",
     "copy_package_files",
     "down",
+    "htcondor_limits",
     "project_requirements",
+    "slurm_limits",
     "source_files",
     "status",
     "up",

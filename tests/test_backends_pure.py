@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from b2box.batch.backends import htcondor, slurm
+from b2box.batch.backends import htcondor, htcondor_ads, slurm
 from b2box.batch.backends.base import JobState
 from b2box.batch.waves import Wave
 
@@ -38,15 +38,15 @@ def test_htcondor_description_addresses_jobs_by_procid_only(tmp_path: Path) -> N
     ],
 )
 def test_htcondor_states(ad: dict, state: JobState, reason: str) -> None:
-    status = htcondor.status_from_ad({"ClusterId": 1, "ProcId": 0, **ad})
+    status = htcondor_ads.status_from_ad({"ClusterId": 1, "ProcId": 0, **ad})
     assert status.state is state and reason in status.reason
 
 
 def test_htcondor_jobs_missing_from_queue_have_finished() -> None:
-    found = htcondor.statuses(["7.0", "7.1", "8.0"], [{"ClusterId": 7, "ProcId": 1, "JobStatus": 2}])
+    found = htcondor_ads.statuses(["7.0", "7.1", "8.0"], [{"ClusterId": 7, "ProcId": 1, "JobStatus": 2}])
     assert found["7.1"].state is JobState.RUNNING
     assert found["7.0"].state is JobState.FINISHED and found["8.0"].state is JobState.FINISHED
-    assert htcondor.clusters_constraint(["8.0", "7.1", "7.0"]) == "member(ClusterId, {7, 8})"
+    assert htcondor_ads.clusters_constraint(["8.0", "7.1", "7.0"]) == "member(ClusterId, {7, 8})"
 
 
 SQUEUE = """\

@@ -19,12 +19,13 @@ import luigi.task
 from b2box.api.staging import remove_partials_of
 from b2box.batch import failpoints, ledger, reattach, secrets
 from b2box.batch.backends import registry
-from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of
+from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of, room_of, why_full
 from b2box.batch.grouping import PackedJob, pack
 from b2box.batch.jobs import PreparedJob, submitted_job
 from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
+from b2box.batch.room import Room, say_full
 from b2box.batch.tracking import BatchStats, TrackedTask
 from b2box.batch.verdict import judge, with_explanations
 from b2box.engine.graph import Node, State, TaskGraph
@@ -35,6 +36,7 @@ from b2box.engine.scheduler import (
     SilentReporter,
     forget_failure,
     lock_result_dirs,
+    outcomes_together,
     write_failure_log,
 )
 from b2box.env.spec import spec_for_task
@@ -76,6 +78,7 @@ class BatchRunner:
         self.reported: dict[str, str] = {}  # job id -> the last reason told to the user
         self.retry_policy = retry_policy or RetryPolicy()
         self.intents: dict[str, list[ledger.Intent]] = {}  # this run's submissions not recorded yet
+        self.full_told: dict[str, str] = {}  # batch system -> what the run said about it being full
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
         if current_job() is not None:
@@ -89,13 +92,16 @@ class BatchRunner:
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
         try:
-            ready = self._reattach(graph, list(graph.ready()))
+            with outcomes_together(self.reporter):
+                ready = self._reattach(graph, list(graph.ready()))
             while ready or self.active:
                 check_held()  # a run that lost its lock submits nothing more
-                ready = self._start_wave(graph, ready)
+                with outcomes_together(self.reporter):  # failures of one cause: one line
+                    ready = self._start_wave(graph, ready)
                 if self.active:
                     self._wait()
-                    ready += self._poll(graph)
+                    with outcomes_together(self.reporter):
+                        ready += self._poll(graph)
         except KeyboardInterrupt:
             result.interrupted = True
             self._interrupted(graph)
@@ -181,23 +187,29 @@ class BatchRunner:
         """Finish wrappers here; prepare and submit the rest, one submit call per backend."""
         waves: dict[str, list[tuple[Node, PreparedJob]]] = {}
         rest: list[Node] = []
-        room = self.workers - len(self.active)
+        in_flight = (entry.node for entries in self.active.values() for entry in entries)
+        room = Room(self.workers - len(self.active), in_flight, lambda name: room_of(self.backend(name)))
         for position, node in enumerate(ready):
             if isinstance(node.task, luigi.WrapperTask):
                 rest += self._finish_wrapper(graph, node)
                 continue
-            if room <= 0:
+            if room.left <= 0:
                 rest += ready[position:]
                 break
             try:
                 drop_resolved_settings(node.task)  # every submission (a retry too) sees the settings as they are now
                 name = registry.batch_system_of(node.task)
+                if not room.takes(name, node):  # prepared when there is room
+                    rest.append(node)
+                    continue
                 job = self.preparer(name).prepare(node.task, graph.identity_record(node))
             except B2BoxError as error:
                 self._fail(graph, node, str(error), None)
                 continue
             waves.setdefault(name, []).append((node, job))
-            room -= 1
+            room.took(name, node)
+        for name in room.full():
+            say_full(self.reporter.note, self.full_told, name, len(rest), why_full(self.backends[name]))
         for name, wave in waves.items():
             packed = {
                 batch_job.job.task_id: batch_job for batch_job in pack(wave, self.preparer(name), self.backends[name])
@@ -215,6 +227,10 @@ class BatchRunner:
                 for packed_id, why in submitted.refused.items():
                     for node, job in packed.pop(packed_id).members:
                         self._fail(graph, node, why, job)
+                for packed_id in submitted.deferred:  # submitted when the batch system has room again
+                    rest += [node for node, _ in packed.pop(packed_id).members]
+                if submitted.deferred:
+                    say_full(self.reporter.note, self.full_told, name, len(submitted.deferred), submitted.why)
             ledger.drop_intents(intent)  # every job id is recorded: the intents have served
             del self.intents[intent]
         return rest
@@ -374,11 +390,7 @@ def run_batch(
     settings = run_settings(workers)
     policy = RetryPolicy(limit=settings.batch_retry_limit, command_timeout=settings.batch_command_timeout)
     runner = BatchRunner(
-        workers=settings.workers,
-        reporter=reporter,
-        poll_interval=settings.batch_poll_interval,
-        keep_jobs=keep_jobs,
-        retry_policy=policy,
+        settings.workers, reporter, settings.batch_poll_interval, keep_jobs=keep_jobs, retry_policy=policy
     )
     result = runner.run(tasks)
     result.batch_stats = runner.stats

@@ -85,6 +85,11 @@ class WaveTracker:
         self._open[wave.folder] = (wave, ids)
         self._wave_of.update(dict.fromkeys(ids, wave.folder))
 
+    @property
+    def open_jobs(self) -> int:
+        """How many jobs of this run's waves the batch system still has (not seen finished yet)."""
+        return len(self._wave_of)
+
     def finished(self, job_ids: Iterable[str]) -> None:
         for job_id in job_ids:
             folder = self._wave_of.pop(job_id, None)

@@ -58,6 +58,7 @@ FLAGS = (
     Flag(("--keep",), "names", "with --remove: keep the outputs of these task families", TASKS),
     Flag(("-y", "--yes"), "switch", "remove without asking"),
     Flag(("--workers",), "int", "tasks (with --batch: jobs) at once; wins over process(workers=...) and settings"),
+    Flag(("--verbose",), "switch", "a line for every failed task (failures of one cause are otherwise one line)"),
     Flag(("--keep-jobs",), "switch", "with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)"),
     Flag(("--strict-settings",), "switch", "unknown setting names are errors, not warnings (setting strict_settings)"),
     Flag(("--scheduler-host",), "text", "use the central luigid scheduler on this host"),

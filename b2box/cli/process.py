@@ -94,9 +94,9 @@ def _central_scheduler(arguments: argparse.Namespace, build_kwargs: dict[str, An
     return str(host or core.scheduler_host), int(port or core.scheduler_port)
 
 
-def _reporters(central: tuple[str, int] | None, full_errors: bool) -> Reporter:
+def _reporters(central: tuple[str, int] | None, full_errors: bool, verbose: bool = False) -> Reporter:
     """The progress display, and luigid's view of the run when a central scheduler was named."""
-    progress = ProgressReporter(full_errors=full_errors)
+    progress = ProgressReporter(full_errors=full_errors, verbose=verbose)
     if central is None:
         return progress
     luigid = CentralSchedulerReporter(*central, workflow=os.path.abspath(run_settings().state_dir), note=progress.note)
@@ -336,7 +336,9 @@ def _process(
         set_setting(DISPATCH_IN_PLACE, True)
         logging.basicConfig(level=logging.DEBUG)
         workers = 1
-    reporter = _reporters(_central_scheduler(arguments, build_kwargs), full_errors=in_process)
+    reporter = _reporters(
+        _central_scheduler(arguments, build_kwargs), full_errors=in_process, verbose=arguments.verbose
+    )
     with RunLock(run_settings().state_dir), _sigterm_as_interrupt():
         if batch or arguments.batch:
             from b2box.batch.runner import run_batch

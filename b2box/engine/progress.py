@@ -2,9 +2,11 @@
 
 On a terminal one line on stderr is redrawn (at most ten times a second)
 with the done / running / pending / failed counts; a failed task prints a
-line of its own naming the task and its log. When stderr is not a terminal
-(CI logs), only a start line, one line per failure, a progress line at most
-every 30 seconds and the summary are printed.
+line of its own naming the task and its log, and failures of one cause after
+the first are one line together (:mod:`b2box.engine.failures`; ``--verbose``
+shows each). When stderr is not a terminal (CI logs), only a start line, the
+failure lines, a progress line at most every 30 seconds and the summary are
+printed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import time
 from typing import TextIO
 
+from b2box.engine.failures import FailureGroups, shared_summary, summary_of
 from b2box.engine.graph import Node, State, TaskGraph
 
 _REDRAW_SECONDS = 0.1
@@ -43,9 +46,14 @@ def _duration(seconds: float) -> str:
 class ProgressReporter:
     """Shows how a run advances (see the module docstring)."""
 
-    def __init__(self, stream: TextIO | None = None, live: bool | None = None, full_errors: bool = False) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, live: bool | None = None, full_errors: bool = False, verbose: bool = False
+    ) -> None:
         self.stream = stream or sys.stderr
         self.full_errors = full_errors  # --test: a failed task's whole traceback, as b2luigi's --test shows it
+        self.failures = FailureGroups(verbose=verbose)
+        self._holding = 0  # while a batch pass reports its outcomes, failures wait to be shown by cause
+        self._repeats_shown = time.monotonic()  # when more failures of causes shown before were last shown
         self.live = self.stream.isatty() if live is None else live
         self._graph: TaskGraph | None = None
         self._counts: dict[State, int] = {}
@@ -64,10 +72,21 @@ class ProgressReporter:
         stale = sum(1 for node in graph.nodes.values() if node.stale and node.state is State.PENDING)
         again = f" ({stale} made again: stale, b2box status --why says why)" if stale else ""
         self._print(f"b2box: {len(graph.nodes)} tasks, {complete} already complete, {to_run} to run{again}")
+        self.hold()
         for node in graph.nodes.values():
             if node.state in (State.FAILED, State.MISSING):
                 self._report_failure(node)
+        self.release()
         self._last_draw = time.monotonic()
+
+    def hold(self) -> None:
+        """Outcomes come in together (a batch pass): failures wait, to be shown by cause at :meth:`release`."""
+        self._holding += 1
+
+    def release(self) -> None:
+        self._holding = max(0, self._holding - 1)
+        if not self._holding:
+            self._show_waiting_failures(repeats=time.monotonic() - self._repeats_shown >= _PLAIN_SECONDS)
 
     def changed(self, node: Node) -> None:
         if self._graph is None:
@@ -79,6 +98,8 @@ class ProgressReporter:
         interval = _REDRAW_SECONDS if self.live else _PLAIN_SECONDS
         if now - self._last_draw >= interval:
             self._last_draw = now
+            if not self._holding:
+                self._show_waiting_failures(repeats=now - self._repeats_shown >= _PLAIN_SECONDS)
             self._draw()
 
     def note(self, text: str) -> None:
@@ -86,9 +107,13 @@ class ProgressReporter:
         self._print(text)
 
     def end(self, graph: TaskGraph) -> None:
+        self._show_waiting_failures()
         self._clear()
         counts = graph.counts()
         self.stream.write(f"b2box: {_summary(counts)}  in {_duration(time.monotonic() - self._started)}\n")
+        causes = self.failures.by_cause()
+        if causes:
+            self.stream.write("b2box: failed, by cause:\n" + "\n".join(causes) + "\n")
         self.stream.flush()
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -109,14 +134,28 @@ class ProgressReporter:
         return self._graph.counts() if self._graph else counts
 
     def _report_failure(self, node: Node) -> None:
+        if self.failures.add(node, now=not self._holding):
+            self._show_failure(node)
+
+    def _show_failure(self, node: Node) -> None:
         where = f" (log: {node.log_path})" if node.log_path else ""
-        reason = [line.strip() for line in (node.error or "").strip().splitlines() if line.strip()]
-        summary = ""
-        if reason:
-            summary = f": {reason[0]}" if len(reason) == 1 else f": {reason[0].rstrip(':')} … {reason[-1]}"
-        self._print(f"b2box: FAILED {node.name} [{node.task_id}]{summary}{where}")
+        summary = summary_of(node)
+        self._print(f"b2box: FAILED {node.name} [{node.task_id}]{': ' + summary if summary else ''}{where}")
         if self.full_errors and node.error:
             self._print(node.error.rstrip())
+
+    def _show_waiting_failures(self, repeats: bool = True) -> None:
+        """Failures not shown yet, a line per cause; more of a cause already shown only with ``repeats`` (at the
+        end, and at most every 30 seconds)."""
+        if repeats:
+            self._repeats_shown = time.monotonic()
+        for node, count, earlier in self.failures.flush(repeats):
+            if count == 1 and not earlier:
+                self._show_failure(node)
+                continue
+            where = f" (first log: {node.log_path}; --verbose lists each)" if node.log_path else ""
+            more = "more " if earlier else ""
+            self._print(f"b2box: FAILED {count:,} {more}tasks of {node.family}: {shared_summary(node)}{where}")
 
     def _print(self, line: str) -> None:
         redraw = self._line_shown

@@ -19,6 +19,7 @@ import heapq
 import itertools
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,6 +86,32 @@ class ReporterGroup:
     def end(self, graph: TaskGraph) -> None:
         for reporter in self.reporters:
             reporter.end(graph)
+
+    def hold(self) -> None:
+        for reporter in self.reporters:
+            held(reporter, True)
+
+    def release(self) -> None:
+        for reporter in self.reporters:
+            held(reporter, False)
+
+
+def held(reporter: Reporter, holding: bool) -> None:
+    """Tell a reporter that outcomes come in together (a batch pass), or no more, where it cares (it may group
+    failures by cause in between: :class:`~b2box.engine.progress.ProgressReporter`)."""
+    method = getattr(reporter, "hold" if holding else "release", None)
+    if callable(method):
+        method()
+
+
+@contextlib.contextmanager
+def outcomes_together(reporter: Reporter) -> Iterator[None]:
+    """A pass whose outcomes the reporter may show together (failures of one cause as one line)."""
+    held(reporter, True)
+    try:
+        yield
+    finally:
+        held(reporter, False)
 
 
 @dataclass

@@ -51,6 +51,9 @@ class Running(SettingGroup):
     condor_submit, sbatch found here, else local)."""
     retries: int = 0
     """How often a failed or held batch job is submitted again before its task counts as failed."""
+    max_jobs_in_flight: PositiveInt | None = None
+    """Most jobs of a task family queued or running at once (set on a task class whose jobs hammer a shared file
+    system); ``--workers`` still limits all of them together."""
     tasks_per_job: int = 1
     """Tasks put into one batch job (one container start, one Python) when they share an environment."""
     job_name: str | None = None

@@ -77,6 +77,7 @@ class BatchSettings:
     tasks_per_job: int  # 1: one job per task
     job_name: str
     transfer_files: tuple[str, ...] = ()
+    max_jobs_in_flight: int | None = None  # of the task's family at once (None: --workers alone limits)
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class TaskSettings:
             tasks_per_job=max(1, tasks_per_job),
             job_name=str(self._value("job_name") or ""),
             transfer_files=tuple(str(path) for path in self._value("transfer_files") or []),
+            max_jobs_in_flight=int(self._value("max_jobs_in_flight") or 0) or None,
         )
 
     @property

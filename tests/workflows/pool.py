@@ -24,6 +24,9 @@ class Item(b2luigi.Task):
         yield self.add_to_output("item.json")
 
     def run(self):
+        if os.environ.get("POOL_RUNS"):  # every start of an item, to count how often each ran
+            with open(os.environ["POOL_RUNS"], "a") as runs:
+                runs.write(f"{self.index}\n")
         if os.environ.get("POOL_FAIL") == str(self.index):
             raise RuntimeError(f"item {self.index} fails on purpose")
         time.sleep(float(os.environ.get("POOL_SLEEP", "0")))

@@ -5,7 +5,11 @@ run's jobs in one status query. :class:`ArrayBackend` does that part once; a bat
 is its own, as hooks:
 
 - :meth:`~ArrayBackend.refusal` and ``group_key``: which jobs cannot go, which share a submission;
-- :meth:`~ArrayBackend.array_limit`: the largest array one submission may hold (larger groups are split);
+- :meth:`~ArrayBackend.array_limit`: the largest array one submission may hold, as a setting says (larger groups
+  are split);
+- :meth:`~ArrayBackend.find_limits`: what the batch system itself accepts (the largest array, the most jobs in the
+  queue), asked once per run; :meth:`~ArrayBackend.limit_refused`: whether a refusal names such a limit, so the
+  run submits less and goes on instead of failing every task;
 - :meth:`~ArrayBackend.submit_array`: render the wave's submission and make the one call, returning its id;
 - :meth:`~ArrayBackend.find_arrays`: find waves' submissions again by the tags they carry, after an answer was lost
   (within a run, or by the next run when the submitter was killed: :meth:`~ArrayBackend.recover`);
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from b2box.batch.backends.base import BackendBase, JobState, JobStatus, Submitted
 from b2box.batch.jobs import PreparedJob
@@ -27,6 +33,17 @@ from b2box.batch.ledger import Intent
 from b2box.batch.retry import BatchCalls, CallFailed
 from b2box.batch.waves import Wave, WaveTracker
 from b2box.errors import B2BoxError
+
+LimitKind = Literal["array", "queue", ""]  # what a refusal names: the array's size, the jobs in the queue, nothing
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a batch system accepts from one run, as found out (or set); None: no limit known."""
+
+    array_size: int | None = None  # the most jobs one submission may hold
+    queued: int | None = None  # the most of this run's jobs in the queue at once
+    source: str = ""  # where the figures come from, for people: "MaxArraySize = 1001 (scontrol show config)"
 
 
 class ArrayBackend(BackendBase):
@@ -40,6 +57,8 @@ class ArrayBackend(BackendBase):
         self.check_available()
         self.waves = WaveTracker()
         self.retry = calls or BatchCalls(self.name)
+        self._limits: Limits | None = None
+        self._learned = Limits()  # smaller limits a refusal taught this run
 
     def check_available(self) -> None:
         """Raise a :class:`~b2box.errors.B2BoxError` saying what is missing when the batch system is not here."""
@@ -55,6 +74,15 @@ class ArrayBackend(BackendBase):
     def array_limit(self, job: PreparedJob) -> int | None:
         """The most jobs one submission may hold (None: no limit)."""
         return None
+
+    def find_limits(self) -> Limits:
+        """What the batch system accepts (asked once per run; may raise :class:`CallFailed`)."""
+        return Limits()
+
+    def limit_refused(self, message: str) -> LimitKind:
+        """Whether a submission was refused for a limit (``"array"``: too many jobs in one submission; ``"queue"``:
+        too many jobs in the queue), or for a reason of its own (``""``)."""
+        return ""
 
     def submit_array(self, wave: Wave) -> str:
         """Submit ``wave`` in one call (one try; raise :class:`CallFailed`); the id of its array or cluster."""
@@ -79,6 +107,27 @@ class ArrayBackend(BackendBase):
 
     # -- the shared machinery ---------------------------------------------------------------------------------
 
+    @property
+    def limits(self) -> Limits:
+        """The batch system's limits for this run: found out on first use, lowered by what refusals taught."""
+        if self._limits is None:
+            try:
+                self._limits = self.find_limits()
+            except CallFailed as error:  # not known: the refusals will say
+                self.retry.note(f"b2box: {self.name}: could not read the batch system's limits ({error})")
+                self._limits = Limits()
+        found, learned = self._limits, self._learned
+        return Limits(
+            array_size=_smallest(found.array_size, learned.array_size),
+            queued=_smallest(found.queued, learned.queued),
+            source=learned.source or found.source,
+        )
+
+    def room(self) -> int | None:
+        """How many more of this run's jobs the batch system takes now (None: as many as come)."""
+        queued = self.limits.queued
+        return None if queued is None else max(0, queued - self.waves.open_jobs)
+
     def submit(self, jobs: Sequence[PreparedJob]) -> Iterator[Submitted]:
         refused = {job.task_id: problem for job in jobs if (problem := self.refusal(job))}
         if refused:
@@ -87,20 +136,65 @@ class ArrayBackend(BackendBase):
         for job in jobs:
             if job.task_id not in refused:
                 groups.setdefault(self.group_key(job), []).append(job)
+        deferred: list[str] = []
         for group in groups.values():
-            size = self.array_limit(group[0]) or len(group)
-            for start in range(0, len(group), max(1, size)):
-                yield self._submit_wave(group[start : start + size])
+            pending = list(group)
+            while pending:
+                room = self.room()
+                if room == 0:
+                    deferred += [job.task_id for job in pending]
+                    break
+                size = _smallest(len(pending), self.array_limit(pending[0]), self.limits.array_size, room) or 1
+                piece, pending = pending[:size], pending[size:]
+                outcome = self._submit_wave(piece)
+                if isinstance(outcome, Submitted):
+                    yield outcome
+                else:
+                    pending = piece + pending  # submitted again, smaller or later (the limit was learned)
+        if deferred:
+            yield Submitted(deferred=tuple(deferred), why=self._waiting_for_room())
 
-    def _submit_wave(self, jobs: list[PreparedJob]) -> Submitted:
+    def _submit_wave(self, jobs: list[PreparedJob]) -> Submitted | LimitKind:
+        """One wave in one submission: the job ids, the refusal, or the kind of limit that refused it (learned)."""
         wave = Wave.create(self.name, jobs, first=self.first_index)
         try:
             array_id = self.retry.call("submit", self._submit_once(wave))
         except CallFailed as error:
+            kind = self.limit_refused(str(error))
+            if kind and self._learn(kind, len(jobs), str(error)):
+                wave.remove()
+                return kind
             return Submitted(refused={job.task_id: f"{self.refused_by}: {error}" for job in jobs})
         ids = {job.task_id: self.job_id(array_id, index) for index, job in enumerate(jobs, start=self.first_index)}
         self.waves.add(wave, ids.values())
         return Submitted(job_ids=ids)
+
+    def _learn(self, kind: LimitKind, size: int, message: str) -> bool:
+        """Lower the limit a refusal named; False when nothing smaller can go (one job refused for its array, none
+        of this run's jobs in the queue): then the refusal is the job's own."""
+        said = message.strip().splitlines()[-1] if message.strip() else kind
+        if kind == "array" and size > 1:
+            smaller = max(1, size // 2)
+            self._learned = Limits(smaller, self._learned.queued, f"refused an array of {size}: {said}")
+            self.retry.note(
+                f"b2box: {self.name} refused an array of {size} jobs ({said}); submitting {smaller} at once"
+            )
+            return True
+        if kind == "queue" and self.waves.open_jobs > 0:
+            held = self.waves.open_jobs
+            self._learned = Limits(
+                self._learned.array_size, held, f"refused more than {held} jobs in the queue: {said}"
+            )
+            return True
+        return False
+
+    def why_full(self) -> str:
+        """Why the batch system takes no more of this run's jobs now, for people."""
+        return self._waiting_for_room()
+
+    def _waiting_for_room(self) -> str:
+        limits = self.limits
+        return f"{self.name} holds {limits.queued} of this run's jobs, as many as it takes ({limits.source})"
 
     def _submit_once(self, wave: Wave) -> Callable[[], str]:
         """One try of a submission; a try after a failed one first looks whether that one reached the batch system
@@ -149,3 +243,9 @@ class ArrayBackend(BackendBase):
     def cancel(self, job_ids: Sequence[str]) -> None:
         if job_ids:
             self.remove(job_ids)
+
+
+def _smallest(*values: int | None) -> int | None:
+    """The smallest of the values that are set (None: none is)."""
+    known = [value for value in values if value is not None]
+    return min(known) if known else None

@@ -52,6 +52,8 @@ class Submitted:
 
     job_ids: dict[str, str] = field(default_factory=dict)  # task id -> job id
     refused: dict[str, str] = field(default_factory=dict)  # task id -> the batch system's reason
+    deferred: tuple[str, ...] = ()  # task ids not submitted now: the batch system holds as many jobs as it takes
+    why: str = ""  # why they wait, for people
 
 
 @dataclass(frozen=True)
@@ -183,3 +185,15 @@ def managed_container(backend: Any, task: Any, spec: EnvSpec) -> str:
     """``backend.managed_container(task, spec)`` where the backend has it, else empty (the wrapper starts it)."""
     method = getattr(backend, "managed_container", None)
     return str(method(task, spec)) if callable(method) else ""
+
+
+def room_of(backend: Any) -> int | None:
+    """How many more jobs ``backend`` takes now (``backend.room()`` where it has it; None: no limit)."""
+    method = getattr(backend, "room", None)
+    return method() if callable(method) else None
+
+
+def why_full(backend: Any) -> str:
+    """Why ``backend`` takes no more jobs now (``backend.why_full()`` where it has it), or empty."""
+    method = getattr(backend, "why_full", None)
+    return str(method()) if callable(method) else ""

@@ -15,8 +15,19 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from b2box.batch import transfer
-from b2box.batch.backends.arrays import ArrayBackend
-from b2box.batch.backends.base import Capabilities, JobState, JobStatus
+from b2box.batch.backends.arrays import ArrayBackend, LimitKind, Limits
+from b2box.batch.backends.base import Capabilities, JobStatus
+from b2box.batch.backends.htcondor_ads import (
+    HISTORY,
+    LIMITS,
+    PROJECTION,
+    clusters_constraint,
+    limit_of_refusal,
+    limits_of,
+    number_of,
+    statuses,
+    what_htcondor_says,
+)
 from b2box.batch.jobs import PreparedJob
 from b2box.batch.retry import BatchCalls, CallFailed, looks_transient
 from b2box.batch.waves import Wave
@@ -26,6 +37,7 @@ from b2box.settings.resolved import run_group, settings_of
 
 if TYPE_CHECKING:
     from b2box.env.spec import EnvSpec
+    from b2box.settings.types import PositiveInt
 
 
 class HTCondorSettings(SettingGroup):
@@ -38,28 +50,11 @@ class HTCondorSettings(SettingGroup):
     ``singularity_image`` in the submit description)."""
     htcondor_interface: Literal["auto", "bindings", "cli"] = "auto"
     """How b2box talks to HTCondor: its Python bindings, its command-line tools, or the bindings when importable."""
-
-
-PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode", "RemoveReason"]
-# HTCondor's JobStatus codes.
-_STATES = {
-    1: JobState.QUEUED,
-    2: JobState.RUNNING,
-    3: JobState.FINISHED,
-    4: JobState.FINISHED,
-    5: JobState.HELD,
-    6: JobState.RUNNING,
-    7: JobState.RUNNING,
-}
-_STATE_NAMES = {
-    1: "idle",
-    2: "running",
-    3: "removed",
-    4: "completed",
-    5: "held",
-    6: "transferring output",
-    7: "suspended",
-}
+    htcondor_max_idle: PositiveInt = 1000
+    """A submission of more jobs than this is late-materialised: the schedd keeps this many idle and makes the rest
+    as they start (``max_idle``), so a large wave does not fill the queue at once."""
+    htcondor_max_jobs_per_submission: PositiveInt | None = None
+    """Most jobs in one submission; unset: the schedd's ``MAX_JOBS_PER_SUBMISSION`` (20,000 by default)."""
 
 
 _INTERFACES = {"auto": None, "bindings": True, "cli": False}  # htcondor_interface -> use the bindings?
@@ -137,61 +132,6 @@ def submit_description(
     for key, value in settings.items():
         description[str(key)] = str(value)
     return description
-
-
-def _number(value: Any) -> int | None:
-    """An ad's integer attribute; None when it is missing or not a number (never a crash)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def status_from_ad(ad: Mapping[str, Any]) -> JobStatus:
-    """A job ad's state; an unknown or unreadable JobStatus is reported and waited on, never fatal."""
-    code = _number(ad.get("JobStatus"))
-    state = _STATES.get(code, JobState.UNKNOWN) if code is not None else JobState.UNKNOWN
-    reason = ""
-    if code == 5:
-        reason = f"held: {ad.get('HoldReason', 'no reason given')}"
-    elif code == 3:
-        removed = ad.get("RemoveReason")
-        reason = f"HTCondor: removed {removed}" if removed else "removed from the queue (condor_rm)"
-    elif state is JobState.UNKNOWN:
-        reason = f"unknown HTCondor JobStatus {ad.get('JobStatus')!r}; waiting"
-    elif code == 7:
-        reason = "suspended"
-    return JobStatus(state, reason=reason, exit_code=_number(ad.get("ExitCode")))
-
-
-HISTORY = ["ClusterId", "ProcId", "JobStatus", "RemoveReason", "ExitCode", "ExitBySignal", "ExitSignal"]
-
-
-def what_htcondor_says(ad: Mapping[str, Any]) -> str:
-    """A job's end as HTCondor's history recorded it: 'HTCondor: removed via condor_rm (by user alice)'."""
-    if ad.get("RemoveReason"):
-        return f"HTCondor: removed {ad['RemoveReason']}"
-    if ad.get("ExitBySignal"):
-        return f"HTCondor: killed by signal {ad.get('ExitSignal', '?')}"
-    if ad.get("ExitCode") is not None:
-        return f"HTCondor: exited with code {ad['ExitCode']}"
-    return ""
-
-
-def clusters_constraint(job_ids: Sequence[str]) -> str:
-    """One constraint matching all clusters of ``job_ids`` (``"12.3"``)."""
-    clusters = sorted({int(job_id.split(".")[0]) for job_id in job_ids})
-    return "member(ClusterId, {" + ", ".join(str(cluster) for cluster in clusters) + "})"
-
-
-def statuses(job_ids: Sequence[str], ads: Sequence[Mapping[str, Any]]) -> dict[str, JobStatus]:
-    """Every requested job's status; jobs no longer in the queue have finished (ads without ids are skipped)."""
-    found = {}
-    for ad in ads:
-        cluster, process = _number(ad.get("ClusterId")), _number(ad.get("ProcId"))
-        if cluster is not None and process is not None:
-            found[f"{cluster}.{process}"] = status_from_ad(ad)
-    return {job_id: found.get(job_id, JobStatus(JobState.FINISHED)) for job_id in job_ids}
 
 
 def refusal(condor: HTCondorSettings, job_name: str) -> str:
@@ -282,6 +222,19 @@ class HTCondorBackend(ArrayBackend):
         lines = json.dumps(settings.group(HTCondorSettings).htcondor_settings, sort_keys=True, default=str)
         return (settings.batch.job_name, lines, job.container_mode, job.container_image, job.transfer)
 
+    def find_limits(self) -> Limits:
+        """The schedd's ``MAX_JOBS_PER_SUBMISSION`` and ``MAX_JOBS_PER_OWNER``, read once per run."""
+        own = run_group(HTCondorSettings)
+        if self._module is not None:
+            config = {name: self._module.param.get(name) for name in LIMITS}
+        else:
+            done = self.retry.run_once(["condor_config_val", *LIMITS], always_transient=True, accept=lambda d: True)
+            config = dict(zip(LIMITS, [line.strip() for line in done.stdout.splitlines()], strict=False))
+        return limits_of(config, own.htcondor_max_jobs_per_submission)
+
+    def limit_refused(self, message: str) -> LimitKind:
+        return limit_of_refusal(message)
+
     def submit_array(self, wave: Wave) -> str:
         first = wave.jobs[0]
         settings = settings_of(first.task)
@@ -291,9 +244,17 @@ class HTCondorBackend(ArrayBackend):
                 handle.write(transfer.LAUNCHER)
         container = (first.container_mode, first.container_image)
         description = submit_description(wave, job_name or None, lines, container, first.transfer)
+        count = len(wave.jobs)
+        max_idle = run_group(HTCondorSettings).htcondor_max_idle
+        if count > max_idle:  # late materialisation: the schedd makes the jobs as the idle ones start
+            description["max_idle"] = str(max_idle)
         if self._module is not None:
             try:
-                return str(self._schedd().submit(self._module.Submit(description), count=len(wave.jobs)).cluster())
+                submit = self._module.Submit(description)
+                if "max_idle" in description:
+                    submit.setQArgs(str(count))  # (a factory takes its size from the queue statement, not count=)
+                    return str(self._schedd().submit(submit).cluster())
+                return str(self._schedd().submit(submit, count=count).cluster())
             except CallFailed:
                 raise
             except Exception as error:
@@ -310,7 +271,7 @@ class HTCondorBackend(ArrayBackend):
         constraint = "member(B2BoxWave, {" + ", ".join(classad_string(wave_attribute(w)) for w in waves) + "})"
         clusters: dict[str, int] = {}
         for ad in self._query(constraint, [*PROJECTION, "B2BoxWave"]):
-            number, tag = _number(ad.get("ClusterId")), str(ad.get("B2BoxWave", ""))
+            number, tag = number_of(ad.get("ClusterId")), str(ad.get("B2BoxWave", ""))
             if number is not None:
                 clusters[tag] = min(number, clusters.get(tag, number))
         return {tag: str(number) for tag, number in clusters.items()}
@@ -319,19 +280,39 @@ class HTCondorBackend(ArrayBackend):
         return f"{array_id}.{index}"
 
     def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
-        return statuses(job_ids, self.retry.call("status query", lambda: self._query(clusters_constraint(job_ids))))
+        return statuses(job_ids, self.retry.call("status query", lambda: self._ads_of(job_ids)))
 
-    def _query(self, constraint: str, projection: Sequence[str] = PROJECTION) -> list[Mapping[str, Any]]:
-        """One query (raises :class:`CallFailed`, transient: a query is always worth another try)."""
+    def _ads_of(self, job_ids: Sequence[str]) -> list[Mapping[str, Any]]:
+        """The job ads of ``job_ids``' clusters. The bindings bring the clusters' own ads along; ``condor_q`` does
+        not, so where a cluster has no job in the queue any more, its factory (a late-materialising cluster between
+        two jobs) is asked for once more, with ``condor_q -factory``."""
+        ads = self._query(clusters_constraint(job_ids))
         if self._module is not None:
+            return ads
+        present = {number_of(ad.get("ClusterId")) for ad in ads}
+        empty = [job_id for job_id in job_ids if int(job_id.split(".")[0]) not in present]
+        if empty:
+            ads += self._query(clusters_constraint(empty), ["ClusterId", "JobMaterializeNextProcId"], ["-factory"])
+        return ads
+
+    def _query(
+        self, constraint: str, projection: Sequence[str] = PROJECTION, options: Sequence[str] = ()
+    ) -> list[Mapping[str, Any]]:
+        """One query (raises :class:`CallFailed`, transient: a query is always worth another try); with the
+        bindings, the ads of late-materialising clusters come along (which jobs they have not made yet)."""
+        if self._module is not None:
+            with_clusters = getattr(getattr(self._module, "QueryOpt", None), "IncludeClusterAd", None)
+            extra = {"opts": with_clusters} if with_clusters is not None else {}
             try:
-                return [dict(ad) for ad in self._schedd().query(constraint=constraint, projection=list(projection))]
+                ads = self._schedd().query(constraint=constraint, projection=list(projection), **extra)
+                return [dict(ad) for ad in ads]
             except CallFailed:
                 raise
             except Exception as error:
                 raise _failed(error, transient=True) from None
         done = self.retry.run_once(
-            ["condor_q", "-json", "-constraint", constraint, "-attributes", ",".join(projection)], always_transient=True
+            ["condor_q", *options, "-json", "-constraint", constraint, "-attributes", ",".join(projection)],
+            always_transient=True,
         )
         text = done.stdout.strip()
         try:
@@ -348,7 +329,7 @@ class HTCondorBackend(ArrayBackend):
         processes = sorted({int(job_id.split(".")[1]) for job_id in job_ids})
         constraint = clusters_constraint(job_ids) + " && member(ProcId, {" + ", ".join(map(str, processes)) + "})"
         for ad in self._history(constraint):
-            cluster, process = _number(ad.get("ClusterId")), _number(ad.get("ProcId"))
+            cluster, process = number_of(ad.get("ClusterId")), number_of(ad.get("ProcId"))
             sentence = what_htcondor_says(ad)
             if cluster is not None and process is not None and sentence:
                 said[f"{cluster}.{process}"] = sentence

@@ -43,7 +43,7 @@ import subprocess
 from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from b2box.batch.backends.arrays import ArrayBackend
+from b2box.batch.backends.arrays import ArrayBackend, LimitKind
 from b2box.batch.backends.base import JobState, JobStatus
 from b2box.batch.jobs import PreparedJob
 from b2box.batch.retry import CallFailed
@@ -220,6 +220,15 @@ class LSFBackend(ArrayBackend):
 
     def array_limit(self, job: PreparedJob) -> int | None:
         return max(1, settings_of(job.task).group(LSFSettings).lsf_array_size)
+
+    def limit_refused(self, message: str) -> LimitKind:
+        """An array larger than the site's MAX_JOB_ARRAY_SIZE (``lsf_array_size`` set too high), or a job limit."""
+        text = message.lower()
+        if "array" in text and any(word in text for word in ("exceed", "too large", "maximum")):
+            return "array"
+        if "job limit" in text or "max_job" in text or "too many jobs" in text:
+            return "queue"
+        return ""
 
     def submit_array(self, wave: Wave) -> str:
         settings = settings_of(wave.jobs[0].task)

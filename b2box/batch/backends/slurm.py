@@ -13,15 +13,18 @@ import os
 import shlex
 import subprocess
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from b2box.batch.backends.arrays import ArrayBackend
+from b2box.batch.backends.arrays import ArrayBackend, LimitKind, Limits
 from b2box.batch.backends.base import JobState, JobStatus
 from b2box.batch.jobs import PreparedJob
 from b2box.batch.retry import CallFailed
 from b2box.batch.waves import Wave
 from b2box.settings.declared import SettingGroup
-from b2box.settings.resolved import settings_of
+from b2box.settings.resolved import run_group, settings_of
+
+if TYPE_CHECKING:
+    from b2box.settings.types import PositiveInt
 
 
 class SlurmSettings(SettingGroup):
@@ -29,6 +32,11 @@ class SlurmSettings(SettingGroup):
 
     slurm_settings: dict[str, Any] = {}
     """``sbatch`` options, e.g. ``{"partition": "short", "time": "01:00:00"}``."""
+    slurm_max_array_size: PositiveInt | None = None
+    """Largest job array b2box submits; unset: the cluster's ``MaxArraySize`` (``scontrol show config``)."""
+    slurm_max_jobs: PositiveInt | None = None
+    """Most of a run's jobs in the queue at once; unset: 90 % of the cluster's ``MaxJobCount``, which counts every
+    user's jobs."""
 
 
 _QUEUED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "RESV_DEL_HOLD", "POWER_UP_NODE"}
@@ -163,6 +171,47 @@ def what_slurm_says(fields: Mapping[str, str]) -> str:
     return f"Slurm: {state}" + (f" ({', '.join(details)})" if details else "")
 
 
+_ARRAY_REFUSALS = ("invalid job array specification", "maxarraysize")
+_QUEUE_REFUSALS = ("maxjobcount", "maxsubmitjob", "job violates accounting/qos policy", "too many jobs")
+_QUEUE_SHARE = 0.9  # of MaxJobCount, which every user's jobs share
+
+
+def parse_config(output: str) -> dict[str, str]:
+    """``scontrol show config`` lines (``Name = value``) -> {name: value}."""
+    found = {}
+    for line in output.splitlines():
+        name, separator, value = line.partition("=")
+        if separator and name.strip() and " " not in name.strip():
+            found[name.strip()] = value.strip()
+    return found
+
+
+def limits_of(config: Mapping[str, str], max_array_size: int | None, max_jobs: int | None) -> Limits:
+    """The run's limits from the cluster's configuration (``MaxArraySize`` N allows indices 0 to N-1, so arrays of N
+    jobs), the settings winning where set."""
+    said = []
+    array_size = max_array_size
+    if array_size is None and str(config.get("MaxArraySize", "")).isdigit():
+        array_size = int(config["MaxArraySize"])
+        said.append(f"MaxArraySize = {array_size}")
+    queued = max_jobs
+    if queued is None and str(config.get("MaxJobCount", "")).isdigit():
+        queued = max(1, int(int(config["MaxJobCount"]) * _QUEUE_SHARE))
+        said.append(f"MaxJobCount = {config['MaxJobCount']}")
+    source = (", ".join(said) + " (scontrol show config)") if said else "the settings slurm_max_*"
+    return Limits(array_size=array_size, queued=queued, source=source)
+
+
+def limit_of_refusal(message: str) -> LimitKind:
+    """The limit an ``sbatch`` refusal names: the array's size, the number of jobs, or none."""
+    text = message.lower()
+    if any(words in text for words in _ARRAY_REFUSALS):
+        return "array"
+    if any(words in text for words in _QUEUE_REFUSALS):
+        return "queue"
+    return ""
+
+
 def _squeue_answered(done: subprocess.CompletedProcess[str]) -> bool:
     """squeue answers 'Invalid job id' when none of the asked jobs is known any more: they all left."""
     return done.returncode == 0 or "invalid job id" in done.stderr.lower()
@@ -184,6 +233,17 @@ class SlurmBackend(ArrayBackend):
     def group_key(self, job: PreparedJob) -> Hashable:
         settings = settings_of(job.task)
         return (settings.batch.job_name, repr(sorted(settings.group(SlurmSettings).slurm_settings.items())))
+
+    def find_limits(self) -> Limits:
+        """``MaxArraySize`` and ``MaxJobCount``, read once per run (the settings win)."""
+        own = run_group(SlurmSettings)
+        if own.slurm_max_array_size is not None and own.slurm_max_jobs is not None:
+            return limits_of({}, own.slurm_max_array_size, own.slurm_max_jobs)
+        done = self.retry.run_once(["scontrol", "show", "config"], always_transient=True)
+        return limits_of(parse_config(done.stdout), own.slurm_max_array_size, own.slurm_max_jobs)
+
+    def limit_refused(self, message: str) -> LimitKind:
+        return limit_of_refusal(message)
 
     def submit_array(self, wave: Wave) -> str:
         settings = settings_of(wave.jobs[0].task)

@@ -1,0 +1,53 @@
+"""How many more jobs a run may submit now: ``--workers`` for all of them, each batch system's own limit (the most
+jobs it takes, :meth:`~b2box.batch.backends.arrays.ArrayBackend.room`), each task family's ``max_jobs_in_flight``.
+
+A task that finds no room stays ready, unprepared, and is looked at again after the next poll, so a campaign of
+100,000 tasks on a cluster that takes 10,000 jobs prepares each job once, when it can go.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from b2box.engine.graph import Node
+from b2box.settings.resolved import settings_of
+
+
+class Room:
+    """The room of one pass of the poll loop (see the module docstring)."""
+
+    def __init__(self, workers: int, in_flight: Iterable[Node], room_of: Callable[[str], int | None]) -> None:
+        self.left = workers  # jobs of any kind
+        self._room_of = room_of
+        self._systems: dict[str, int | None] = {}  # batch system -> jobs it takes now (None: no limit)
+        self._families = Counter(node.family for node in in_flight)
+
+    def takes(self, system: str, node: Node) -> bool:
+        """Whether ``node``'s job can go to ``system`` now."""
+        if system not in self._systems:
+            self._systems[system] = self._room_of(system)
+        limit = settings_of(node.task).batch.max_jobs_in_flight
+        if limit is not None and self._families[node.family] >= limit:
+            return False
+        return self._systems[system] != 0
+
+    def took(self, system: str, node: Node) -> None:
+        """``node``'s job goes to ``system`` in this pass."""
+        self.left -= 1
+        self._families[node.family] += 1
+        left = self._systems.get(system)
+        if left is not None:
+            self._systems[system] = max(0, left - 1)
+
+    def full(self) -> list[str]:
+        """The batch systems that took as many jobs as they take."""
+        return [system for system, left in self._systems.items() if left == 0]
+
+
+def say_full(note: Callable[[str], None], told: dict[str, str], system: str, waiting: int, why: str = "") -> None:
+    """Tell once (and again when the reason changes) that a batch system holds as many jobs as it takes."""
+    text = why or f"{system} holds as many of this run's jobs as it takes"
+    if told.get(system) != text:
+        told[system] = text
+        note(f"b2box: {text}; the other tasks are submitted as jobs end ({waiting:,} waiting)")
