@@ -7,6 +7,7 @@ counts). Settings such as the image come from the settings.json beside this file
 import importlib
 import json
 import os
+import resource
 
 b2luigi = importlib.import_module(os.environ.get("BENCH_IMPL", "b2box"))
 
@@ -44,6 +45,8 @@ if __name__ == "__main__":
                     "status_queries": stats.poll_calls,
                     "jobs": stats.jobs,
                     "success": bool(result),
+                    "slowest_poll_cpu_s": stats.slowest_poll_cpu_s,
+                    "submitter_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 },
                 handle,
             )

@@ -91,3 +91,50 @@ def test_htcondor_starts_the_container_when_asked(tmp_path: Path) -> None:
     assert site["+SingularityImage"] == '"/odd \\"name\\"\\\\.sif"' and site["universe"] == "vanilla"
     plain = htcondor.submit_description(wave, None, {})
     assert "container_image" not in plain and "+SingularityImage" not in plain
+
+
+def test_htcondor_jobs_a_factory_has_not_made_yet_are_queued_not_finished() -> None:
+    ads = [
+        {"ClusterId": 9, "JobMaterializeNextProcId": 4},  # the cluster's own ad (the bindings bring it along)
+        {"ClusterId": 9, "ProcId": 3, "JobStatus": 1, "JobMaterializeNextProcId": 4},
+    ]
+    found = htcondor_ads.statuses(["9.0", "9.3", "9.4", "9.9"], ads)
+    assert found["9.0"].state is JobState.FINISHED, "made, and gone from the queue"
+    assert found["9.3"].state is JobState.QUEUED
+    assert found["9.4"].state is JobState.QUEUED and found["9.9"].state is JobState.QUEUED, "not made yet"
+
+
+def test_limits_read_from_the_batch_systems_configuration() -> None:
+    config = slurm.parse_config(
+        "Configuration data as of 2026-12-06\nMaxArraySize            = 1001\nMaxJobCount = 10000\n"
+    )
+    limits = slurm.limits_of(config, None, None)
+    assert (limits.array_size, limits.queued) == (1001, 9000) and "MaxArraySize = 1001" in limits.source
+    overridden = slurm.limits_of(config, 50, 200)
+    assert (overridden.array_size, overridden.queued) == (50, 200), "the settings win"
+    condor = htcondor_ads.limits_of({"MAX_JOBS_PER_SUBMISSION": "20000", "MAX_JOBS_PER_OWNER": "100000"}, None)
+    assert (condor.array_size, condor.queued) == (20000, 100000)
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("sbatch: error: Batch job submission failed: Invalid job array specification", "array"),
+        ("sbatch: error: QOSMaxSubmitJobPerUserLimit", "queue"),
+        ("sbatch: error: Batch job submission failed: Invalid partition name specified", ""),
+    ],
+)
+def test_slurm_refusals_that_name_a_limit(message: str, kind: str) -> None:
+    assert slurm.limit_of_refusal(message) == kind
+
+
+def test_htcondor_refusals_that_name_a_limit() -> None:
+    assert htcondor_ads.limit_of_refusal("Number of submitted jobs would exceed MAX_JOBS_PER_SUBMISSION") == "array"
+    assert htcondor_ads.limit_of_refusal("would exceed MAX_JOBS_PER_OWNER") == "queue"
+    assert htcondor_ads.limit_of_refusal("Requirements are not valid") == ""
+
+
+def test_slurm_array_throttle(tmp_path: Path) -> None:
+    wave = Wave(folder=str(tmp_path), jobs=())
+    assert "--array=0-11%2" in slurm.sbatch_arguments(wave, 12, None, {}, throttle=2)
+    assert "--array=0-0" in slurm.sbatch_arguments(wave, 1, None, {}, throttle=2), "no throttle that cannot bind"

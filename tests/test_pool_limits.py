@@ -136,3 +136,20 @@ def test_htcondor_refusal_for_max_jobs_per_submission_is_recovered_from(worker: 
     clusters = {provenance(shared_tmp, index)["job_id"].split(".")[0] for index in range(50)}
     assert len(clusters) >= 5
     assert json.loads((shared_tmp / "results/count=50/total.json").read_text()) == {"total": 1225}
+
+
+@pytest.mark.slurm
+def test_max_jobs_in_flight_is_slurms_array_throttle(worker: Any, shared_tmp: Path) -> None:
+    """All 12 items go out as one array that Slurm runs 2 at a time (``%2``), not 6 submissions of 2."""
+    script, env, calls = slurm_workflow(shared_tmp, max_jobs_in_flight=2)
+    env.update(POOL_N="12", POOL_SLEEP="1")
+    run_in_pool(worker, script, "--batch", env=env)
+    ran_once(shared_tmp, 12)
+    assert calls.read_text().split() == ["11%2", "0"], "the items in one throttled array, then the total"
+    spans = [provenance(shared_tmp, index) for index in range(12)]
+    moments = sorted([(record["start_time"], 1) for record in spans] + [(record["end_time"], -1) for record in spans])
+    running = most = 0
+    for _, change in moments:
+        running += change
+        most = max(most, running)
+    assert most <= 2, "Slurm ran at most two at once"

@@ -1,5 +1,6 @@
 """How many more jobs a run may submit now: ``--workers`` for all of them, each batch system's own limit (the most
-jobs it takes, :meth:`~b2box.batch.backends.arrays.ArrayBackend.room`), each task family's ``max_jobs_in_flight``.
+jobs it takes, :meth:`~b2box.batch.backends.arrays.ArrayBackend.room`), each task family's ``max_jobs_in_flight``
+(kept by the run, or by the batch system where it throttles arrays itself: Slurm's ``%``).
 
 A task that finds no room stays ready, unprepared, and is looked at again after the next poll, so a campaign of
 100,000 tasks on a cluster that takes 10,000 jobs prepares each job once, when it can go.
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from b2box.batch.backends.base import capabilities_of, room_of
 from b2box.engine.graph import Node
 from b2box.settings.resolved import settings_of
 
@@ -17,18 +20,19 @@ from b2box.settings.resolved import settings_of
 class Room:
     """The room of one pass of the poll loop (see the module docstring)."""
 
-    def __init__(self, workers: int, in_flight: Iterable[Node], room_of: Callable[[str], int | None]) -> None:
+    def __init__(self, workers: int, in_flight: Iterable[Node], backend: Callable[[str], Any]) -> None:
         self.left = workers  # jobs of any kind
-        self._room_of = room_of
+        self._backend = backend  # batch system -> its backend object
         self._systems: dict[str, int | None] = {}  # batch system -> jobs it takes now (None: no limit)
         self._families = Counter(node.family for node in in_flight)
 
     def takes(self, system: str, node: Node) -> bool:
         """Whether ``node``'s job can go to ``system`` now."""
         if system not in self._systems:
-            self._systems[system] = self._room_of(system)
+            self._systems[system] = room_of(self._backend(system))
         limit = settings_of(node.task).batch.max_jobs_in_flight
-        if limit is not None and self._families[node.family] >= limit:
+        at_limit = limit is not None and self._families[node.family] >= limit
+        if at_limit and not capabilities_of(self._backend(system)).throttles_arrays:  # (Slurm keeps it with its %)
             return False
         return self._systems[system] != 0
 

@@ -11,6 +11,7 @@ vanished without a record is a failure, never a success.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ import luigi.task
 from b2box.api.staging import remove_partials_of
 from b2box.batch import failpoints, ledger, reattach, secrets
 from b2box.batch.backends import registry
-from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of, room_of, why_full
+from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of, why_full
 from b2box.batch.grouping import PackedJob, pack
 from b2box.batch.jobs import PreparedJob, submitted_job
 from b2box.batch.prepare import JobPreparer
@@ -100,8 +101,10 @@ class BatchRunner:
                     ready = self._start_wave(graph, ready)
                 if self.active:
                     self._wait()
+                    started = time.process_time()
                     with outcomes_together(self.reporter):
                         ready += self._poll(graph)
+                    self.stats.slowest_poll_cpu_s = max(self.stats.slowest_poll_cpu_s, time.process_time() - started)
         except KeyboardInterrupt:
             result.interrupted = True
             self._interrupted(graph)
@@ -188,7 +191,7 @@ class BatchRunner:
         waves: dict[str, list[tuple[Node, PreparedJob]]] = {}
         rest: list[Node] = []
         in_flight = (entry.node for entries in self.active.values() for entry in entries)
-        room = Room(self.workers - len(self.active), in_flight, lambda name: room_of(self.backend(name)))
+        room = Room(self.workers - len(self.active), in_flight, self.backend)
         for position, node in enumerate(ready):
             if isinstance(node.task, luigi.WrapperTask):
                 rest += self._finish_wrapper(graph, node)

@@ -25,3 +25,4 @@ class BatchStats:
     submit_calls: int = 0
     poll_calls: int = 0
     jobs: int = 0
+    slowest_poll_cpu_s: float = 0.0  # the submitter's own CPU for its costliest poll (query, parsing, judging)

@@ -68,6 +68,8 @@ class Capabilities:
     follows_jobs: bool = False
     # wait() returns the moment a job ends, so the run waits on this backend when it has jobs.
     wakes_on_job_end: bool = False
+    # An array runs at most max_jobs_in_flight of its jobs at once (Slurm's --array=...%K): all go out at once.
+    throttles_arrays: bool = False
 
 
 class Backend(Protocol):

@@ -16,7 +16,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from b2box.batch.backends.arrays import ArrayBackend, LimitKind, Limits
-from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.backends.base import Capabilities, JobState, JobStatus
 from b2box.batch.jobs import PreparedJob
 from b2box.batch.retry import CallFailed
 from b2box.batch.waves import Wave
@@ -115,11 +115,14 @@ def wave_comment(wave: Wave) -> str:
     return f"b2box:{wave.tag}"
 
 
-def sbatch_arguments(wave: Wave, count: int, job_name: str | None, settings: Mapping[str, Any]) -> list[str]:
-    """``sbatch`` options of a wave's array: one array task per job, logs beside each job's other logs."""
+def sbatch_arguments(
+    wave: Wave, count: int, job_name: str | None, settings: Mapping[str, Any], throttle: int | None = None
+) -> list[str]:
+    """``sbatch`` options of a wave's array: one array task per job, logs beside each job's other logs, at most
+    ``throttle`` of them running at once."""
     arguments = [
         "--parsable",
-        f"--array=0-{count - 1}",
+        f"--array=0-{count - 1}" + (f"%{throttle}" if throttle and throttle < count else ""),
         "--output",
         wave.path("%a", "log", "stdout"),
         "--error",
@@ -227,12 +230,18 @@ class SlurmBackend(ArrayBackend):
     """Submits job arrays with ``sbatch`` and follows them with ``squeue``, every call under the retry policy."""
 
     name = "slurm"
+    capabilities = Capabilities(throttles_arrays=True)
     required_command = "sbatch"
     refused_by = "sbatch refused the job"
 
     def group_key(self, job: PreparedJob) -> Hashable:
+        """Jobs with equal settings share an array; a family's max_jobs_in_flight becomes its array's throttle."""
         settings = settings_of(job.task)
-        return (settings.batch.job_name, repr(sorted(settings.group(SlurmSettings).slurm_settings.items())))
+        slurm = repr(sorted(settings.group(SlurmSettings).slurm_settings.items()))
+        throttled = (
+            (job.task.task_family, settings.batch.max_jobs_in_flight) if settings.batch.max_jobs_in_flight else ()
+        )
+        return (settings.batch.job_name, slurm, throttled)
 
     def find_limits(self) -> Limits:
         """``MaxArraySize`` and ``MaxJobCount``, read once per run (the settings win)."""
@@ -251,7 +260,8 @@ class SlurmBackend(ArrayBackend):
         with open(script, "w", encoding="utf-8") as handle:
             handle.write(array_script(wave))
         options = settings.group(SlurmSettings).slurm_settings
-        arguments = sbatch_arguments(wave, len(wave.jobs), settings.batch.job_name or None, options)
+        throttle = settings.batch.max_jobs_in_flight
+        arguments = sbatch_arguments(wave, len(wave.jobs), settings.batch.job_name or None, options, throttle)
         done = self.retry.run_once(["sbatch", *arguments, script])
         array_id = done.stdout.strip().split(";")[0]
         if not array_id:
