@@ -14,7 +14,8 @@ from typing import Any
 
 import b2box as b2luigi
 from b2box.batch.backends.arrays import ArrayBackend, LimitKind, Limits
-from b2box.batch.backends.base import JobStatus
+from b2box.batch.backends.base import JobState, JobStatus
+from b2box.batch.notices import Notices
 from b2box.batch.retry import CallFailed, RetryPolicy
 from b2box.batch.runner import BatchRunner
 from b2box.batch.waves import Wave
@@ -202,3 +203,23 @@ def test_different_exit_codes_are_different_causes() -> None:
         reporter.changed(node)
     assert len(reporter.failures.causes) == 2
     assert json.dumps(reporter.failures.by_cause()).count(" of Part") == 2
+
+
+def test_holds_and_retries_of_one_reason_are_one_line() -> None:
+    told: list[str] = []
+    notices = Notices(told.append)
+    for index in range(40):
+        job = f"77_{index}"
+        held = JobStatus(JobState.QUEUED, reason=f"held by its user: release it with scontrol release {job}, or cancel")
+        notices.job(job, [f"Item_{index}"], held)
+        notices.retry("Item", f"Item_{index}", f"{job}: held: disk quota exceeded", 1, 2)
+    notices.job("78_0", ["Other_0"], JobStatus(JobState.RUNNING, reason="suspended"))
+    notices.tell()
+    assert told == [
+        "b2box: 40 jobs (77_0 … 77_39): held by its user: release it with scontrol release <id>, or cancel",
+        "b2box: job 78_0 (Other_0): suspended",
+        "b2box: 40 tasks of Item: held: disk quota exceeded -- retry 1 of 2",
+    ]
+    notices.job("78_0", ["Other_0"], JobStatus(JobState.RUNNING, reason="suspended"))
+    notices.tell()
+    assert len(told) == 3, "a reason is told once, until it changes"

@@ -23,6 +23,7 @@ from b2box.batch.backends import registry
 from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of, why_full
 from b2box.batch.grouping import PackedJob, pack
 from b2box.batch.jobs import PreparedJob, submitted_job
+from b2box.batch.notices import Notices
 from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
@@ -76,7 +77,7 @@ class BatchRunner:
         self.stats = BatchStats()
         self.active: dict[str, list[TrackedTask]] = {}  # batch job id -> the tasks it runs (several when grouped)
         self.attempts: dict[str, int] = {}
-        self.reported: dict[str, str] = {}  # job id -> the last reason told to the user
+        self.notices = Notices(self.reporter.note)  # holds, suspensions, retries: told grouped by reason
         self.retry_policy = retry_policy or RetryPolicy()
         self.intents: dict[str, list[ledger.Intent]] = {}  # this run's submissions not recorded yet
         self.full_told: dict[str, str] = {}  # batch system -> what the run said about it being full
@@ -171,7 +172,7 @@ class BatchRunner:
             for job_id, status in statuses.items():
                 if job_id not in self.active:
                     continue
-                self._report_reason(job_id, status)
+                self.notices.job(job_id, [entry.node.task_id for entry in self.active[job_id]], status)
                 if status.state is JobState.HELD:
                     self.backends[name].cancel([job_id])
                     for entry in self._finished(job_id):
@@ -184,6 +185,7 @@ class BatchRunner:
                             newly_ready += self._succeed(graph, entry.node)
                         else:
                             newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
+        self.notices.tell()
         return newly_ready
 
     def _start_wave(self, graph: TaskGraph, ready: list[Node]) -> list[Node]:
@@ -248,17 +250,10 @@ class BatchRunner:
     def _finished(self, job_id: str) -> list[TrackedTask]:
         """The tasks of a job that has ended (or was removed); a secrets file it never read goes now."""
         entries = self.active.pop(job_id)
-        self.reported.pop(job_id, None)
+        self.notices.forget(job_id)
         for entry in entries:
             secrets.remove_file(entry.job.secret_file)
         return entries
-
-    def _report_reason(self, job_id: str, status: JobStatus) -> None:
-        """A hold, a suspension, a state b2box does not know: said once, and again only when it changes."""
-        if status.reason and status.state.active and self.reported.get(job_id) != status.reason:
-            tasks = ", ".join(entry.node.task_id for entry in self.active[job_id])
-            self.reporter.note(f"b2box: job {job_id} ({tasks}): {status.reason}")
-        self.reported[job_id] = status.reason
 
     def _track(self, node: Node, job: PreparedJob, job_id: str, backend: str) -> None:
         if capabilities_of(self.backends[backend]).follows_jobs:  # it judges a job by its task (the grid)
@@ -360,7 +355,7 @@ class BatchRunner:
         self.attempts[node.task_id] = attempt
         retries = settings_of(node.task).batch.retries
         if attempt <= retries:
-            self.reporter.note(f"b2box: {node.task_id}: {message.splitlines()[0]} -- retry {attempt} of {retries}")
+            self.notices.retry(node.family, node.task_id, message, attempt, retries)
             node.state = State.PENDING
             self.reporter.changed(node)
             return [node]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from b2box.engine.graph import Node
 
-_JOB_ID = re.compile(r"^[0-9][\w.\[\]]*: ")  # "123_4: ", "12.3: ", "123[4]: ": the job a message is about
+JOB_ID = re.compile(r"^[0-9][\w.\[\]]*: ")  # "123_4: ", "12.3: ", "123[4]: ": the job a message is about
 _VARYING_NUMBER = re.compile(r"(?<=[=/_\-\[.])\d+")  # numbers inside paths and ids
 
 
@@ -27,7 +27,7 @@ def summary_of(node: Node) -> str:
 
 def shared_summary(node: Node) -> str:
     """A failure's one-line message as the failures of its cause share it (without the job it is about)."""
-    return _JOB_ID.sub("", summary_of(node))
+    return JOB_ID.sub("", summary_of(node))
 
 
 def cause_of(node: Node) -> tuple[str, str]:
