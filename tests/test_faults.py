@@ -185,6 +185,10 @@ def test_killed_job_server_fails_its_task_once_instead_of_running_it_again(tmp_p
     workflow = Workflow(tmp_path / "wf")
     run = workflow.start("--batch", env=workflow.env(FAULT_N="2", FAULT_0="hang"))
     task = workflow.wait_until_hanging()
+    deadline = time.monotonic() + 60  # the other step commits first (on a busy machine it may still be running)
+    while workflow.finished(1) != "1":
+        assert time.monotonic() < deadline, "step 1 never finished"
+        time.sleep(0.05)
     servers = python_children(run.pid)
     assert len(servers) == 1, "one job server, forked from the submitter"
     os.kill(servers[0], signal.SIGKILL)
