@@ -1,6 +1,7 @@
-"""What a batch run tells about jobs still in the batch system (a hold, a suspension, a state b2box does not know)
-and about the retries that follow a hold or a failure: each job's reason once, and again only when it changes, and
-one line per reason for all the jobs of a poll it concerns, so 1,500 held jobs are one line, not 1,500.
+"""What a batch run tells about jobs still in the batch system (a hold, a suspension, a state b2box does not know),
+about the retries that follow a hold or a failure, and about a batch system that takes no more jobs for now: each
+reason once, and again only when it changes, and one line per reason for all the jobs of a poll it concerns, so
+1,500 held jobs are one line, not 1,500.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ class Notices:
 
     def __init__(self, note: Callable[[str], None]) -> None:
         self._note = note
-        self._told: dict[str, str] = {}  # job id -> the last reason told
+        self._told: dict[str, str] = {}  # job id (or "full:" and a batch system) -> the last reason told
         self._reasons: dict[str, list[tuple[str, str, str]]] = {}  # reason without its job id -> (job, tasks, reason)
         self._retries: dict[str, list[str]] = {}  # what happened, and which retry -> the lines of its tasks
 
@@ -27,6 +28,13 @@ class Notices:
             shared = reason.replace(job_id, "<id>")
             self._reasons.setdefault(shared, []).append((job_id, ", ".join(tasks), reason))
         self._told[job_id] = reason
+
+    def full(self, system: str, waiting: int, why: str = "") -> None:
+        """``system`` holds as many of the run's jobs as it takes; ``waiting`` tasks wait for room (told at once)."""
+        text = why or f"{system} holds as many of this run's jobs as it takes"
+        if self._told.get(f"full:{system}") != text:
+            self._told[f"full:{system}"] = text
+            self._note(f"b2box: {text}; the other tasks are submitted as jobs end ({waiting:,} waiting)")
 
     def forget(self, job_id: str) -> None:
         """The job has ended: nothing more is told of it."""

@@ -47,11 +47,3 @@ class Room:
     def full(self) -> list[str]:
         """The batch systems that took as many jobs as they take."""
         return [system for system, left in self._systems.items() if left == 0]
-
-
-def say_full(note: Callable[[str], None], told: dict[str, str], system: str, waiting: int, why: str = "") -> None:
-    """Tell once (and again when the reason changes) that a batch system holds as many jobs as it takes."""
-    text = why or f"{system} holds as many of this run's jobs as it takes"
-    if told.get(system) != text:
-        told[system] = text
-        note(f"b2box: {text}; the other tasks are submitted as jobs end ({waiting:,} waiting)")

@@ -27,7 +27,7 @@ from b2box.batch.notices import Notices
 from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
-from b2box.batch.room import Room, say_full
+from b2box.batch.room import Room
 from b2box.batch.tracking import BatchStats, TrackedTask
 from b2box.batch.verdict import judge, with_explanations
 from b2box.engine.graph import Node, State, TaskGraph
@@ -77,10 +77,9 @@ class BatchRunner:
         self.stats = BatchStats()
         self.active: dict[str, list[TrackedTask]] = {}  # batch job id -> the tasks it runs (several when grouped)
         self.attempts: dict[str, int] = {}
-        self.notices = Notices(self.reporter.note)  # holds, suspensions, retries: told grouped by reason
+        self.notices = Notices(self.reporter.note)  # holds, suspensions, retries, full queues: told once, grouped
         self.retry_policy = retry_policy or RetryPolicy()
         self.intents: dict[str, list[ledger.Intent]] = {}  # this run's submissions not recorded yet
-        self.full_told: dict[str, str] = {}  # batch system -> what the run said about it being full
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
         if current_job() is not None:
@@ -214,7 +213,7 @@ class BatchRunner:
             waves.setdefault(name, []).append((node, job))
             room.took(name, node)
         for name in room.full():
-            say_full(self.reporter.note, self.full_told, name, len(rest), why_full(self.backends[name]))
+            self.notices.full(name, len(rest), why_full(self.backends[name]))
         for name, wave in waves.items():
             packed = {
                 batch_job.job.task_id: batch_job for batch_job in pack(wave, self.preparer(name), self.backends[name])
@@ -235,7 +234,7 @@ class BatchRunner:
                 for packed_id in submitted.deferred:  # submitted when the batch system has room again
                     rest += [node for node, _ in packed.pop(packed_id).members]
                 if submitted.deferred:
-                    say_full(self.reporter.note, self.full_told, name, len(submitted.deferred), submitted.why)
+                    self.notices.full(name, len(submitted.deferred), why_full(self.backends[name]))
             ledger.drop_intents(intent)  # every job id is recorded: the intents have served
             del self.intents[intent]
         return rest

@@ -152,7 +152,7 @@ class ArrayBackend(BackendBase):
                 else:
                     pending = piece + pending  # submitted again, smaller or later (the limit was learned)
         if deferred:
-            yield Submitted(deferred=tuple(deferred), why=self._waiting_for_room())
+            yield Submitted(deferred=tuple(deferred))
 
     def _submit_wave(self, jobs: list[PreparedJob]) -> Submitted | LimitKind:
         """One wave in one submission: the job ids, the refusal, or the kind of limit that refused it (learned)."""
@@ -190,9 +190,6 @@ class ArrayBackend(BackendBase):
 
     def why_full(self) -> str:
         """Why the batch system takes no more of this run's jobs now, for people."""
-        return self._waiting_for_room()
-
-    def _waiting_for_room(self) -> str:
         limits = self.limits
         return f"{self.name} holds {limits.queued} of this run's jobs, as many as it takes ({limits.source})"
 

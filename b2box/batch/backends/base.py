@@ -53,7 +53,6 @@ class Submitted:
     job_ids: dict[str, str] = field(default_factory=dict)  # task id -> job id
     refused: dict[str, str] = field(default_factory=dict)  # task id -> the batch system's reason
     deferred: tuple[str, ...] = ()  # task ids not submitted now: the batch system holds as many jobs as it takes
-    why: str = ""  # why they wait, for people
 
 
 @dataclass(frozen=True)
