@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import b2box as b2luigi
-from b2box.api.remote import RemoteError, RemoteFileSystem
+from b2box.api.remote import RemoteError, RemoteFileSystem, listing_scope
 from b2box.engine.graph import TaskGraph
 from tests.conftest import run_python
 from tests.storage import Server, docker_bridge_address, free_port, start_webdav
@@ -77,6 +77,27 @@ def test_a_failed_upload_leaves_nothing_under_the_final_name(server: Server, tmp
         fs.put(str(local), final)
     assert blocker.is_dir(), "nothing replaced what was there"
     assert not [path.name for path in blocker.parent.iterdir() if path.name.startswith(".b2box-partial-")]
+
+
+def test_a_look_up_asks_for_one_path_not_the_tree_below_it(webdav_server: Server, tmp_path: Path) -> None:
+    """A PROPFIND without Depth is a listing of the whole tree (RFC 4918): slow on a large tree, refused by many
+    doors, and answered with 500 by a server whose tree changes meanwhile (parallel uploads). Only the batched
+    completeness check lists a tree; every other look-up asks for ``Depth: 0``."""
+    fs = b2luigi.WebDAVSystem(webdav_server.url())
+    sent: list[tuple[str, str, str]] = []
+    fs.client.http.event_hooks["request"].append(
+        lambda request: sent.append((request.method, request.url.path, request.headers.get("Depth", "infinity")))
+    )
+    local = tmp_path / "hello.txt"
+    local.write_text("hello")
+    folder = f"/depth-{tmp_path.name}"
+    fs.put(str(local), f"{folder}/a/b/hello.txt")
+    fs.put(str(local), f"{folder}/a/b/hello.txt")  # replaced: looks up whether the name is a folder
+    assert fs.exists(f"{folder}/a/b/hello.txt") and not fs.exists(f"{folder}/a/b/missing.txt")
+    with listing_scope():
+        assert b2luigi.RemoteTarget(f"{folder}/a/b/hello.txt", fs).exists()  # no listing_root: a look-up
+    lookups = [(path, depth) for method, path, depth in sent if method == "PROPFIND"]
+    assert lookups and all(depth == "0" for _, depth in lookups), lookups
 
 
 def test_unreachable_server_is_an_error_naming_the_url() -> None:

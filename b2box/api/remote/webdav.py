@@ -82,11 +82,21 @@ class WebDAVSystem(RemoteFileSystem):
         except Exception as problem:  # webdav4's own errors (HTTP status of a refusal)
             raise RemoteError(f"{what} {self.url(path)} failed: {problem}") from None
 
+    def _properties(self, path: str) -> Any:
+        """The properties of ``path`` alone (``Depth: 0``: webdav4's own look-ups send none, which a server reads
+        as infinity, a listing of the whole tree below, slow on a large tree and refused by many doors)."""
+        answer = self._call("looking up", path, self.client.propfind, path, headers={"Depth": "0"})
+        return answer.get_response_for_path(self.client.base_url.path, path).properties
+
     def _exists(self, path: str) -> bool:
-        return bool(self._call("looking up", path, self.client.exists, path))
+        try:
+            self._properties(path)
+        except self._not_found:
+            return False
+        return True
 
     def _is_folder(self, path: str) -> bool:
-        return bool(self._call("looking up", path, self.client.isdir, path))
+        return bool(self._properties(path).collection)
 
     def _list_tree(self, folder: str) -> set[str]:
         try:
