@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "b2box"
 # Lowest first. A module may import modules of its own layer (without cycles) and of layers before it.
 LAYERS = [
-    ("b2box.errors", "b2box.version", "b2box.jsonio"),
+    ("b2box.errors", "b2box.version", "b2box.jsonio", "b2box.commands"),
     ("b2box.settings",),
     ("b2box.api", "b2box.basf2"),
     ("b2box.env",),
@@ -86,6 +88,17 @@ def _layer(module: str) -> int:
             if module == prefix or (prefix != "b2box" and module.startswith(prefix + ".")):
                 best = index
     return best
+
+
+def test_a_job_loads_b2box_without_pydantic() -> None:
+    """A job in an image without b2box runs the host's b2box from the host's site-packages (job/bootstrap.py); a
+    compiled library of the host (pydantic_core) may not load in the image's Python, so the job's imports stay
+    clear of it (the settings models are read on the submitting side)."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, b2box.job.main; print(*sorted(sys.modules))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert not [name for name in loaded if name.split(".")[0] in ("pydantic", "pydantic_core", "pydantic_settings")]
 
 
 def test_every_module_belongs_to_a_layer() -> None:

@@ -13,12 +13,12 @@ submitted, with errors that name the task and the field.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from b2box.commands import first_on_path
 from b2box.env.build import ENV_PREFIX, resolve_env_image
 from b2box.errors import B2BoxError, SettingsError, TaskDefinitionError
 from b2box.settings.paths import script_dir
@@ -129,10 +129,8 @@ def spec_for_task(task: Any) -> EnvSpec:
 
 
 def _default_apptainer() -> str:
-    for candidate in ("apptainer", "singularity"):
-        if shutil.which(candidate):
-            return candidate
-    return "apptainer"
+    """Apptainer's command here (its older name where only that is installed)."""
+    return first_on_path(("apptainer", "singularity"), os.environ.get("PATH", "")) or "apptainer"
 
 
 def host_python_executable() -> str:

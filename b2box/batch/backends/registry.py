@@ -10,13 +10,12 @@ code (``b2box.batch.register_backend``).
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
-import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from b2box.commands import first_on_path, look_again
 from b2box.errors import B2BoxError
 from b2box.results import identity
 from b2box.settings import declared
@@ -89,16 +88,15 @@ def resolve(requested: str) -> str:
 
 def detect_again() -> None:
     """Forget which batch system ``auto`` found: a new run looks again (a run looks once, see :func:`resolve`)."""
-    _detected.cache_clear()
+    look_again()
 
 
-@functools.lru_cache(maxsize=8)
 def _detected(search_path: str) -> str:
-    """The first auto-detectable batch system whose command is on ``search_path`` (asked once per PATH: every
-    task of a run asks, and a search of PATH costs a stat per folder)."""
+    """The first auto-detectable batch system whose command is on ``search_path`` (asked once per PATH:
+    :mod:`b2box.commands`)."""
     candidates = [entry for entry in _registered.values() if entry.auto and entry.command]
-    found = (entry.name for entry in candidates if shutil.which(entry.command, path=search_path))
-    return next(found, "local")
+    command = first_on_path(tuple(entry.command for entry in candidates), search_path)
+    return next((entry.name for entry in candidates if command and entry.command == command), "local")
 
 
 def batch_system_of(task: Any) -> str:
