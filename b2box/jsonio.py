@@ -13,13 +13,22 @@ def write_json(path: str, data: Any) -> None:
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
+            handle.write(dumps(data))
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+def dumps(data: Any) -> str:
+    """JSON with each key of an object on its own line, its value on that line: as easy to read or diff as an
+    indented file, and written by json's C encoder (indenting takes its pure-Python one, ten times slower, which is
+    most of what writing a job's files costs at 100,000 jobs)."""
+    if not isinstance(data, dict) or not data:
+        return json.dumps(data, sort_keys=True) + "\n"
+    lines = (f"  {json.dumps(str(key))}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(data.items()))
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def read_json(path: str) -> dict[str, Any] | None:

@@ -79,11 +79,14 @@ class WrapperPlan:
     rooted_binds: Sequence[str] = ()
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def q(value: str) -> str:
     """Quote one word for bash, on one line: a value with a line break or another control character (a parameter
     value may hold one) is written in bash's ``$'...'`` form, which spells them as escapes."""
     text = str(value)
-    if not any(ord(character) < 32 or ord(character) == 127 for character in text):
+    if not _CONTROL.search(text):
         return shlex.quote(text)
     escaped = "".join(_escape(character) for character in text)
     return f"$'{escaped}'"

@@ -12,7 +12,7 @@ import datetime
 import json
 import os
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from b2box.jsonio import read_json, write_json
@@ -57,7 +57,7 @@ class JobSpec:
         return os.path.join(self.log_dir, EXIT_FILE)
 
     def write(self, path: str) -> None:
-        write_json(path, asdict(self))
+        write_json(path, dict(vars(self)))  # (asdict would deep-copy every value first, for nothing)
 
     @classmethod
     def read(cls, path: str) -> JobSpec:
@@ -85,7 +85,7 @@ class ExitRecord:
         return cls(exit_code=exit_code, end_time=end, host=socket.gethostname())
 
     def write(self, path: str) -> None:
-        write_json(path, asdict(self))
+        write_json(path, dict(vars(self)))  # (asdict would deep-copy every value first, for nothing)
 
     @classmethod
     def read(cls, path: str) -> ExitRecord | None:
