@@ -195,6 +195,21 @@ def test_outside_a_batch_pass_the_first_of_a_cause_shows_at_once_and_the_rest_to
     assert "FAILED 2 more tasks of Part" in stream.getvalue()
 
 
+def test_at_the_end_more_of_a_shown_cause_are_counted_in_the_summary_not_shown_again() -> None:
+    """A wave refused in two passes (1,001 and 499 jobs) is one FAILED line and one count by cause."""
+    reporter, stream = _reporter()
+    reporter.hold()
+    for index in range(1001):
+        reporter.changed(_failed_node(index, f"/logs/{index}"))
+    reporter.release()
+    for index in range(1001, 1500):
+        reporter.changed(_failed_node(index, f"/logs/{index}"))
+    reporter.end(TaskGraph())
+    failed = [line for line in stream.getvalue().splitlines() if "FAILED" in line]
+    assert failed == [failed[0]] and failed[0].startswith("b2box: FAILED 1,001 tasks of Part"), failed
+    assert "1,500 of Part" in stream.getvalue()
+
+
 def test_different_exit_codes_are_different_causes() -> None:
     reporter, _ = _reporter()
     for index, code in enumerate((1, 1, 137)):

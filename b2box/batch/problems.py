@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import luigi
+
+from b2box.batch.backends import registry
+from b2box.batch.backends.base import capabilities_of
+from b2box.engine.graph import State, TaskGraph
+from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
+
+
+def check_before_submitting(graph: TaskGraph, backend: Callable[[str], Any], preparer: Callable[[str], Any]) -> None:
+    """Before the first submission: every batch system and image the run needs is there (one message each)."""
+    problems: dict[str, list[str]] = {}
+    for node in graph.nodes.values():
+        if node.state is not State.PENDING or isinstance(node.task, luigi.WrapperTask):
+            continue
+        try:
+            name = registry.batch_system_of(node.task)
+            if not capabilities_of(backend(name)).site_chooses_container:
+                preparer(name).identity(node.task, spec_for_task(node.task))
+        except B2BoxError as error:
+            record_problem(problems, error, node.task_id)
+    raise_grouped(problems)
 
 
 def raise_grouped(problems: dict[str, list[str]]) -> None:

@@ -4,10 +4,15 @@ jobs it takes, :meth:`~b2box.batch.backends.arrays.ArrayBackend.room`), each tas
 
 A task that finds no room stays ready, unprepared, and is looked at again after the next poll, so a campaign of
 100,000 tasks on a cluster that takes 10,000 jobs prepares each job once, when it can go.
+
+A pass also has a time: preparing a job costs about a millisecond, so 100,000 ready tasks would keep the run from
+polling for minutes. Once its time is up, a pass stops where each batch system's share is a whole number of
+submissions (arrays of the size it takes), and the run polls and goes on with the rest at once.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -20,11 +25,24 @@ from b2box.settings.resolved import settings_of
 class Room:
     """The room of one pass of the poll loop (see the module docstring)."""
 
-    def __init__(self, workers: int, in_flight: Iterable[Node], backend: Callable[[str], Any]) -> None:
+    def __init__(
+        self, workers: int, in_flight: Iterable[Node], backend: Callable[[str], Any], seconds: float | None = None
+    ) -> None:
         self.left = workers  # jobs of any kind
         self._backend = backend  # batch system -> its backend object
         self._systems: dict[str, int | None] = {}  # batch system -> jobs it takes now (None: no limit)
         self._families = Counter(node.family for node in in_flight)
+        self._until = None if seconds is None else time.monotonic() + seconds
+        self._taken: Counter[str] = Counter()  # batch system -> jobs it got in this pass
+        self._units: dict[str, int] = {}  # batch system -> jobs in one of its submissions
+        self.cut_short = False  # the pass stopped for time, not for room
+
+    def time_is_up(self) -> bool:
+        """Whether the pass has had its time and stops here (only where every share is whole submissions)."""
+        if self._until is None or time.monotonic() < self._until:
+            return False
+        self.cut_short = all(count % self._units[system] == 0 for system, count in self._taken.items())
+        return self.cut_short
 
     def takes(self, system: str, node: Node) -> bool:
         """Whether ``node``'s job can go to ``system`` now."""
@@ -36,9 +54,11 @@ class Room:
             return False
         return self._systems[system] != 0
 
-    def took(self, system: str, node: Node) -> None:
-        """``node``'s job goes to ``system`` in this pass."""
+    def took(self, system: str, node: Node, unit: int = 1) -> None:
+        """``node``'s job goes to ``system`` in this pass, which takes ``unit`` jobs in one submission."""
         self.left -= 1
+        self._taken[system] += 1
+        self._units.setdefault(system, unit)
         self._families[node.family] += 1
         left = self._systems.get(system)
         if left is not None:

@@ -20,12 +20,13 @@ import luigi.task
 from b2box.api.staging import remove_partials_of
 from b2box.batch import failpoints, ledger, reattach, secrets
 from b2box.batch.backends import registry
-from b2box.batch.backends.base import Backend, JobState, JobStatus, capabilities_of, why_full
+from b2box.batch.backends.base import Backend, JobState, JobStatus, array_unit, capabilities_of, why_full
 from b2box.batch.grouping import PackedJob, pack
 from b2box.batch.jobs import PreparedJob, submitted_job
 from b2box.batch.notices import Notices
+from b2box.batch.pacing import Backlog, SubmissionOutcomes
 from b2box.batch.prepare import JobPreparer
-from b2box.batch.problems import raise_grouped, record_problem
+from b2box.batch.problems import check_before_submitting
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
 from b2box.batch.room import Room
 from b2box.batch.tracking import BatchStats, TrackedTask
@@ -41,7 +42,6 @@ from b2box.engine.scheduler import (
     outcomes_together,
     write_failure_log,
 )
-from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.job.main import current as current_job
 from b2box.settings.declared import default_of
@@ -80,6 +80,9 @@ class BatchRunner:
         self.notices = Notices(self.reporter.note)  # holds, suspensions, retries, full queues: told once, grouped
         self.retry_policy = retry_policy or RetryPolicy()
         self.intents: dict[str, list[ledger.Intent]] = {}  # this run's submissions not recorded yet
+        self.backlog = Backlog()  # jobs that ended, judged a share per poll
+        self.hurry = False  # the last pass stopped for time with tasks left: poll without waiting
+        self.submitted = SubmissionOutcomes(self.reporter)  # shown together, across passes cut short for time
 
     def run(self, tasks: Sequence[Any]) -> RunResult:
         if current_job() is not None:
@@ -88,7 +91,7 @@ class BatchRunner:
                 "without end). Call process() only under `if __name__ == '__main__':`."
             )
         graph = TaskGraph.build(tasks)
-        self._check(graph)
+        check_before_submitting(graph, self.backend, self.preparer)
         lock_result_dirs(graph)  # (after the checks: a run stopped by them leaves no result folder behind)
         result = RunResult(graph=graph)
         self.reporter.begin(graph)
@@ -97,10 +100,12 @@ class BatchRunner:
                 ready = self._reattach(graph, list(graph.ready()))
             while ready or self.active:
                 check_held()  # a run that lost its lock submits nothing more
-                with outcomes_together(self.reporter):  # failures of one cause: one line
+                with self.submitted:  # failures of one cause: one line
                     ready = self._start_wave(graph, ready)
+                self.submitted.pass_ended(cut_short=self.hurry)
                 if self.active:
-                    self._wait()
+                    if not (self.hurry or self.backlog):
+                        self._wait()
                     started = time.process_time()
                     with outcomes_together(self.reporter):
                         ready += self._poll(graph)
@@ -121,21 +126,6 @@ class BatchRunner:
         self.reporter.end(graph)
         return result
 
-    def _check(self, graph: TaskGraph) -> None:
-        """Before the first submission: every batch system and image the run needs is there (one message each)."""
-        problems: dict[str, list[str]] = {}
-        for node in graph.nodes.values():
-            if node.state is not State.PENDING or isinstance(node.task, luigi.WrapperTask):
-                continue
-            try:
-                name = registry.batch_system_of(node.task)
-                backend = self.backend(name)
-                if not capabilities_of(backend).site_chooses_container:
-                    self.preparer(name).identity(node.task, spec_for_task(node.task))
-            except B2BoxError as error:
-                record_problem(problems, error, node.task_id)
-        raise_grouped(problems)
-
     # -- talking to backends ------------------------------------------------------------------------
 
     def backend(self, name: str) -> Backend:
@@ -150,9 +140,11 @@ class BatchRunner:
         return self.preparers[name]
 
     def _ids_by_backend(self) -> dict[str, list[str]]:
+        """The active jobs of each backend, but those known to have ended (waiting to be judged)."""
         grouped: dict[str, list[str]] = {}
         for job_id, entries in self.active.items():
-            grouped.setdefault(entries[0].backend, []).append(job_id)
+            if job_id not in self.backlog:
+                grouped.setdefault(entries[0].backend, []).append(job_id)
         return grouped
 
     def _wait(self) -> None:
@@ -162,7 +154,8 @@ class BatchRunner:
         self.backends[(waking or names)[0]].wait(self.poll_interval)
 
     def _poll(self, graph: TaskGraph) -> list[Node]:
-        """One status query per backend for all of its active jobs; what became ready."""
+        """One status query per backend for its active jobs not yet known to have ended; then a share of the
+        ended jobs judged (:mod:`b2box.batch.pacing`); what became ready."""
         newly_ready: list[Node] = []
         for name, ids in sorted(self._ids_by_backend().items()):
             exit_files = {job_id: [entry.job.exit_file for entry in self.active[job_id]] for job_id in ids}
@@ -177,13 +170,15 @@ class BatchRunner:
                     for entry in self._finished(job_id):
                         newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {status.reason}")
                 elif not status.state.active:
-                    for entry in self._finished(job_id):
-                        problem = judge(entry.job, status)
-                        if problem is None:
-                            ledger.forget(entry.node.task)
-                            newly_ready += self._succeed(graph, entry.node)
-                        else:
-                            newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
+                    self.backlog.add(job_id, status)
+        for job_id, status in self.backlog.share():
+            for entry in self._finished(job_id):
+                problem = judge(entry.job, status)
+                if problem is None:
+                    ledger.forget(entry.node.task)
+                    newly_ready += self._succeed(graph, entry.node)
+                else:
+                    newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
         self.notices.tell()
         return newly_ready
 
@@ -192,12 +187,12 @@ class BatchRunner:
         waves: dict[str, list[tuple[Node, PreparedJob]]] = {}
         rest: list[Node] = []
         in_flight = (entry.node for entries in self.active.values() for entry in entries)
-        room = Room(self.workers - len(self.active), in_flight, self.backend)
+        room = Room(self.workers - len(self.active), in_flight, self.backend, seconds=max(1.0, self.poll_interval))
         for position, node in enumerate(ready):
             if isinstance(node.task, luigi.WrapperTask):
                 rest += self._finish_wrapper(graph, node)
                 continue
-            if room.left <= 0:
+            if room.left <= 0 or room.time_is_up():
                 rest += ready[position:]
                 break
             try:
@@ -211,7 +206,8 @@ class BatchRunner:
                 self._fail(graph, node, str(error), None)
                 continue
             waves.setdefault(name, []).append((node, job))
-            room.took(name, node)
+            room.took(name, node, array_unit(self.backends[name], job))
+        self.hurry = room.cut_short
         for name in room.full():
             self.notices.full(name, len(rest), why_full(self.backends[name]))
         for name, wave in waves.items():

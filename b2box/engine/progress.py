@@ -107,7 +107,7 @@ class ProgressReporter:
         self._print(text)
 
     def end(self, graph: TaskGraph) -> None:
-        self._show_waiting_failures()
+        self._show_waiting_failures(repeats=False)  # more of a cause shown before: counted in the summary below
         self._clear()
         counts = graph.counts()
         self.stream.write(f"b2box: {_summary(counts)}  in {_duration(time.monotonic() - self._started)}\n")
@@ -145,8 +145,8 @@ class ProgressReporter:
             self._print(node.error.rstrip())
 
     def _show_waiting_failures(self, repeats: bool = True) -> None:
-        """Failures not shown yet, a line per cause; more of a cause already shown only with ``repeats`` (at the
-        end, and at most every 30 seconds)."""
+        """Failures not shown yet, a line per cause; more of a cause already shown only with ``repeats`` (at most
+        every 30 seconds; at the end the summary counts them)."""
         if repeats:
             self._repeats_shown = time.monotonic()
         for node, count, earlier in self.failures.flush(repeats):

@@ -123,6 +123,10 @@ class ArrayBackend(BackendBase):
             source=learned.source or found.source,
         )
 
+    def array_unit(self, job: PreparedJob) -> int:
+        """The most jobs like ``job`` one submission holds (1: no limit known, any size goes)."""
+        return _smallest(self.array_limit(job), self.limits.array_size) or 1
+
     def room(self) -> int | None:
         """How many more of this run's jobs the batch system takes now (None: as many as come)."""
         queued = self.limits.queued

@@ -194,6 +194,13 @@ def room_of(backend: Any) -> int | None:
     return method() if callable(method) else None
 
 
+def array_unit(backend: Any, job: PreparedJob) -> int:
+    """How many jobs like ``job`` ``backend`` takes in one submission (``backend.array_unit(job)`` where it has it;
+    else 1): a pass that stops for time stops at a multiple of it, so no submission is cut short."""
+    method = getattr(backend, "array_unit", None)
+    return max(1, int(method(job))) if callable(method) else 1
+
+
 def why_full(backend: Any) -> str:
     """Why ``backend`` takes no more jobs now (``backend.why_full()`` where it has it), or empty."""
     method = getattr(backend, "why_full", None)

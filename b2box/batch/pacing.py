@@ -1,0 +1,76 @@
+"""Passes of the poll loop that stay short at 100,000 jobs, and what they show together.
+
+A pass has a time (:class:`~b2box.batch.room.Room`); what it leaves is done in the next, which follows at once.
+Jobs that have ended wait in a :class:`Backlog` and are judged a share per poll: judging a job reads its exit
+record and looks at its task's outputs, tens of microseconds, which at 100,000 jobs ending together is seconds in
+one poll while nothing else (submitting, telling the user, Ctrl-C) happens. The backlog hands out jobs until the
+poll's CPU budget is spent; the rest are judged in the next pass, which then does not wait for the poll interval.
+A job waiting there is not queried again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+from b2box.batch.backends.base import JobStatus
+from b2box.engine.scheduler import held
+
+JUDGING_BUDGET_S = 0.5  # the CPU seconds one poll spends judging ended jobs (at least one job is judged)
+HOLD_SECONDS = 10.0  # the longest the submission outcomes of several passes wait to be shown together
+
+
+class Backlog:
+    """Ended jobs in the order they were found, each with the status that ended it."""
+
+    def __init__(self, budget_s: float = JUDGING_BUDGET_S) -> None:
+        self.budget_s = budget_s
+        self._ended: dict[str, JobStatus] = {}
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._ended
+
+    def __len__(self) -> int:
+        return len(self._ended)
+
+    def add(self, job_id: str, status: JobStatus) -> None:
+        self._ended.setdefault(job_id, status)
+
+    def share(self) -> Iterator[tuple[str, JobStatus]]:
+        """The jobs to judge now, oldest first, until the budget of CPU time is spent."""
+        started = time.process_time()
+        while self._ended:
+            job_id = next(iter(self._ended))
+            yield job_id, self._ended.pop(job_id)
+            if time.process_time() - started >= self.budget_s:
+                return
+
+
+class SubmissionOutcomes:
+    """Outcomes of a pass's submissions shown together (failures of one cause as one line); a pass cut short for
+    time keeps them for the next (up to :data:`HOLD_SECONDS`), so a wave that goes out in several passes is still
+    one line per cause. Use: ``with outcomes: ...pass...``, then :meth:`pass_ended`."""
+
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter
+        self._since: float | None = None
+
+    def __enter__(self) -> SubmissionOutcomes:
+        if self._since is None:
+            held(self.reporter, True)
+            self._since = time.monotonic()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            self.pass_ended(cut_short=False)
+
+    def pass_ended(self, cut_short: bool) -> None:
+        """The pass is over; unless it stopped for time (and not for long), its outcomes are shown now."""
+        if self._since is not None and (not cut_short or time.monotonic() - self._since > HOLD_SECONDS):
+            held(self.reporter, False)
+            self._since = None
