@@ -4,14 +4,16 @@ array backend of tests/test_limits.py (its jobs run at submission) and a clock t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import io
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 import b2box as b2luigi
-from b2box.batch import pacing, room
+from b2box.batch import ledger, pacing, room
 from b2box.batch.backends.base import JobState, JobStatus
 from b2box.engine.graph import State
 from b2box.engine.progress import ProgressReporter
@@ -105,3 +107,52 @@ def test_a_wave_refused_over_several_passes_is_one_line(tmp_path: Path, monkeypa
     assert result.counts[State.FAILED] == 22 and len(backend.calls) == 6, "six arrays, over several passes"
     failed = [line for line in stream.getvalue().splitlines() if "FAILED" in line]
     assert len(failed) == 1 and failed[0].startswith("b2box: FAILED 22 tasks of Part: "), failed
+
+
+def test_the_wait_ends_when_one_of_the_last_jobs_writes_its_exit_record(tmp_path: Path) -> None:
+    records = [str(tmp_path / f"exit-{index}.json") for index in range(3)]
+    Path(records[0]).write_text("{}")  # a job the batch system still shows running: it does not end the wait
+    threading.Timer(0.3, lambda: Path(records[2]).write_text("{}")).start()
+    started = time.monotonic()
+    pacing.until_one_ends(records, seconds=60)
+    assert time.monotonic() - started < 60, "the wait ended at the new record, not at its deadline"
+
+
+def test_a_record_there_before_the_wait_does_not_end_it(tmp_path: Path) -> None:
+    record = tmp_path / "exit.json"
+    record.write_text("{}")
+    started = time.monotonic()
+    pacing.until_one_ends([str(record)], seconds=0.3)
+    assert time.monotonic() - started >= 0.3
+
+
+class Adopting(Watched):
+    """Three jobs of an earlier run are still running for the first two polls, then leave the queue."""
+
+    def __init__(self) -> None:
+        super().__init__(array_cap=100)
+        self.queue_cap, self.polls, self.peak, self.since_poll = 5, 0, 0, 0
+
+    def old_running(self) -> int:
+        return 3 if self.polls <= 2 else 0
+
+    def submit_array(self, wave):  # type: ignore[no-untyped-def]
+        self.since_poll += len(wave.jobs)  # new jobs run at once and are seen finished at the next poll
+        self.peak = max(self.peak, self.old_running() + self.since_poll)
+        return super().submit_array(wave)
+
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        self.polls, self.since_poll = self.polls + 1, 0
+        running = {job_id for job_id in job_ids if job_id.startswith("old") and self.old_running()}
+        return {job_id: JobStatus(JobState.RUNNING if job_id in running else JobState.FINISHED) for job_id in job_ids}
+
+
+def test_jobs_of_an_earlier_run_take_room_in_the_queue(tmp_path: Path) -> None:
+    """queued = 5 and 3 jobs of a killed run still running: the new run adds at most 2 until they leave."""
+    b2luigi.set_setting("task_file_dir", str(tmp_path / "task_files"))
+    for index in range(3):
+        ledger.record(Part(index=index), "local", f"old_{index}")
+    backend = Adopting()
+    result = _run(tmp_path, backend, [Part(index=i) for i in range(10)])
+    assert result.counts[State.DONE] == 7, "the seven new tasks ran (the earlier run's jobs left no records)"
+    assert backend.peak <= 5, f"{backend.peak} jobs in the queue at once, beyond the 5 it takes"

@@ -5,11 +5,14 @@ Jobs that have ended wait in a :class:`Backlog` and are judged a share per poll:
 record and looks at its task's outputs, tens of microseconds, which at 100,000 jobs ending together is seconds in
 one poll while nothing else (submitting, telling the user, Ctrl-C) happens. The backlog hands out jobs until the
 poll's CPU budget is spent; the rest are judged in the next pass, which then does not wait for the poll interval.
-A job waiting there is not queried again.
+A job waiting there is not queried again. When few jobs are left, the wait between two polls ends as soon as one
+of them writes its exit record (:func:`until_one_ends`), so the run is done a moment after its last job, not up to
+a poll interval later.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from types import TracebackType
@@ -19,6 +22,7 @@ from b2box.batch.backends.base import JobStatus
 from b2box.engine.scheduler import held
 
 JUDGING_BUDGET_S = 0.5  # the CPU seconds one poll spends judging ended jobs (at least one job is judged)
+WATCHED_JOBS = 200  # with no more jobs than this left, the wait between polls ends when one writes its exit record
 HOLD_SECONDS = 10.0  # the longest the submission outcomes of several passes wait to be shown together
 
 
@@ -74,3 +78,14 @@ class SubmissionOutcomes:
         if self._since is not None and (not cut_short or time.monotonic() - self._since > HOLD_SECONDS):
             held(self.reporter, False)
             self._since = None
+
+
+def until_one_ends(exit_records: list[str], seconds: float, step: float = 0.1) -> None:
+    """Sleep up to ``seconds``; end early when one of ``exit_records`` that did not exist at the start appears
+    (one that exists already belongs to a job the batch system still shows running: it does not end the wait)."""
+    missing = [path for path in exit_records if not os.path.exists(path)]
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(step, left))
+        if any(os.path.exists(path) for path in missing):
+            return

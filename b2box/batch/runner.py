@@ -20,11 +20,11 @@ import luigi.task
 from b2box.api.staging import remove_partials_of
 from b2box.batch import failpoints, ledger, reattach, secrets
 from b2box.batch.backends import registry
-from b2box.batch.backends.base import Backend, JobState, JobStatus, array_unit, capabilities_of, why_full
+from b2box.batch.backends.base import Backend, JobState, JobStatus, adopt_jobs, array_unit, capabilities_of, why_full
 from b2box.batch.grouping import PackedJob, pack
 from b2box.batch.jobs import PreparedJob, submitted_job
 from b2box.batch.notices import Notices
-from b2box.batch.pacing import Backlog, SubmissionOutcomes
+from b2box.batch.pacing import WATCHED_JOBS, Backlog, SubmissionOutcomes, until_one_ends
 from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import check_before_submitting
 from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
@@ -148,10 +148,16 @@ class BatchRunner:
         return grouped
 
     def _wait(self) -> None:
-        """Wait on a backend whose wait() returns the moment a job ends, if one has jobs; else on any."""
+        """Wait on a backend whose wait() returns the moment a job ends, if one has jobs; else until one of the last
+        few jobs writes its exit record, or the poll interval is over (:func:`~b2box.batch.pacing.until_one_ends`)."""
         names = sorted({entries[0].backend for entries in self.active.values()})
         waking = [name for name in names if capabilities_of(self.backends[name]).wakes_on_job_end]
-        self.backends[(waking or names)[0]].wait(self.poll_interval)
+        if waking or len(self.active) > WATCHED_JOBS:
+            self.backends[(waking or names)[0]].wait(self.poll_interval)
+        else:
+            until_one_ends(
+                [entry.job.exit_file for group in self.active.values() for entry in group], self.poll_interval
+            )
 
     def _poll(self, graph: TaskGraph) -> list[Node]:
         """One status query per backend for its active jobs not yet known to have ended; then a share of the
@@ -299,6 +305,7 @@ class BatchRunner:
                 self._track(node, described[node.task_id], entry.job_id, name)
                 adopted.add(node.task_id)
                 running += status.state.active
+                adopt_jobs(backend, [entry.job_id] if status.state.active else [])
             else:
                 if status.state.active:
                     backend.cancel([entry.job_id])  # its inputs are being remade

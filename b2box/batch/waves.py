@@ -79,19 +79,25 @@ class WaveTracker:
     def __init__(self) -> None:
         self._open: dict[str, tuple[Wave, set[str]]] = {}
         self._wave_of: dict[str, str] = {}
+        self._adopted: set[str] = set()  # jobs of an earlier run this run follows (their waves are that run's)
 
     def add(self, wave: Wave, job_ids: Iterable[str]) -> None:
         ids = set(job_ids)
         self._open[wave.folder] = (wave, ids)
         self._wave_of.update(dict.fromkeys(ids, wave.folder))
 
+    def adopt(self, job_ids: Iterable[str]) -> None:
+        """Count jobs an earlier run submitted, which this run follows, as open until they are seen finished."""
+        self._adopted.update(job_ids)
+
     @property
     def open_jobs(self) -> int:
-        """How many jobs of this run's waves the batch system still has (not seen finished yet)."""
-        return len(self._wave_of)
+        """How many jobs of this run (its own waves' and those it adopted) the batch system still has."""
+        return len(self._wave_of) + len(self._adopted)
 
     def finished(self, job_ids: Iterable[str]) -> None:
         for job_id in job_ids:
+            self._adopted.discard(job_id)
             folder = self._wave_of.pop(job_id, None)
             if folder is None:
                 continue

@@ -127,6 +127,10 @@ class ArrayBackend(BackendBase):
         """The most jobs like ``job`` one submission holds (1: no limit known, any size goes)."""
         return _smallest(self.array_limit(job), self.limits.array_size) or 1
 
+    def adopt(self, job_ids: Sequence[str]) -> None:
+        """Jobs an earlier run left queued or running, which this run follows: they take room in the queue."""
+        self.waves.adopt(job_ids)
+
     def room(self) -> int | None:
         """How many more of this run's jobs the batch system takes now (None: as many as come)."""
         queued = self.limits.queued

@@ -194,6 +194,14 @@ def room_of(backend: Any) -> int | None:
     return method() if callable(method) else None
 
 
+def adopt_jobs(backend: Any, job_ids: Sequence[str]) -> None:
+    """Tell ``backend`` (``backend.adopt(job_ids)`` where it has it) that the run follows these jobs of an earlier
+    run, so that they count against its room."""
+    method = getattr(backend, "adopt", None)
+    if callable(method) and job_ids:
+        method(job_ids)
+
+
 def array_unit(backend: Any, job: PreparedJob) -> int:
     """How many jobs like ``job`` ``backend`` takes in one submission (``backend.array_unit(job)`` where it has it;
     else 1): a pass that stops for time stops at a multiple of it, so no submission is cut short."""
