@@ -12,7 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import b2box as b2luigi
+from b2box.batch.backends import arrays
 from b2box.batch.backends.arrays import ArrayBackend, LimitKind, Limits
 from b2box.batch.backends.base import JobState, JobStatus
 from b2box.batch.notices import Notices
@@ -128,6 +131,28 @@ def test_refusals_that_name_a_limit_teach_the_run(tmp_path: Path) -> None:
     assert max(backend.accepted) <= 4 and backend.most_queued <= 6
     assert any("refused an array of 20 jobs" in note for note in notes)
     assert any("holds 6 of this run's jobs" in note and "waiting" in note for note in notes), notes
+
+
+class Crowded(CappedArrays):
+    """Another user's jobs fill the queue until the first refusal, then leave: it takes 6, then 100."""
+
+    def submit_array(self, wave: Wave) -> str:
+        try:
+            return super().submit_array(wave)
+        except CallFailed:
+            self.queue_cap = 100
+            raise
+
+
+def test_a_queue_limit_learned_from_a_refusal_is_tried_again_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(arrays, "LEARNED_QUEUE_S", 0.0)  # (120 s in a run)
+    backend = Crowded(array_cap=4, queue_cap=6, tell=False)
+    backend._limits = Limits(array_size=4)  # arrays of 4 known, the queue's limit not
+    result = _run(tmp_path, backend, [Part(index=i) for i in range(30)])
+    assert result.counts[State.DONE] == 30 and len(set(backend.ran)) == 30
+    assert backend.most_queued > 6, "once the queue had room again, more than the learned 6 went in"
 
 
 def test_a_refusal_for_a_reason_of_its_own_fails_the_tasks(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ is its own, as hooks:
   are split);
 - :meth:`~ArrayBackend.find_limits`: what the batch system itself accepts (the largest array, the most jobs in the
   queue), asked once per run; :meth:`~ArrayBackend.limit_refused`: whether a refusal names such a limit, so the
-  run submits less and goes on instead of failing every task;
+  run submits less and goes on instead of failing every task (a queue limit learned so holds for
+  :data:`LEARNED_QUEUE_S`, as the queue has room again when other jobs leave);
 - :meth:`~ArrayBackend.submit_array`: render the wave's submission and make the one call, returning its id;
 - :meth:`~ArrayBackend.find_arrays`: find waves' submissions again by the tags they carry, after an answer was lost
   (within a run, or by the next run when the submitter was killed: :meth:`~ArrayBackend.recover`);
@@ -23,6 +24,7 @@ Every call goes through the run's retry policy (:mod:`b2box.batch.retry`).
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -34,6 +36,7 @@ from b2box.batch.retry import BatchCalls, CallFailed
 from b2box.batch.waves import Wave, WaveTracker
 from b2box.errors import B2BoxError
 
+LEARNED_QUEUE_S = 120.0  # how long a queue limit learned from a refusal holds (the queue may have room again)
 LimitKind = Literal["array", "queue", ""]  # what a refusal names: the array's size, the jobs in the queue, nothing
 
 
@@ -59,6 +62,7 @@ class ArrayBackend(BackendBase):
         self.retry = calls or BatchCalls(self.name)
         self._limits: Limits | None = None
         self._learned = Limits()  # smaller limits a refusal taught this run
+        self._queue_learned_at = 0.0
 
     def check_available(self) -> None:
         """Raise a :class:`~b2box.errors.B2BoxError` saying what is missing when the batch system is not here."""
@@ -116,6 +120,10 @@ class ArrayBackend(BackendBase):
             except CallFailed as error:  # not known: the refusals will say
                 self.retry.note(f"b2box: {self.name}: could not read the batch system's limits ({error})")
                 self._limits = Limits()
+        if self._learned.queued is not None and time.monotonic() - self._queue_learned_at > LEARNED_QUEUE_S:
+            self._learned = Limits(
+                self._learned.array_size, None, self._learned.source if self._learned.array_size else ""
+            )
         found, learned = self._limits, self._learned
         return Limits(
             array_size=_smallest(found.array_size, learned.array_size),
@@ -190,6 +198,7 @@ class ArrayBackend(BackendBase):
             return True
         if kind == "queue" and self.waves.open_jobs > 0:
             held = self.waves.open_jobs
+            self._queue_learned_at = time.monotonic()  # (forgotten after LEARNED_QUEUE_S: other jobs leave too)
             self._learned = Limits(
                 self._learned.array_size, held, f"refused more than {held} jobs in the queue: {said}"
             )
