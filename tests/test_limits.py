@@ -22,6 +22,7 @@ from b2box.batch.notices import Notices
 from b2box.batch.retry import CallFailed, RetryPolicy
 from b2box.batch.runner import BatchRunner
 from b2box.batch.waves import Wave
+from b2box.engine import luigi_lines
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.progress import ProgressReporter
 from b2box.engine.scheduler import RunResult
@@ -263,3 +264,14 @@ def test_holds_and_retries_of_one_reason_are_one_line() -> None:
     notices.job("78_0", ["Other_0"], JobStatus(JobState.RUNNING, reason="suspended"))
     notices.tell()
     assert len(told) == 3, "a reason is told once, until it changes"
+
+
+def test_b2luigi_failure_blocks_stop_at_a_hundred_and_count_the_rest() -> None:
+    graph = TaskGraph()
+    for index in range(150):
+        node = _failed_node(index, f"/logs/{index}")
+        graph.nodes[node.task_id] = node
+    printed = luigi_lines.end_of_run(graph)
+    assert printed.count("Failed task Part(") == 100
+    assert "... and 50 more failed tasks (b2box's summary counts them by cause)" in printed
+    assert printed.rstrip().endswith("This progress looks :( because there were failed tasks")

@@ -43,7 +43,16 @@ def failure_block(node: Node) -> str:
     return "\n".join(lines)
 
 
+BLOCKS_SHOWN = 100  # failure blocks printed at most; b2box's summary on stderr counts the rest by cause
+
+
 def end_of_run(graph: TaskGraph) -> str:
-    """Everything printed at the end of a run: a block per failed task, then the progress line."""
-    blocks = [failure_block(node) for node in graph.nodes.values() if node.state is State.FAILED]
+    """Everything printed at the end of a run: a block per failed task (the first :data:`BLOCKS_SHOWN`: 100,000
+    failures would be 700,000 lines and seconds of work after the last job), then the progress line."""
+    failed = [node for node in graph.nodes.values() if node.state is State.FAILED]
+    blocks = [failure_block(node) for node in failed[:BLOCKS_SHOWN]]
+    if len(failed) > BLOCKS_SHOWN:
+        blocks.append(
+            f"... and {len(failed) - BLOCKS_SHOWN:,} more failed tasks (b2box's summary counts them by cause)"
+        )
     return "\n\n".join([*blocks, progress_line(graph)]) + "\n"
