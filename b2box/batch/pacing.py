@@ -23,6 +23,7 @@ from b2box.engine.scheduler import held
 
 JUDGING_BUDGET_S = 0.5  # the CPU seconds one poll spends judging ended jobs (at least one job is judged)
 WATCHED_JOBS = 200  # with no more jobs than this left, the wait between polls ends when one writes its exit record
+ENDING_WAIT_S = 0.25  # the wait while a job that wrote its exit record is still shown running
 HOLD_SECONDS = 10.0  # the longest the submission outcomes of several passes wait to be shown together
 
 
@@ -81,9 +82,12 @@ class SubmissionOutcomes:
 
 
 def until_one_ends(exit_records: list[str], seconds: float, step: float = 0.1) -> None:
-    """Sleep up to ``seconds``; end early when one of ``exit_records`` that did not exist at the start appears
-    (one that exists already belongs to a job the batch system still shows running: it does not end the wait)."""
+    """Sleep up to ``seconds``; end early when one of ``exit_records`` that did not exist at the start appears. A
+    record there already belongs to a job the batch system still showed running at the last poll (it ends a moment
+    after writing it): then the wait is at most :data:`ENDING_WAIT_S`."""
     missing = [path for path in exit_records if not os.path.exists(path)]
+    if len(missing) < len(exit_records):
+        seconds = min(seconds, ENDING_WAIT_S)
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         time.sleep(min(step, left))

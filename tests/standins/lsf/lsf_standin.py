@@ -33,11 +33,12 @@ each with its source), and runs each job's script with bash, detached from the s
 States: PEND (for ``queue_delay`` seconds, and while all ``slots`` are busy), RUN, DONE or EXIT; UNKWN and SSUSP
 can be injected. State lives in $LSF_STANDIN_DIR (one JSON file per job, changed under a file lock); its
 ``config.json`` sets queue_delay, slots, clean_period, queues, mem_limit_mb, max_array_size and
-consistent_exit_code (LSB_BJOBS_CONSISTENT_EXIT_CODE); its ``faults.json`` injects faults, each a count of the
-next calls it affects: ``bsub_255`` (``Cannot connect to LSF. Please wait ...``, nothing submitted),
-``bsub_empty`` (exit 0, empty stdout, the job submitted all the same, as seen in ert#8089), ``bjobs_255``
-(half of the answer, then exit 255), ``unkwn`` and ``ssusp`` (running jobs shown in that state). Every call is
-counted in ``calls.log`` there.
+consistent_exit_code (LSB_BJOBS_CONSISTENT_EXIT_CODE), and ``instant``, for benchmarks of the submitter alone:
+every element ends DONE (exit 0) the moment it is submitted and its script is never run. Its ``faults.json``
+injects faults, each a count of the next calls it affects: ``bsub_255`` (``Cannot connect to LSF. Please wait
+...``, nothing submitted), ``bsub_empty`` (exit 0, empty stdout, the job submitted all the same, as seen in
+ert#8089), ``bjobs_255`` (half of the answer, then exit 255), ``unkwn`` and ``ssusp`` (running jobs shown in that
+state). Every call is counted in ``calls.log`` there.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "mem_limit_mb": 64000,
     "max_array_size": 1000,
     "consistent_exit_code": "N",
+    "instant": False,
 }
 FINISHED = ("DONE", "EXIT")
 FIELDS = {
@@ -286,6 +288,7 @@ def bsub(arguments: list[str]) -> int:
         with open(script_path, "w") as handle:
             handle.write(script if script else shlex.join(command) + "\n")
         now = time.time()
+        ended = {"stat": "DONE", "start": now, "finish": now} if settings["instant"] else {}
         job = {
             "id": job_id,
             "name": name or (command[0] if command else "b2box"),
@@ -299,11 +302,20 @@ def bsub(arguments: list[str]) -> int:
             "submit": now,
             "environment": dict(os.environ) if options.get("-env", "all").split(",")[0].strip() != "none" else {},
             "elements": {
-                str(index): {"stat": "PEND", "exit_code": "", "exit_reason": "", "start": None, "finish": None}
+                str(index): {"stat": "PEND", "exit_code": "", "exit_reason": "", "start": None, "finish": None, **ended}
                 for index in indices
             },
         }
         save_job(job)
+    if not ended:
+        _detach_runner(job_id)
+    if not silent:
+        where = f"queue <{queue}>" if "-q" in options else f"default queue <{queue}>"
+        print(f"Job <{job_id}> is submitted to {where}.")
+    return 0
+
+
+def _detach_runner(job_id: int) -> None:
     runner = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "run", str(job_id)],
         stdin=subprocess.DEVNULL,
@@ -313,10 +325,6 @@ def bsub(arguments: list[str]) -> int:
         close_fds=True,
     )
     del runner  # detached: it outlives this command, as an LSF job outlives bsub
-    if not silent:
-        where = f"queue <{queue}>" if "-q" in options else f"default queue <{queue}>"
-        print(f"Job <{job_id}> is submitted to {where}.")
-    return 0
 
 
 def _has_command(arguments: list[str]) -> bool:
