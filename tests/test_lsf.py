@@ -182,7 +182,9 @@ def test_result_identity_through_lsf(tmp_path: Path, standin: Path) -> None:
 
 
 def test_job_that_succeeded_and_aged_out_is_a_success(tmp_path: Path, standin: Path) -> None:
-    (standin / "config.json").write_text(json.dumps({"queue_delay": 0.1, "clean_period": 0.3}))
+    """LSF forgets a finished job at once (CLEAN_PERIOD 0): b2box, which polls the moment the job writes its exit
+    record, finds it gone and judges it by that record."""
+    (standin / "config.json").write_text(json.dumps({"queue_delay": 0.1, "clean_period": 0.0}))
     workflow, env = lsf_workflow(tmp_path / "wf", standin, batch_poll_interval=2.0)
     done = workflow.run("--batch", env={**env, "FAULT_N": "1"})
     assert done.returncode == 0, done.stderr
