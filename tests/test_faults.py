@@ -154,9 +154,13 @@ def python_children(pid: int) -> list[int]:
     """The forked Python children of ``pid`` (the job server, workers), not its bash wrappers."""
     result = []
     for child in children(pid):
-        with open(f"/proc/{child}/cmdline", "rb") as handle:
-            if b"python" in handle.read().split(b"\0")[0]:
-                result.append(child)
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                command = handle.read().split(b"\0")[0]
+        except OSError:  # it ended after it was listed (a step's wrapper that just finished): not a child any more
+            continue
+        if b"python" in command:
+            result.append(child)
     return result
 
 
