@@ -26,7 +26,12 @@ class Room:
     """The room of one pass of the poll loop (see the module docstring)."""
 
     def __init__(
-        self, workers: int, in_flight: Iterable[Node], backend: Callable[[str], Any], seconds: float | None = None
+        self,
+        workers: int,
+        in_flight: Iterable[Node],
+        backend: Callable[[str], Any],
+        seconds: float | None = None,
+        unit_of: Callable[[str, Any], int] = lambda system, job: 1,
     ) -> None:
         self.left = workers  # jobs of any kind
         self._backend = backend  # batch system -> its backend object
@@ -34,7 +39,8 @@ class Room:
         self._families = Counter(node.family for node in in_flight)
         self._until = None if seconds is None else time.monotonic() + seconds
         self._taken: Counter[str] = Counter()  # batch system -> jobs it got in this pass
-        self._units: dict[str, int] = {}  # batch system -> jobs in one of its submissions
+        self._units: dict[str, int] = {}  # batch system -> jobs in one of its submissions (asked once per pass)
+        self._unit_of = unit_of  # (batch system, a prepared job) -> jobs like it in one submission
         self.cut_short = False  # the pass stopped for time, not for room
 
     def time_is_up(self) -> bool:
@@ -54,11 +60,12 @@ class Room:
             return False
         return self._systems[system] != 0
 
-    def took(self, system: str, node: Node, unit: int = 1) -> None:
-        """``node``'s job goes to ``system`` in this pass, which takes ``unit`` jobs in one submission."""
+    def took(self, system: str, node: Node, job: Any = None) -> None:
+        """``node``'s job (``job``, prepared) goes to ``system`` in this pass."""
         self.left -= 1
         self._taken[system] += 1
-        self._units.setdefault(system, unit)
+        if system not in self._units:
+            self._units[system] = self._unit_of(system, job)
         self._families[node.family] += 1
         left = self._systems.get(system)
         if left is not None:

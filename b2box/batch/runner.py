@@ -193,7 +193,8 @@ class BatchRunner:
         waves: dict[str, list[tuple[Node, PreparedJob]]] = {}
         rest: list[Node] = []
         in_flight = (entry.node for entries in self.active.values() for entry in entries)
-        room = Room(self.workers - len(self.active), in_flight, self.backend, seconds=max(1.0, self.poll_interval))
+        unit_of = lambda name, job: array_unit(self.backends[name], job)  # noqa: E731 - (asked once per pass)
+        room = Room(self.workers - len(self.active), in_flight, self.backend, max(1.0, self.poll_interval), unit_of)
         for position, node in enumerate(ready):
             if isinstance(node.task, luigi.WrapperTask):
                 rest += self._finish_wrapper(graph, node)
@@ -212,7 +213,7 @@ class BatchRunner:
                 self._fail(graph, node, str(error), None)
                 continue
             waves.setdefault(name, []).append((node, job))
-            room.took(name, node, array_unit(self.backends[name], job))
+            room.took(name, node, job)
         self.hurry = room.cut_short
         for name in room.full():
             self.notices.full(name, len(rest), why_full(self.backends[name]))
