@@ -257,3 +257,28 @@ def test_graph_picture_and_tree_collapse_large_families(tmp_path: Path) -> None:
     assert page.returncode == 0 and "<svg" in (tmp_path / "wf.html").read_text()
     tree = run_b2box("status", str(script), "--tree", cwd=tmp_path, env=env)
     assert tree.stdout.splitlines() == ["Total(count=20)  [pending]", "└─ Step x 20  [19 complete, 1 failed]"]
+
+
+def test_at_exit_the_run_s_objects_are_left_to_the_os_after_the_script_s_own_handlers(tmp_path: Path) -> None:
+    """The collector's last sweep over a large graph took seconds at exit (docs/speed.md): b2box freezes what is
+    alive at exit out of it, after the script's own exit handlers (which still see a collector that works)."""
+    script = tmp_path / "frozen.py"
+    script.write_text(
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('at the very end, frozen:', gc.get_freeze_count() > 0))\n"
+        "import b2box\n"
+        "class Done(b2box.Task):\n"
+        "    def output(self):\n"
+        "        yield self.add_to_output('done.txt')\n"
+        "    def run(self):\n"
+        "        open(self.get_output_file_name('done.txt'), 'w').write('1')\n"
+        "b2box.set_setting('result_dir', 'results')\n"
+        "b2box.process(Done())\n"
+        "atexit.register(lambda: print('the script s handler, frozen:', gc.get_freeze_count() > 0))\n"
+    )
+    done = run_python(script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-2:] == [
+        "the script s handler, frozen: False",
+        "at the very end, frozen: True",
+    ], done.stdout

@@ -10,7 +10,9 @@ Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -47,6 +49,13 @@ logger = logging.getLogger("b2box")
 calls = 0  # how often process() was called; `b2box run` checks that the script called it
 
 _ = registry  # every batch system and its settings are known (the settings model is made from them)
+
+
+def _leave_the_heap_to_the_os() -> None:
+    """At exit, the garbage collector's last sweep over a 100,000-task graph took seconds (1.3 s after a no-op
+    rerun, 3.5 s after a batch run) to free memory the OS takes back at once: the objects still alive are frozen
+    out of it. Registered by the first process() call, so handlers registered later (the script's) run first."""
+    gc.freeze()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +228,8 @@ def process(
     """
     global calls
     calls += 1
+    if calls == 1:
+        atexit.register(_leave_the_heap_to_the_os)
     running_job = job_main.current()
     if running_job is not None:  # inside a batch job: run just that task (or the tasks of its group)
         raise SystemExit(job_main.run_current())
