@@ -507,10 +507,12 @@ def bjobs(arguments: list[str]) -> int:
         now = time.time()
         jobs = {}
         for job in all_jobs():
+            elements = len(job["elements"])
             if purge_aged(job, now, settings["clean_period"]):
                 os.remove(job_path(job["id"]))
                 continue
-            save_job(job)
+            if len(job["elements"]) != elements:  # written only when it changed: 1,000 arrays are 1,000 files
+                save_job(job)
             jobs[job["id"]] = job
         unkwn = take_fault("unkwn")
         ssusp = take_fault("ssusp")
