@@ -77,7 +77,12 @@ def test_dry_run_exit_status_is_b2boxs_unless_switched_to_b2luigis(chain: Path) 
 
 
 def test_luigi_summary_lines_are_printed_for_scripts_that_grep_them(chain: Path) -> None:
-    failed = run_python(chain, env={"CHAIN_FAIL": "1"})
+    said_once = run_python(chain, env={"CHAIN_FAIL": "1"})
+    assert said_once.returncode == 1
+    assert "Failed task" not in said_once.stdout, "each failure is said once: in b2box's summary on stderr"
+    assert "Link(index=1)  log: " in said_once.stderr and "could not run: they need Link(index=1)" in said_once.stderr
+    assert said_once.stdout.rstrip().endswith("This progress looks :( because there were failed tasks")
+    failed = run_python(chain, "--luigi-summary", env={"CHAIN_FAIL": "1"})
     assert failed.returncode == 1
     log_folder = chain.parent / "logs" / "index=1" / "Link"
     assert (
@@ -142,7 +147,7 @@ def test_custom_batch_system_runs_a_b2luigi_batch_process_plug_in(tmp_path: Path
     assert not (results / "number=1" / "square.txt").exists()
     record = json.loads((script.parent / "logs/number=2/Square/provenance.json").read_text())
     assert record["backend"] == "custom" and record["job_id"].startswith("custom-") and record["exit_code"] == 0
-    assert "Failed task Square(number=1)" in failed.stdout
+    assert "Square(number=1)" in failed.stderr
     assert "square of 1 failed on purpose" in (script.parent / "logs/number=1/Square/stderr").read_text()
 
     missing = run_python(script, env={"PLUGIN_CALLS": str(calls), "PLUGIN_MISSING": "1"})

@@ -92,6 +92,26 @@ def test_script_that_never_calls_process(tmp_path: Path) -> None:
     assert result.returncode == 2 and "never called b2box.process()" in result.stderr
 
 
+def test_a_syntax_error_in_the_script_is_three_lines_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "syntax.py").write_text("import b2box\nx = = 1\n")
+    result = run_b2box("run", "syntax.py", cwd=tmp_path)
+    assert result.returncode == 2, "a broken script is a usage error, not a failed task (exit 1)"
+    assert result.stderr.splitlines()[:3] == ["b2box: error: syntax.py:2: invalid syntax", "    x = = 1", "        ^"]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_import_error_in_the_script_names_the_line_and_verbose_adds_the_traceback(tmp_path: Path) -> None:
+    (tmp_path / "imports.py").write_text("import b2box\n\nimport numpyy_not_here\n")
+    result = run_b2box("run", "imports.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "b2box: error: imports.py:3: ModuleNotFoundError: No module named 'numpyy_not_here' "
+        "(the script stopped before it called process(); --verbose shows the traceback)"
+    ]
+    verbose = run_b2box("run", "imports.py", "--verbose", cwd=tmp_path)
+    assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
+
+
 def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
@@ -111,6 +131,28 @@ def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path:
     assert partial and partial[0].read_text() == "partial "
     rerun = run_python(chain)
     assert rerun.returncode == 0 and link.read_text() == "partial 1"
+
+
+def test_an_interrupted_task_is_shown_as_interrupted_not_failed(chain: Path, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
+    env.update(CHAIN_HANG="1", CHAIN_READY=str(ready))
+    process = subprocess.Popen(
+        [sys.executable, str(chain)], cwd=chain.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert time.monotonic() < deadline and process.poll() is None, "the task never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    status = run_b2box("status", str(chain), cwd=chain.parent)
+    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
+        ["Link", "1", "0", "0", "2", "3"]
+    ], status.stdout
+    assert "1 of the pending task(s) were interrupted last time (Ctrl-C or SIGTERM), not failed" in status.stdout
+    dry = run_python(chain, "--dry-run")
+    assert "Would run Link(index=1) (it was interrupted last time)" in dry.stdout and "failed" not in dry.stdout
 
 
 def test_dispatch_survives_a_segfault(tmp_path: Path) -> None:
@@ -282,3 +324,11 @@ def test_at_exit_the_run_s_objects_are_left_to_the_os_after_the_script_s_own_han
         "the script s handler, frozen: False",
         "at the very end, frozen: True",
     ], done.stdout
+
+
+def test_provenance_of_plain_tasks_says_which_tasks_write_it(chain: Path) -> None:
+    assert run_python(chain).returncode == 0
+    shown = run_b2box("provenance", str(chain), cwd=chain.parent)
+    assert shown.returncode == 0, shown.stderr
+    assert "No job records yet: provenance.json is written by every task that runs as a job" in shown.stdout
+    assert "each task with a container image, with or without --batch" in shown.stdout

@@ -271,7 +271,8 @@ def test_b2luigi_failure_blocks_stop_at_a_hundred_and_count_the_rest() -> None:
     for index in range(150):
         node = _failed_node(index, f"/logs/{index}")
         graph.nodes[node.task_id] = node
-    printed = luigi_lines.end_of_run(graph)
+    assert luigi_lines.end_of_run(graph) == "This progress looks :( because there were failed tasks\n"
+    printed = luigi_lines.end_of_run(graph, failure_blocks=True)
     assert printed.count("Failed task Part(") == 100
     assert "... and 50 more failed tasks (b2box's summary counts them by cause)" in printed
     assert printed.rstrip().endswith("This progress looks :( because there were failed tasks")

@@ -342,7 +342,7 @@ class BatchRunner:
             del self.intents[path]
         for entry in entries:
             ledger.forget(entry.node.task)
-            self._fail(graph, entry.node, f"interrupted; job {entry.job_id} was removed", entry.job)
+            self._fail(graph, entry.node, f"interrupted; job {entry.job_id} was removed", entry.job, interrupted=True)
 
     # -- outcomes -----------------------------------------------------------------------------------
 
@@ -373,12 +373,14 @@ class BatchRunner:
         self.reporter.changed(node)
         return newly_ready
 
-    def _fail(self, graph: TaskGraph, node: Node, message: str, job: PreparedJob | None) -> None:
+    def _fail(
+        self, graph: TaskGraph, node: Node, message: str, job: PreparedJob | None, interrupted: bool = False
+    ) -> None:
         blocked = graph.fail(node, message)
         if job is not None:  # its job was judged or removed: what it left half-written goes too
             remove_partials_of(node.task)
             node.log_path = job.stderr if os.path.exists(job.stderr) else job.log_dir
-        write_failure_log(node, keep_log_path=True)
+        write_failure_log(node, keep_log_path=True, interrupted=interrupted)
         self.reporter.changed(node)
         for dependent in blocked:
             self.reporter.changed(dependent)

@@ -13,6 +13,7 @@ import platform
 import runpy
 import shutil
 import sys
+import traceback
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any, NoReturn
@@ -22,6 +23,7 @@ from click.shell_completion import get_completion_class
 
 from b2box.cli import flags
 from b2box.cli import process as entrypoint
+from b2box.cli.script_errors import script_error
 from b2box.errors import B2BoxError
 
 EXIT_USAGE = 2
@@ -45,6 +47,12 @@ def run_script(script: str, flags: Sequence[str]) -> None:
         runpy.run_path(path, run_name="__main__")
     except B2BoxError as error:
         _error(str(error))
+    except Exception as error:  # the script itself is broken: not a failed task (exit 1), a usage error (exit 2)
+        if entrypoint.calls != calls_before:
+            raise  # raised while its workflow ran: process() says what (the traceback of a bug stays whole)
+        if "--verbose" in flags:
+            traceback.print_exc()
+        _error(script_error(error, path))
     if entrypoint.calls == calls_before:
         _error(
             f"{script} never called b2box.process(). End it with\n"

@@ -59,6 +59,8 @@ FLAGS = (
     Flag(("-y", "--yes"), "switch", "remove without asking"),
     Flag(("--workers",), "int", "tasks (with --batch: jobs) at once; wins over process(workers=...) and settings"),
     Flag(("--verbose",), "switch", "a line for every failed task (failures of one cause are otherwise one line)"),
+    Flag(("--luigi-summary",), "switch",
+         "also print b2luigi's 'Failed task ...' block per failed task on stdout (b2box's summary names them once)"),
     Flag(("--keep-jobs",), "switch", "with --batch: on Ctrl-C leave submitted jobs running (the next run re-attaches)"),
     Flag(("--strict-settings",), "switch", "unknown setting names are errors, not warnings (setting strict_settings)"),
     Flag(("--scheduler-host",), "text", "use the central luigid scheduler on this host"),

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import luigi.task
 
 from b2box.engine.graph import Node, State, TaskGraph
-from b2box.engine.scheduler import failed_last_time
+from b2box.engine.scheduler import last_time
 from b2box.errors import B2BoxError
 from b2box.results.staleness import ResultCheck
 from b2box.settings.layout import get_serialized_parameters
@@ -50,7 +50,10 @@ def dry_run(roots: list[Any], out: TextIO = sys.stdout) -> int:
         out.write(f"{family}\n")
         for node in nodes:
             verb = {State.MISSING: "Missing input", State.FAILED: "Broken"}.get(node.state, "Would run")
-            again = " (it failed last time)" if node.state is State.PENDING and failed_last_time(node.task) else ""
+            ended = last_time(node.task) if node.state is State.PENDING else None
+            again = {"failed": " (it failed last time)", "interrupted": " (it was interrupted last time)"}.get(
+                ended or "", ""
+            )
             if node.stale:
                 verb, again = "Would run again", f" (stale: {node.stale})"
             out.write(f"\t{verb} {node.task}{again}\n")
@@ -78,11 +81,13 @@ def status(roots: list[Any], out: TextIO = sys.stdout, why: bool = False) -> dic
     all; the rest is pending. Results without a record of what made them are counted as unknown below the table."""
     graph = TaskGraph.build(roots)
     table: dict[str, tuple[int, int, int, int]] = {}
+    interrupted = 0
     for family, nodes in _by_family(list(graph.nodes.values())).items():
         stale = sum(1 for node in nodes if node.stale)
         complete = sum(1 for node in nodes if node.state is State.COMPLETE or node.stale)
-        failed = sum(1 for node in nodes if node.state in (State.FAILED, State.MISSING)
-                     or (node.state is State.PENDING and not node.stale and failed_last_time(node.task)))  # fmt: skip
+        ended = [last_time(node.task) for node in nodes if node.state is State.PENDING and not node.stale]
+        failed = sum(1 for node in nodes if node.state in (State.FAILED, State.MISSING)) + ended.count("failed")
+        interrupted += ended.count("interrupted")
         table[family] = (complete, stale, failed, len(nodes))
     width = max([len(family) for family in table] + [len("task family")])
     out.write(f"{'task family':<{width}}  {'complete':>9}  {'stale':>6}  {'failed':>7}  {'pending':>8}  {'total':>6}\n")
@@ -91,6 +96,9 @@ def status(roots: list[Any], out: TextIO = sys.stdout, why: bool = False) -> dic
     for family, (complete, stale, failed, total) in [*table.items(), ("all", totals)]:
         pending = total - complete - failed
         out.write(f"{family:<{width}}  {complete:>9}  {stale:>6}  {failed:>7}  {pending:>8}  {total:>6}\n")
+    if interrupted:
+        out.write(f"{interrupted} of the pending task(s) were interrupted last time (Ctrl-C or SIGTERM), not failed: "
+                  "the next run runs them again.\n")  # fmt: skip
     unknown = sum(1 for node in graph.nodes.values() if node.unknown)
     if unknown:
         out.write(f"{unknown} result(s) were made without a record of what made them (by b2luigi, or an older b2box): "
@@ -223,6 +231,9 @@ def provenance(roots: list[Any], families: list[str] | None = None, out: TextIO 
             f"    record: {path}\n"
         )
     if not records:
-        out.write("No job records yet: provenance is written by jobs run with --batch.\n")
+        out.write(
+            "No job records yet: provenance.json is written by every task that runs as a job (each --batch job, and "
+            "each task with a container image, with or without --batch); a plain task run here writes none.\n"
+        )
     out.flush()
     return records

@@ -362,7 +362,7 @@ def _process(
                                        elsewhere=WrapperRuns())  # fmt: skip
             result = scheduler.run(tasks)
     if not result.interrupted and not result.outage and not result.lock_lost:
-        sys.stdout.write(luigi_lines.end_of_run(result.graph))
+        sys.stdout.write(luigi_lines.end_of_run(result.graph, failure_blocks=arguments.luigi_summary))
         sys.stdout.flush()
     code = _report(result)
     if code != EXIT_OK and exit_on_failure:

@@ -1,9 +1,9 @@
 """The lines luigi and b2luigi print at the end of a run, which scripts and CI pipelines grep for.
 
-b2box has its own summary (on stderr); these are printed on stdout beside it,
-worded exactly as luigi 3 and b2luigi 1.3 word them, so that a pipeline that
-checks for ``This progress looks :)`` or collects ``Failed task ... with
-task_id and parameters:`` blocks keeps working after the switch to b2box.
+b2box has its own summary (on stderr), which says each failure once. luigi's progress line is printed on stdout
+beside it, worded exactly as luigi 3 and b2luigi 1.3 word it, so that a pipeline that checks for ``This progress
+looks :)`` keeps working after the switch to b2box; b2luigi's ``Failed task ... with task_id and parameters:``
+blocks repeat what b2box's summary says, and are printed only when asked for (``--luigi-summary``).
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def failure_block(node: Node) -> str:
 BLOCKS_SHOWN = 100  # failure blocks printed at most; b2box's summary on stderr counts the rest by cause
 
 
-def end_of_run(graph: TaskGraph) -> str:
-    """Everything printed at the end of a run: a block per failed task (the first :data:`BLOCKS_SHOWN`: 100,000
-    failures would be 700,000 lines and seconds of work after the last job), then the progress line."""
-    failed = [node for node in graph.nodes.values() if node.state is State.FAILED]
+def end_of_run(graph: TaskGraph, failure_blocks: bool = False) -> str:
+    """What is printed at the end of a run: the progress line, after a block per failed task with
+    ``failure_blocks`` (the first :data:`BLOCKS_SHOWN`: 100,000 failures would be 700,000 lines and seconds of work
+    after the last job)."""
+    failed = [node for node in graph.nodes.values() if node.state is State.FAILED] if failure_blocks else []
     blocks = [failure_block(node) for node in failed[:BLOCKS_SHOWN]]
     if len(failed) > BLOCKS_SHOWN:
         blocks.append(

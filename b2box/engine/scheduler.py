@@ -146,15 +146,19 @@ class RunResult:
 FAILURE_LOG = "failure.log"
 
 
-def write_failure_log(node: Node, keep_log_path: bool = False) -> None:
-    """Keep why a task failed beside its other logs (``failure.log``, also the mark of a task that failed last time);
-    remember where, unless the node points at a better log already."""
+INTERRUPTED_MARK = "[interrupted]\n"  # failure.log's first line when the task was stopped, not failed
+
+
+def write_failure_log(node: Node, keep_log_path: bool = False, interrupted: bool = False) -> None:
+    """Keep why a task failed beside its other logs (``failure.log``, also the mark of a task that failed last time,
+    or, with :data:`INTERRUPTED_MARK` first, that was interrupted); remember where, unless the node points at a better
+    log already."""
     try:
         folder = layout.get_log_file_dir(node.task)
         os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, FAILURE_LOG)
         with open(path, "w", encoding="utf-8") as handle:
-            handle.write(node.error or "")
+            handle.write((INTERRUPTED_MARK if interrupted else "") + (node.error or ""))
         if not (keep_log_path and node.log_path):
             node.log_path = path
     except Exception as exc:  # the log is a convenience; never mask the task's own failure
@@ -167,12 +171,20 @@ def forget_failure(node: Node) -> None:
         os.remove(os.path.join(layout.get_log_file_dir(node.task), FAILURE_LOG))
 
 
-def failed_last_time(task: Any) -> bool:
-    """Whether the task's last run failed (its ``failure.log`` is there)."""
+def last_time(task: Any) -> str | None:
+    """How the task's last run ended if it did not succeed: ``"failed"``, ``"interrupted"`` (Ctrl-C, SIGTERM: not
+    the task's fault), or None (it succeeded, or never ran)."""
     try:
-        return os.path.exists(os.path.join(layout.get_log_file_dir(task), FAILURE_LOG))
-    except Exception:  # a task whose log folder cannot be named has no record either
-        return False
+        with open(os.path.join(layout.get_log_file_dir(task), FAILURE_LOG), encoding="utf-8") as handle:
+            first = handle.read(len(INTERRUPTED_MARK))
+    except Exception:  # no record (or a task whose log folder cannot be named)
+        return None
+    return "interrupted" if first == INTERRUPTED_MARK else "failed"
+
+
+def failed_last_time(task: Any) -> bool:
+    """Whether the task's last run failed (its ``failure.log`` is there, and it was not interrupted)."""
+    return last_time(task) == "failed"
 
 
 def lock_result_dirs(graph: TaskGraph) -> None:
@@ -282,10 +294,10 @@ class LocalScheduler:
         for dependent in newly_ready:
             self._push(dependent)
 
-    def _failed(self, graph: TaskGraph, node: Node, error: str) -> None:
+    def _failed(self, graph: TaskGraph, node: Node, error: str, interrupted: bool = False) -> None:
         blocked = graph.fail(node, error)
         remove_partials_of(node.task)  # its worker is gone: what it left half-written goes too
-        write_failure_log(node)
+        write_failure_log(node, interrupted=interrupted)
         self.reporter.changed(node)
         for dependent in blocked:
             self.reporter.changed(dependent)
@@ -309,7 +321,7 @@ class LocalScheduler:
             except TaskFailed as failure:
                 self._failed(graph, node, failure.explanation)
             except KeyboardInterrupt:
-                self._failed(graph, node, "interrupted (Ctrl-C)")
+                self._failed(graph, node, "interrupted (Ctrl-C)", interrupted=True)
                 raise
             else:
                 self._succeeded(graph, node)
@@ -331,7 +343,7 @@ class LocalScheduler:
                         self._failed(graph, node, error)
         except (KeyboardInterrupt, LockLost):
             for task_id in pool.stop():
-                self._failed(graph, graph.nodes[task_id], "interrupted; its outputs were discarded")
+                self._failed(graph, graph.nodes[task_id], "interrupted; its outputs were discarded", interrupted=True)
             raise
         pool.stop()
 

@@ -1,0 +1,54 @@
+"""A workflow script that cannot run, said in one line: where (file and line) and what, as a compiler would.
+
+A syntax error, a missing import or an exception at the script's top level is the user's to fix before anything
+runs, so ``b2box run`` reports it like any other pre-run error (exit 2), not as a 30-line traceback that CI
+cannot tell from a failed task; ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+
+def _where(filename: str, line: int | None) -> str:
+    """``file:line``, relative to the current folder when that is shorter."""
+    shown = filename
+    if os.path.isabs(filename):
+        relative = os.path.relpath(filename)
+        shown = relative if not relative.startswith("..") else filename
+    return f"{shown}:{line}" if line else shown
+
+
+def _syntax(error: SyntaxError) -> str:
+    text = (error.text or "").rstrip("\n")
+    where = _where(error.filename or "<unknown>", error.lineno)
+    if not text.strip():
+        return f"{where}: {error.msg}"
+    stripped = text.lstrip()
+    caret = ""
+    if error.offset:
+        column = max(0, error.offset - 1 - (len(text) - len(stripped)))
+        caret = "\n    " + " " * column + "^"
+    return f"{where}: {error.msg}\n    {stripped}{caret}"
+
+
+def script_error(error: Exception, script: str) -> str:
+    """One line (a syntax error: three, with the offending line and a caret) naming where ``error`` was raised:
+    the innermost frame of the script or of a module of the user's (not b2box's, not Python's)."""
+    if isinstance(error, SyntaxError):
+        return _syntax(error) + "\nFix the script and run again."
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if _is_users(frame.filename, script)]
+    frame = own[-1] if own else (frames[-1] if frames else None)
+    where = _where(frame.filename, frame.lineno) if frame else _where(script, None)
+    message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return f"{where}: {message} (the script stopped before it called process(); --verbose shows the traceback)"
+
+
+def _is_users(filename: str, script: str) -> bool:
+    """Frames of the script and of modules beside it, not of b2box, runpy or installed packages."""
+    if filename == script:
+        return True
+    folder = os.path.dirname(script)
+    return filename.startswith(folder + os.sep) and "site-packages" not in filename and "/b2box/" not in filename
