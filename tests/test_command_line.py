@@ -245,6 +245,10 @@ def test_command_line_workers_win_over_the_script_and_batch_runs_say_their_limit
     shutil.rmtree(tmp_path / "results")
     default = run_python(script, "--batch", env={"FAULT_RUNS": str(tmp_path / "runs"), "FAULT_WORKERS": "0"})
     assert "up to 1000 jobs in flight at once (batch_workers)" in default.stderr
+    assert "b2box: jobs run on this machine (batch_system 'local'" in default.stderr, "what auto chose, said once"
+    if not any(shutil.which(command) for command in ("bsub", "condor_submit", "sbatch")):
+        assert "'auto' finds none of bsub, condor_submit, sbatch on PATH)" in default.stderr
+    assert default.stderr.count("jobs run without a container (the first: ") == 1, "the environment, said once"
 
 
 def test_test_mode_prints_the_whole_traceback(chain: Path) -> None:

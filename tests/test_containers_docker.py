@@ -66,6 +66,8 @@ def test_same_workflow_in_docker_and_without_container(
             assert record["image"]["reference"] == analysis_image
             assert record["image"]["runtime_version"]
             assert record["hostname"] != os.uname().nodename, "the job ran in a container"
+            said = f"b2box: jobs run in docker image {analysis_image} {expected_digest} (the first: Number)"
+            assert finished.stderr.count(said) == 1, finished.stderr
         for output in (folder / "results").rglob("*.json"):
             assert output.stat().st_uid == os.getuid() and output.stat().st_gid == os.getgid()
         records = folder.glob("logs/index=*/Number/provenance.json")

@@ -267,5 +267,6 @@ def test_auto_picks_lsf_where_bsub_is_and_info_shows_its_version(tmp_path: Path,
     done = workflow.run("--batch", env={**env, "FAULT_N": "1"})
     assert done.returncode == 0, done.stderr
     assert arrays(standin), "auto chose LSF: bsub is on PATH"
+    assert f"b2box: jobs go to lsf (bsub: {STANDIN / 'bin' / 'bsub'})" in done.stderr, "the run says what auto chose"
     info = run_b2box("info", cwd=tmp_path, env={"PATH": env["PATH"], "LSF_STANDIN_DIR": str(standin)})
     assert "LSF: IBM Spectrum LSF Standard 10.1" in info.stdout

@@ -25,10 +25,10 @@ from b2box.batch.grouping import PackedJob, pack
 from b2box.batch.jobs import PreparedJob, submitted_job
 from b2box.batch.notices import Notices
 from b2box.batch.pacing import WATCHED_JOBS, Backlog, SubmissionOutcomes, until_one_ends
-from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import check_before_submitting
-from b2box.batch.retry import BatchCalls, BatchSystemUnavailable, RetryPolicy
+from b2box.batch.retry import BatchSystemUnavailable, RetryPolicy
 from b2box.batch.room import Room
+from b2box.batch.systems import RunSystems
 from b2box.batch.tracking import BatchStats, TrackedTask
 from b2box.batch.verdict import judge, with_explanations
 from b2box.engine.graph import Node, State, TaskGraph
@@ -71,14 +71,13 @@ class BatchRunner:
         self.workers = max(1, workers)
         self.reporter: Reporter = reporter or SilentReporter()
         self.poll_interval = float(default_of("batch_poll_interval") if poll_interval is None else poll_interval)
-        self.backends: dict[str, Backend] = dict(backends or {})
+        self.systems = RunSystems(dict(backends or {}), retry_policy or RetryPolicy(), self.reporter.note)
+        self.backends, self.backend, self.preparer = self.systems.backends, self.systems.backend, self.systems.preparer
         self.keep_jobs = keep_jobs
-        self.preparers: dict[str, JobPreparer] = {}
         self.stats = BatchStats()
         self.active: dict[str, list[TrackedTask]] = {}  # batch job id -> the tasks it runs (several when grouped)
         self.attempts: dict[str, int] = {}
         self.notices = Notices(self.reporter.note)  # holds, suspensions, retries, full queues: told once, grouped
-        self.retry_policy = retry_policy or RetryPolicy()
         self.intents: dict[str, list[ledger.Intent]] = {}  # this run's submissions not recorded yet
         self.backlog = Backlog()  # jobs that ended, judged a share per poll
         self.hurry = False  # the last pass stopped for time with tasks left: poll without waiting
@@ -127,17 +126,6 @@ class BatchRunner:
         return result
 
     # -- talking to backends ------------------------------------------------------------------------
-
-    def backend(self, name: str) -> Backend:
-        if name not in self.backends:
-            calls = BatchCalls(name, self.retry_policy, note=self.reporter.note)
-            self.backends[name] = registry.create(name, calls)
-        return self.backends[name]
-
-    def preparer(self, name: str) -> JobPreparer:
-        if name not in self.preparers:
-            self.preparers[name] = JobPreparer(name, self.backend(name))
-        return self.preparers[name]
 
     def _ids_by_backend(self) -> dict[str, list[str]]:
         """The active jobs of each backend, but those known to have ended (waiting to be judged)."""
@@ -209,6 +197,7 @@ class BatchRunner:
                     rest.append(node)
                     continue
                 job = self.preparer(name).prepare(node.task, graph.identity_record(node))
+                self.systems.prepared(job)
             except B2BoxError as error:
                 self._fail(graph, node, str(error), None)
                 continue

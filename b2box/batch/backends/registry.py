@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,19 @@ def _detected(search_path: str) -> str:
     candidates = [entry for entry in _registered.values() if entry.auto and entry.command]
     command = first_on_path(tuple(entry.command for entry in candidates), search_path)
     return next((entry.name for entry in candidates if command and entry.command == command), "local")
+
+
+def choice(name: str) -> str:
+    """Where a run's jobs of batch system ``name`` go and, where ``auto`` would choose the same, what it found."""
+    search_path = os.environ.get("PATH", "")
+    automatic = _detected(search_path) == name
+    if name == "local":
+        commands = [entry.command for entry in _registered.values() if entry.auto and entry.command]
+        why = f": 'auto' finds none of {', '.join(commands)} on PATH" if automatic else ""
+        return f"jobs run on this machine (batch_system 'local'{why})"
+    command = registration(name).command
+    found = shutil.which(command, path=search_path) if command else None
+    return f"jobs go to {name}" + (f" ({command}: {found})" if found else "")
 
 
 def batch_system_of(task: Any) -> str:
