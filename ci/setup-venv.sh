@@ -22,9 +22,11 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 # b2box is installed in editable mode: code changes need no reinstall, only a changed pyproject.toml does.
-stamp=$(sha256sum pyproject.toml | cut -d' ' -f1)
+# B2BOX_EXTRAS chooses the extras (default: test, what ci/test.sh needs; ci/example.sh needs none).
+extras=${B2BOX_EXTRAS-test}
+stamp="$(sha256sum pyproject.toml | cut -d' ' -f1) [$extras]"
 if [ "$(cat .venv/.b2box-installed 2>/dev/null)" != "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-    .venv/bin/python -m pip install --quiet -e ".[test]"
+    .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
     echo "$stamp" > .venv/.b2box-installed
 fi

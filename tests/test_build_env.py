@@ -68,6 +68,11 @@ def test_unlocked_environment_is_one_clear_error_before_the_run(project: Path) -
     ran = run_python(folder / "small.py", "--batch")
     assert ran.returncode == 2
     assert ran.stderr.count("analysis is not in") == 1 and "b2box build-env analysis" in ran.stderr
+    (folder / "settings.json").write_text(json.dumps({"image": "env:analysys"}))
+    misspelt = run_python(folder / "small.py", "--batch")
+    assert misspelt.returncode == 2
+    assert "there is no environment analysys in" in misspelt.stderr
+    assert "did you mean 'env:analysis'?" in misspelt.stderr
 
 
 def test_build_failure_shows_the_failing_step(project: Path) -> None:

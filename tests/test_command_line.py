@@ -30,6 +30,7 @@ def test_run_then_rerun_does_nothing_and_exits_zero(chain: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert "4 tasks, 0 already complete, 4 to run" in first.stderr  # the wrapper task counts too
     assert (chain.parent / "results/index=2/link.txt").read_text() == "partial 2"
+    assert not (chain.parent / "task_files").exists(), "a plain run leaves no empty bookkeeping folder behind"
     again = run_b2box("run", str(chain), cwd=chain.parent)
     assert again.returncode == 0
     assert "0 to run" in again.stderr
@@ -191,6 +192,8 @@ def test_help_version_completion() -> None:
     assert version.returncode == 0 and "b2box" in version.stdout
     completion = run_b2box("completion", "bash", cwd=REPO)
     assert "_B2BOX_COMPLETE" in completion.stdout
+    bare = run_b2box(cwd=REPO)
+    assert bare.returncode == 0 and "Commands:" in bare.stdout and "run" in bare.stdout, "a bare b2box is the help"
 
 
 def test_init_writes_a_workflow_that_runs(tmp_path: Path) -> None:
@@ -255,6 +258,9 @@ def test_test_mode_prints_the_whole_traceback(chain: Path) -> None:
     result = run_python(chain, "--test", env={"CHAIN_FAIL": "1"})
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "link 1 failed on purpose" in result.stderr
+    link = chain.parent / "results" / "index=0" / "link.txt"
+    assert f"DEBUG:b2box:Link(index=0) starts; it makes {link}" in result.stderr, "--test's debug logs"
+    assert "DEBUG:b2box:Link(index=0) is done" in result.stderr
 
 
 def test_status_and_dry_run_show_tasks_that_failed_last_time(chain: Path) -> None:

@@ -106,9 +106,28 @@ def bash_only_image(docker_client) -> str:
     return name
 
 
-def test_image_without_python_fails_at_once_with_the_fix(tmp_path: Path, docker_client) -> None:
+def test_image_without_python_stops_the_run_before_anything_runs(tmp_path: Path, docker_client) -> None:
     image = bash_only_image(docker_client)
-    script = workflow(tmp_path, {"image": image, "runtime": "docker"})
+    before = {container.id for container in docker_client.containers.list(all=True)}
+    for mode in (["--batch"], []):
+        script = workflow(tmp_path / (mode[0][2:] if mode else "here"), {"image": image, "runtime": "docker"})
+        finished = run_python(script, *mode)
+        assert finished.returncode == 2, finished.stderr
+        assert f"docker image {image} has no python3" in finished.stderr and "Traceback" not in finished.stderr
+        assert finished.stderr.count("has no python3") == 1, "one line for the image, not one failure per task"
+        assert "Use an image with Python 3 (b2box build-env makes one from yours)" in finished.stderr
+        assert not list(script.parent.glob("logs/**/stderr")), "no task started"
+    assert {container.id for container in docker_client.containers.list(all=True)} == before, "nothing left behind"
+
+
+def test_the_bootstrap_still_names_an_image_without_python_when_the_check_is_passed(
+    tmp_path: Path, docker_client
+) -> None:
+    """An env_script may provide Python, so such a task is not checked before the run: the job then fails with the
+    bootstrap's own line (exit 72), as before."""
+    image = bash_only_image(docker_client)
+    script = workflow(tmp_path, {"image": image, "runtime": "docker", "env_script": "env.sh"})
+    (tmp_path / "env.sh").write_text("# provides nothing\n")
     finished = run_python(script, "--batch")
     assert finished.returncode == 1
     stderr = (tmp_path / "logs/index=0/Number/stderr").read_text()
@@ -147,8 +166,9 @@ def test_missing_image_is_one_error_before_anything_runs(tmp_path: Path) -> None
     for mode in ([], ["--batch"]):
         finished = run_python(script, *mode)
         assert finished.returncode == 2, finished.stderr
-        assert finished.stderr.count("no-such-image:1") == 1, "said once, not once per task"
-        assert "needed by Sum_" in finished.stderr and "and 1 more" in finished.stderr
+        assert finished.stderr.count("'no-such-image:1' is not on this machine") == 1, "said once, not once per task"
+        assert "Pull it (docker pull no-such-image:1)" in finished.stderr
+        assert "needed by Sum(" in finished.stderr and "and 1 more" in finished.stderr, "tasks named as people do"
         assert "setting 'image'" in finished.stderr
         assert not (tmp_path / "wf/results").exists()
 

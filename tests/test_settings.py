@@ -117,6 +117,7 @@ def test_deprecated_key_is_read_with_warning(script_folder: Path) -> None:
     [
         ({"workers": "four"}, r"settings.json: setting 'workers': .*integer.*'four'"),
         ({"batch_system": "pbs"}, r"setting 'batch_system': must be one of.*'pbs'"),
+        ({"batch_system": "slrum"}, r"setting 'batch_system': must be one of.*\(got 'slrum'; did you mean 'slurm'\?\)"),
         (
             {"batch_system": "test"},
             r"must be one of: 'auto', 'local', 'lsf', 'htcondor', 'slurm', 'gbasf2', "

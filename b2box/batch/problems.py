@@ -9,7 +9,8 @@ import luigi
 
 from b2box.batch.backends import registry
 from b2box.batch.backends.base import capabilities_of
-from b2box.engine.graph import State, TaskGraph
+from b2box.engine.graph import State, TaskGraph, readable_name
+from b2box.env.python_check import check_python
 from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 
@@ -23,9 +24,10 @@ def check_before_submitting(graph: TaskGraph, backend: Callable[[str], Any], pre
         try:
             name = registry.batch_system_of(node.task)
             if not capabilities_of(backend(name)).site_chooses_container:
-                preparer(name).identity(node.task, spec_for_task(node.task))
+                spec = spec_for_task(node.task)
+                check_python(spec, preparer(name).identity(node.task, spec))
         except B2BoxError as error:
-            record_problem(problems, error, node.task_id)
+            record_problem(problems, error, node.task)
     raise_grouped(problems)
 
 
@@ -35,9 +37,10 @@ def raise_grouped(problems: dict[str, list[str]]) -> None:
         raise B2BoxError("; ".join(f"{problem} (needed by {_some(ids)})" for problem, ids in problems.items()))
 
 
-def record_problem(problems: dict[str, list[str]], error: Exception, task_id: str) -> None:
-    """Note ``error`` of ``task_id`` (tasks with the same problem share one entry)."""
-    problems.setdefault(_without_task(str(error), task_id), []).append(task_id)
+def record_problem(problems: dict[str, list[str]], error: Exception, task: Any) -> None:
+    """Note ``error`` of ``task`` (tasks with the same problem share one entry, which names them as people do:
+    ``Sum(n=3)``, not luigi's ``Sum_3_99914b932b``)."""
+    problems.setdefault(_without_task(str(error), task.task_id), []).append(readable_name(task))
 
 
 def _without_task(message: str, task_id: str) -> str:

@@ -30,6 +30,7 @@ from b2box.batch.prepare import JobPreparer
 from b2box.batch.problems import raise_grouped, record_problem
 from b2box.batch.verdict import judge
 from b2box.env.container import docker_name
+from b2box.env.python_check import check_python
 from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.settings.resolved import settings_of
@@ -60,9 +61,10 @@ class WrapperRuns:
             if not self.wants(task):
                 continue
             try:
-                preparer.identity(task, spec_for_task(task))
+                spec = spec_for_task(task)
+                check_python(spec, preparer.identity(task, spec))
             except B2BoxError as error:
-                record_problem(problems, error, task.task_id)
+                record_problem(problems, error, task)
         raise_grouped(problems)
 
     def preparer(self) -> JobPreparer:

@@ -60,10 +60,13 @@ def run_script(script: str, flags: Sequence[str]) -> None:
         )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, invoke_without_command=True)
 @click.version_option(package_name="b2box", prog_name="b2box")
-def main() -> None:
+@click.pass_context
+def main(context: click.Context) -> None:
     """Run b2luigi-style workflows the same way on a laptop, batch farms, the grid and CI."""
+    if context.invoked_subcommand is None:  # a bare `b2box` asks what it can do: the help, and no error
+        click.echo(context.get_help())
 
 
 _SCRIPT = click.argument("script", type=click.Path(dir_okay=False))

@@ -118,7 +118,7 @@ class FolderLock:
         try:
             os.makedirs(self.folder, exist_ok=True)  # (made again when it was removed during the run)
             descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        except (FileExistsError, FileNotFoundError):  # (not found: a run that ended removed the empty folder)
             return False
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(mine))
@@ -287,10 +287,19 @@ class RunLock:
         return ""
 
     def release(self) -> None:
-        """Give the locks up (only those still ours)."""
+        """Give the locks up (only those still ours); the workflow's lock folder goes too when nothing else is in it
+        (and its parent, ``task_file_dir``, when that is empty then), so a plain run leaves no empty folders."""
         self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(timeout=5)  # a beat under way would write its file again after the release
         for lock in reversed(self.locks):
             lock.release()
+        folder = self.locks[0].folder
+        for empty in (folder, os.path.dirname(folder)):
+            try:
+                os.rmdir(empty)
+            except OSError:  # not empty (jobs' files, another run's lock) or gone: left as it is
+                break
 
     def __enter__(self) -> RunLock:
         global _current

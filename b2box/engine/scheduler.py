@@ -187,6 +187,14 @@ def failed_last_time(task: Any) -> bool:
     return last_time(task) == "failed"
 
 
+def _output_paths(task: Any) -> list[str]:
+    """The paths of the task's outputs, for --test's debug lines."""
+    try:
+        return [str(getattr(target, "path", target)) for target in luigi.task.flatten(task.output())]
+    except Exception:  # a broken output() is reported when the task runs
+        return []
+
+
 def lock_result_dirs(graph: TaskGraph) -> None:
     """Take the locks of the local result folders the graph's tasks write, beside the workflow's own
     (:mod:`b2box.engine.run_lock`): two workflows sharing results must not run at once either."""
@@ -308,6 +316,9 @@ class LocalScheduler:
         while self._ready:
             node = self._pop()
             kept = self._start(graph, node)
+            logger.debug(
+                "%s starts; it makes %s", node.task, ", ".join(map(str, _output_paths(node.task))) or "nothing"
+            )
             if self.elsewhere is not None and self.elsewhere.wants(node.task):
                 error = self.elsewhere.run(node.task, kept)
                 if error is None:
@@ -324,6 +335,7 @@ class LocalScheduler:
                 self._failed(graph, node, "interrupted (Ctrl-C)", interrupted=True)
                 raise
             else:
+                logger.debug("%s is done", node.task)
                 self._succeeded(graph, node)
 
     # -- the default: every task in a worker process -----------------------------------------------------

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import subprocess
 
+from b2box.env import user_cache
 from b2box.env.identity import DigestMismatch, ImageIdentity
 from b2box.env.mounts import mount_spec
 from b2box.errors import B2BoxError
 
-_CACHE_FILE = os.path.join(os.path.expanduser("~"), ".cache", "b2box", "sif-digests.json")
+_CACHE_FILE = "sif-digests.json"  # in b2box.env.user_cache's folder
 
 
 @functools.lru_cache(maxsize=4)
@@ -43,21 +43,10 @@ def sha256_of(path: str) -> str:
 def _cached_sha256(path: str) -> str:
     status = os.stat(path)
     key = f"{os.path.realpath(path)}|{status.st_size}|{status.st_mtime_ns}"
-    try:
-        with open(_CACHE_FILE, encoding="utf-8") as handle:
-            cache = json.load(handle)
-    except (OSError, ValueError):
-        cache = {}
+    cache = user_cache.read(_CACHE_FILE)
     if key not in cache:
         cache[key] = sha256_of(path)
-        try:
-            os.makedirs(os.path.dirname(_CACHE_FILE), exist_ok=True)
-            temporary = f"{_CACHE_FILE}.{os.getpid()}"
-            with open(temporary, "w", encoding="utf-8") as handle:
-                json.dump(cache, handle)
-            os.replace(temporary, _CACHE_FILE)
-        except OSError:
-            pass
+        user_cache.write(_CACHE_FILE, cache)
     return str(cache[key])
 
 

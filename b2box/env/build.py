@@ -15,6 +15,7 @@ definitions, for CI.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import json
@@ -324,8 +325,14 @@ def resolve_env_image(reference: str, runtime: str, start: str) -> tuple[str, st
     """``env:<name>`` -> (image, pinned digest, runtime) from the nearest ``b2box.lock``."""
     name = reference[len(ENV_PREFIX) :]
     project = find_project(start)
-    entry = read_lock(project).get(name)
+    locked = read_lock(project)
+    entry = locked.get(name)
     if entry is None:
+        defined = [path.parent.name for path in (project / IMAGES_FOLDER).glob("*/Dockerfile")]
+        close = difflib.get_close_matches(name, [*locked, *defined], n=1) if name not in defined else []
+        if close:  # a misspelling, not an environment that was never built
+            hint = f"did you mean '{ENV_PREFIX}{close[0]}'?"
+            raise B2BoxError(f"image {reference!r}: there is no environment {name} in {project}; {hint}")
         raise B2BoxError(f"image {reference!r}: {name} is not in {project / LOCK_FILE}; run b2box build-env {name}")
     # auto: Docker where its command is (a laptop, CI), the SIF elsewhere (a batch worker node).
     if runtime == "apptainer" or (

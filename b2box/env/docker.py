@@ -45,8 +45,8 @@ def resolve(image: str, pinned: str = "") -> ImageIdentity:
         found = _client().images.get(image)
     except docker.errors.ImageNotFound:
         raise B2BoxError(
-            f"Docker image {image!r} is not on this machine. Build it (b2box build-env) or load it "
-            "(docker load) first; b2box does not pull images."
+            f"Docker image {image!r} is not on this machine. Pull it (docker pull {image}), build it (b2box "
+            "build-env) or load it (docker load) first; b2box does not pull images itself."
         ) from None
     digest = str(found.id)
     if pinned and pinned not in (digest, digest.removeprefix("sha256:")):
@@ -54,6 +54,22 @@ def resolve(image: str, pinned: str = "") -> ImageIdentity:
     return ImageIdentity(
         runtime="docker", reference=image, digest=digest, runtime_version=engine_version(), run_reference=digest
     )
+
+
+def runs_python(reference: str) -> str:
+    """Start ``python3`` in the image once; what went wrong, or empty. The container is removed whatever happens
+    (one that could not start would otherwise be left behind, created)."""
+    import docker.errors
+
+    container = _client().containers.create(reference, ["-c", "pass"], entrypoint="python3", network_disabled=True)
+    try:
+        container.start()
+        code = int(container.wait(timeout=300).get("StatusCode", 1))
+        return f"python3 exited with code {code}" if code else ""
+    except docker.errors.APIError as error:
+        return (str(error.explanation or error).strip().splitlines() or ["it could not start"])[-1]
+    finally:
+        container.remove(force=True)
 
 
 def command(

@@ -16,6 +16,7 @@ import difflib
 import inspect
 import itertools
 import os
+import re
 import textwrap
 import warnings
 from collections.abc import Mapping
@@ -190,9 +191,15 @@ def check_names(source: str, keys: Any, strict: bool) -> None:
 
 def _describe(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
+    hint = ""
     if error.get("type") == "literal_error":
         message = message.replace("Input should be", "must be one of:")
-    return f"{message} (got {error.get('input')!r})"
+        expected = [str(value) for value in (error.get("ctx") or {}).get("expected_values", ())]
+        if not expected:  # pydantic lists them only in its message: 'a', 'b' or 'c'
+            expected = re.findall(r"'([^']*)'", message)
+        close = difflib.get_close_matches(str(error.get("input")), expected, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{message} (got {error.get('input')!r}{hint})"
 
 
 def _raise_for(source: str, exc: ValidationError) -> None:
