@@ -342,3 +342,24 @@ def test_provenance_of_plain_tasks_says_which_tasks_write_it(chain: Path) -> Non
     assert shown.returncode == 0, shown.stderr
     assert "No job records yet: provenance.json is written by every task that runs as a job" in shown.stdout
     assert "each task with a container image, with or without --batch" in shown.stdout
+
+
+def test_the_command_line_sets_the_root_task_s_parameters_and_chooses_the_task(tmp_path: Path) -> None:
+    shutil.copy(WORKFLOWS / "total.py", tmp_path / "wf.py")
+    assert run_b2box("run", "wf.py", "--n", "3", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "results/n=3/label=x/total.txt").read_text() == "3"
+    luigi_form = run_python(tmp_path / "wf.py", "--Total-n", "4", "--label=y", "--batch")
+    assert luigi_form.returncode == 0, luigi_form.stderr
+    assert (tmp_path / "results/n=4/label=y/total.txt").read_text() == "4", "jobs rebuild the root as given"
+    other = run_b2box("run", "wf.py", "--task", "Number", "--index", "7", cwd=tmp_path)
+    assert other.returncode == 0 and (tmp_path / "results/index=7/n.txt").read_text() == "7"
+    for arguments, said in [
+        (["--lable", "z"], "b2box: error: no such option: --lable (did you mean --label?). The run starts from Total"),
+        (["--n", "three"], "b2box: error: --n 'three': not a valid value for Total.n"),
+        (["--n"], "b2box: error: option --n needs a value (--n VALUE)"),
+        (["--task", "Numbr"], "no such task family in the script; did you mean 'Number'? it has: Number, Total"),
+        (["--task", "Number"], "b2box: error: --task Number needs --index VALUE"),
+    ]:
+        refused = run_b2box("run", "wf.py", *arguments, cwd=tmp_path)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1

@@ -78,8 +78,8 @@ _SCRIPT_ARGS = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @flags.click_options
 @_SCRIPT_ARGS
 def run(script: str, script_args: tuple[str, ...], **values: Any) -> None:
-    """Run the workflow SCRIPT with the flags below (the same as `python SCRIPT --help` lists; other arguments are
-    passed to the script)."""
+    """Run the workflow SCRIPT with the flags below (the same as `python SCRIPT --help` lists). Other arguments are
+    passed to the script: --name VALUE sets a parameter of the task it runs (or of --task FAMILY)."""
     run_script(script, [*flags.as_script_flags(values), *script_args])
 
 

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import luigi
 
 from b2box.batch.backends import registry
-from b2box.cli import flags, graph, inspection
+from b2box.cli import flags, graph, inspection, task_arguments
 from b2box.engine import luigi_lines
 from b2box.engine.central import CentralSchedulerReporter, CentralSchedulerUnreachable
 from b2box.engine.graph import State, TaskGraph
@@ -64,13 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_arguments(argv: Sequence[str] | None, ignore_unknown: bool) -> argparse.Namespace:
-    """Parse the script's flags; unknown flags are an error unless ``ignore_unknown``."""
+    """Parse the script's flags; the rest (``parsed.task_values``) set the root tasks' parameters
+    (:mod:`b2box.cli.task_arguments`), or, with ``ignore_unknown``, are the script's own and left to it."""
     parser = build_parser()
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if ignore_unknown:
-        parsed, _ = parser.parse_known_args(arguments)
-    else:
-        parsed = parser.parse_args(arguments)
+    parsed, rest = parser.parse_known_args(arguments)
+    parsed.task_values = [] if ignore_unknown else rest
     central = bool(parsed.scheduler_host or parsed.scheduler_port)
     if central and (parsed.test or parsed.dry_run):
         parser.error("--test and --dry-run cannot use a central scheduler")
@@ -239,6 +238,7 @@ def process(
         if arguments.strict_settings:
             set_setting(STRICT_SETTINGS, True)
         validate_settings()
+        tasks = task_arguments.apply(tasks, arguments.task_values, arguments.task)
         return _process(
             tasks,
             arguments,
