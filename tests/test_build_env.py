@@ -34,6 +34,8 @@ def run_small_workflow(folder: Path, settings: dict) -> dict:
 def test_build_lock_cache_and_use_an_environment(project: Path, docker_client) -> None:
     first = run_b2box("build-env", "analysis", cwd=project, timeout=900)
     assert first.returncode == 0, first.stderr
+    assert "b2box: analysis: Step 1/" in first.stderr and "b2box: analysis (b2box layer): Step 1/" in first.stderr
+    assert "s)" in first.stdout and ("(built in " in first.stdout or "(cached)" in first.stdout)
     lock = json.loads((project / "b2box.lock").read_text())["environments"]["analysis"]
     image = docker_client.images.get(lock["docker_image"])
     assert image.id == lock["docker_id"] and lock["docker_image"].startswith("b2box-env/analysis:")
@@ -75,10 +77,14 @@ def test_unlocked_environment_is_one_clear_error_before_the_run(project: Path) -
     assert "did you mean 'env:analysis'?" in misspelt.stderr
 
 
-def test_build_failure_shows_the_failing_step(project: Path) -> None:
+def test_build_failure_shows_the_failing_step(project: Path, docker_client) -> None:
     broken = project / "images" / "broken"
     broken.mkdir()
     (broken / "Dockerfile").write_text("FROM python:3.11-slim-bookworm\nRUN echo step-output && false\n")
+    before = {container.id for container in docker_client.containers.list(all=True)}
     failed = run_b2box("build-env", "broken", cwd=project, timeout=300)
     assert failed.returncode == 2
     assert "building" in failed.stderr and "false" in failed.stderr and "step-output" in failed.stderr
+    assert "b2box: broken: Step 2/2 : RUN echo step-output && false" in failed.stderr, "each step as it starts"
+    assert failed.stderr.count("returned a non-zero code") == 1, "the error, once"
+    assert {container.id for container in docker_client.containers.list(all=True)} == before, "nothing left behind"

@@ -13,6 +13,7 @@ import platform
 import runpy
 import shutil
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from importlib import resources
@@ -163,7 +164,9 @@ def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str
         pending = []
         for definition in build.definitions(root, list(names)):
             old = lock.get(definition.name)
-            entry = build.build(definition, client) if client else build.locked_entry(root, definition, lock)
+            started = time.monotonic()
+            say = lambda line: click.echo(f"b2box: {line}", err=True)  # noqa: E731 - (each step as it starts)
+            entry = build.build(definition, client, say) if client else build.locked_entry(root, definition, lock)
             entry.update(build.kept_sif(old, entry))
             if apptainer:
                 try:
@@ -173,9 +176,8 @@ def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str
             cached = entry.pop("cached")
             lock[definition.name] = entry
             sif = f", {entry['sif']} {entry['sif_sha256']}" if "sif" in entry else ""
-            click.echo(
-                f"{definition.name}: {entry['docker_image']} {entry['docker_id']}{' (cached)' if cached else ''}{sif}"
-            )
+            took = " (cached)" if cached else f" (built in {time.monotonic() - started:.0f} s)"
+            click.echo(f"{definition.name}: {entry['docker_image']} {entry['docker_id']}{took}{sif}")
         click.echo(f"wrote {build.write_lock(root, lock)}")
         for message in pending:
             click.echo(f"b2box: {message}", err=True)

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,9 @@ IMAGES_FOLDER = "images"
 LOCK_FILE = "b2box.lock"
 ENV_PREFIX = "env:"
 REPOSITORY = "b2box-env"
+
+
+Say = Callable[[str], None]  # where the build's progress lines go
 
 
 @dataclass(frozen=True)
@@ -175,19 +179,29 @@ LABEL org.b2box.environment="{name}" org.b2box.definition="{digest}"
 """
 
 
-def _build(client: Any, context: Path | io.BytesIO, tag: str, what: str, custom: bool = False) -> Any:
-    """Build with the Docker SDK; a failure shows the failing step and its output."""
-    import docker.errors
-
-    try:
-        if custom:
-            image, _ = client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-        else:
-            image, _ = client.images.build(path=str(context), tag=tag, rm=True)
-    except docker.errors.BuildError as error:
-        output = "".join(str(chunk.get("stream", "") or chunk.get("error", "")) for chunk in error.build_log)
-        raise B2BoxError(f"building {what} failed: {error.msg}\n{output.strip()[-3000:]}") from None
-    return image
+def _build(client: Any, context: Path | io.BytesIO, tag: str, what: str, say: Say, custom: bool = False) -> Any:
+    """Build with the Docker SDK, saying each step as it starts; a failure shows the failing step's output once.
+    The build's intermediate containers are removed whether it succeeds or not (``forcerm``)."""
+    options: dict[str, Any] = {"tag": tag, "rm": True, "forcerm": True, "decode": True}
+    if custom:
+        chunks = client.api.build(fileobj=context, custom_context=True, **options)
+    else:
+        chunks = client.api.build(path=str(context), **options)
+    output: list[str] = []
+    built = ""
+    for chunk in chunks:
+        text = str(chunk.get("stream", ""))
+        if text.startswith("Step "):
+            output.clear()  # the output shown on failure is the failing step's (said once, below its line)
+            say(f"{what}: {text.strip()}")
+            continue
+        output.append(text)
+        if chunk.get("error"):
+            raise B2BoxError(
+                f"building {what} failed: {str(chunk['error']).strip()}\n{''.join(output).strip()[-3000:]}"
+            )
+        built = str((chunk.get("aux") or {}).get("ID", built))
+    return client.images.get(built or tag)
 
 
 def _layer_context(base: str, name: str, digest: str, wheelhouse: Path) -> io.BytesIO:
@@ -202,8 +216,9 @@ def _layer_context(base: str, name: str, digest: str, wheelhouse: Path) -> io.By
     return archive
 
 
-def build(definition: Definition, client: Any) -> dict[str, Any]:
-    """The definition's image with b2box on top, built or found in the cache; its lock entry."""
+def build(definition: Definition, client: Any, say: Say = lambda _: None) -> dict[str, Any]:
+    """The definition's image with b2box on top, built (each step said as it starts) or found in the cache; its
+    lock entry."""
     digest = definition_hash(definition)
     tag = f"{REPOSITORY}/{definition.name}:{digest[:12]}"
     try:
@@ -211,28 +226,37 @@ def build(definition: Definition, client: Any) -> dict[str, Any]:
         return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": True}
     except Exception:  # not built yet
         pass
-    base = _build(
-        client, definition.folder, f"{REPOSITORY}/{definition.name}-base:{digest[:12]}", f"{definition.dockerfile}"
-    )
-    python_version = (
-        client.containers.run(
-            base.id, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], entrypoint="python3", remove=True
-        )
-        .decode()
-        .strip()
-    )
+    base = _build(client, definition.folder, f"{REPOSITORY}/{definition.name}-base:{digest[:12]}", definition.name, say)
+    python_version = _python_version(client, base.id, definition)
     wheelhouse = _wheelhouse(python_version)
     try:
         image = _build(
             client,
             _layer_context(base.id, definition.name, digest, wheelhouse),
             tag,
-            f"the b2box layer of {definition.name}",
+            f"{definition.name} (b2box layer)",
+            say,
             custom=True,
         )
     finally:
         shutil.rmtree(wheelhouse, ignore_errors=True)
     return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": False}
+
+
+def _python_version(client: Any, image: str, definition: Definition) -> str:
+    """The image's Python (``3.11``), from one container that is removed whatever happens."""
+    container = client.containers.create(
+        image, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], entrypoint="python3"
+    )
+    try:
+        container.start()
+        container.wait(timeout=300)
+        found = container.logs(stdout=True, stderr=False).decode().strip()
+    except Exception as error:
+        raise B2BoxError(f"{definition.dockerfile} makes an image without python3 ({error}); b2box needs one") from None
+    finally:
+        container.remove(force=True)
+    return found
 
 
 class SifPending(B2BoxError):
