@@ -363,3 +363,55 @@ def test_the_command_line_sets_the_root_task_s_parameters_and_chooses_the_task(t
         refused = run_b2box("run", "wf.py", *arguments, cwd=tmp_path)
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
         assert "Traceback" not in refused.stderr and len(refused.stderr.splitlines()) == 1
+
+
+BROKEN = """import b2box
+
+
+class Part(b2box.Task):
+    index = b2box.IntParameter()
+
+    def output(self):
+        if self.index == 1:
+            return {"x": self.missing_attribute}
+        yield self.add_to_output("part.txt")
+
+    def run(self):
+        open(self.get_output_file_name("part.txt"), "w").write("1")
+
+
+class Whole(b2box.Task):
+    def requires(self):
+        yield Part(index=0)
+        yield Part(index=1)
+        if BREAK_REQUIRES:
+            1 / 0
+
+    def output(self):
+        yield self.add_to_output("whole.txt")
+
+
+BREAK_REQUIRES = True
+if __name__ == "__main__":
+    b2box.set_setting("result_dir", "results")
+    b2box.process(Whole())
+"""
+
+
+def test_a_task_whose_requires_or_output_raises_stops_the_run_before_anything_runs(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(BROKEN)
+    for mode in ([], ["--batch"]):
+        result = run_b2box("run", "broken.py", *mode, cwd=tmp_path)
+        assert result.returncode == 2, "the script's to fix, not a failed task"
+        error = result.stderr[result.stderr.index("b2box: error:") :].splitlines()
+        assert error == [
+            "b2box: error: the workflow cannot be set up; fix these and run again:",
+            "  Whole(): requires() raised ZeroDivisionError: division by zero (broken.py:21)",
+        ], result.stderr
+        assert not (tmp_path / "results").exists(), "nothing ran"
+    (tmp_path / "broken.py").write_text(BROKEN.replace("BREAK_REQUIRES = True", "BREAK_REQUIRES = False"))
+    result = run_python(tmp_path / "broken.py")
+    assert result.returncode == 2 and result.stderr.splitlines()[1:] == [
+        "  Part(index=1): output() raised AttributeError: 'Part' object has no attribute 'missing_attribute' "
+        "(broken.py:9)"
+    ], result.stderr

@@ -31,7 +31,7 @@ from b2box.batch.room import Room
 from b2box.batch.systems import RunSystems
 from b2box.batch.tracking import BatchStats, TrackedTask
 from b2box.batch.verdict import judge, with_explanations
-from b2box.engine.graph import Node, State, TaskGraph
+from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
 from b2box.engine.run_lock import LockLost, check_held
 from b2box.engine.scheduler import (
     Reporter,
@@ -90,6 +90,7 @@ class BatchRunner:
                 "without end). Call process() only under `if __name__ == '__main__':`."
             )
         graph = TaskGraph.build(tasks)
+        stop_if_broken(graph)
         check_before_submitting(graph, self.backend, self.preparer)
         lock_result_dirs(graph)  # (after the checks: a run stopped by them leaves no result folder behind)
         result = RunResult(graph=graph)

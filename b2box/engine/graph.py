@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import os
+import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import luigi
 import luigi.task
 
 from b2box.api.remote.base import listing_scope
+from b2box.errors import B2BoxError
 from b2box.results.staleness import UNKNOWN, ResultCheck
 
 
@@ -59,6 +61,7 @@ class Node:
     first_output: str = ""  # its first local output: its identity is kept beside it (b2box.results.records)
     stale: str = ""  # why its result is not what this run would make (pending again, or only reported)
     unknown: bool = False  # its result was made without a record of what made it (by b2luigi, an older b2box)
+    broken: str = ""  # its requires(), output() or complete() raised: where and what, in one line
 
     @property
     def task_id(self) -> str:
@@ -101,6 +104,28 @@ def _short_error() -> str:
     return traceback.format_exc(limit=-3)
 
 
+def _one_line_error(method: str) -> str:
+    """``requires() raised ZeroDivisionError: division by zero (wf.py:14)``: the exception being handled, and the
+    innermost line of the user's code (not luigi's or b2box's) it came from."""
+    kind, error, trace = sys.exc_info()
+    frames = traceback.extract_tb(trace)
+    own = [frame for frame in frames if "/luigi/" not in frame.filename and "/b2box/" not in frame.filename]
+    chosen = own or frames
+    where = f" ({os.path.relpath(chosen[-1].filename)}:{chosen[-1].lineno})" if chosen else ""
+    name = kind.__name__ if kind else "an error"
+    return f"{method} raised {name}: {error}{where}" if str(error) else f"{method} raised {name}{where}"
+
+
+def stop_if_broken(graph: TaskGraph) -> None:
+    """Before a run: a task whose requires(), output() or complete() raised is the script's to fix, like a syntax
+    error, not a task that failed; one error (exit 2) names each such task, where and what."""
+    broken = [node for node in graph.nodes.values() if node.broken]
+    if broken:
+        lines = [f"{node.name}: {node.broken}" for node in broken[:5]]
+        more = f" ({len(broken) - 5} more tasks like these)" if len(broken) > 5 else ""
+        raise B2BoxError("the workflow cannot be set up; fix these and run again:\n  " + "\n  ".join(lines) + more)
+
+
 class TaskGraph:
     """All tasks reachable from the roots, with their states and edges."""
 
@@ -134,6 +159,7 @@ class TaskGraph:
                 requirements = _requirements(node.task)
             except Exception:
                 node.state, node.error = State.FAILED, "requires() raised:\n" + _short_error()
+                node.broken = _one_line_error("requires()")
                 continue
             for requirement in requirements:
                 child = self.nodes.get(requirement.task_id)
@@ -204,7 +230,9 @@ class TaskGraph:
                 targets = luigi.task.flatten(task.output())
             complete = all(target.exists() for target in targets) if targets else bool(task.complete())
         except Exception:
-            node = Node(task=task, state=State.FAILED, error="complete() raised:\n" + _short_error())
+            method = "output()" if targets is None and type(task).complete is luigi.Task.complete else "complete()"
+            node = Node(task=task, state=State.FAILED, error=f"{method} raised:\n" + _short_error())
+            node.broken = _one_line_error(method)
         else:
             if complete:
                 state = State.COMPLETE

@@ -27,7 +27,7 @@ import luigi
 
 from b2box.api.staging import RECORD_ATTRIBUTE, remove_partials_of
 from b2box.engine.execute import TaskFailed, execute
-from b2box.engine.graph import Node, State, TaskGraph
+from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
 from b2box.engine.run_lock import LockLost, check_held
 from b2box.engine.run_lock import current as current_lock
 from b2box.engine.workers import WorkerPool
@@ -253,6 +253,7 @@ class LocalScheduler:
 
     def run(self, roots: list[Any]) -> RunResult:
         graph = TaskGraph.build(roots)
+        stop_if_broken(graph)
         result = RunResult(graph=graph)
         if self.elsewhere is not None:
             self.elsewhere.check([node.task for node in graph.nodes.values() if node.state is State.PENDING])
