@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from typing import Any
 
 from b2box.env.identity import DigestMismatch, ImageIdentity
@@ -67,7 +68,9 @@ def runs_python(reference: str) -> str:
         code = int(container.wait(timeout=300).get("StatusCode", 1))
         return f"python3 exited with code {code}" if code else ""
     except docker.errors.APIError as error:
-        return (str(error.explanation or error).strip().splitlines() or ["it could not start"])[-1]
+        said = str(error.explanation or error).strip()
+        found = re.search(r'exec: "?python3"?: [^:]*', said)  # the runtime's words, without its layers' prefixes
+        return found.group(0) if found else (said.splitlines() or ["it could not start"])[-1]
     finally:
         container.remove(force=True)
 
