@@ -4,11 +4,13 @@ Without it, an image without Python (a bash-only image, a wrong tag) started a c
 failing with exit 72; now the run stops before anything runs, with one line naming the image and the fix (exit 2).
 An image known to have Python is remembered by its content digest (:mod:`b2box.env.user_cache`), so a run pays one
 container start per new image, not per run. A task whose ``env_script`` or ``executable`` provides the interpreter
-is not checked: what its setup makes available cannot be known without running it.
+is not checked (what its setup makes available cannot be known without running it), nor is an Apptainer image
+where this machine has no Apptainer (its jobs run elsewhere; the job's bootstrap still names a missing Python).
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 from b2box.env import docker, user_cache
@@ -32,6 +34,8 @@ def check_python(spec: EnvSpec, identity: ImageIdentity) -> None:
         _checked.add(key)
         return
     problem = _run_python(spec, identity)
+    if problem is None:  # not here to check: neither remembered nor refused
+        return
     if problem:
         raise B2BoxError(
             f"{identity.runtime} image {identity.reference} has no python3 ({problem}), and each task's job runs "
@@ -43,11 +47,13 @@ def check_python(spec: EnvSpec, identity: ImageIdentity) -> None:
         user_cache.write(_CACHE_FILE, {**known, key: True})
 
 
-def _run_python(spec: EnvSpec, identity: ImageIdentity) -> str:
-    """Start python3 in the image once; what went wrong, or empty."""
+def _run_python(spec: EnvSpec, identity: ImageIdentity) -> str | None:
+    """Start python3 in the image once; what went wrong, empty when it ran, None when it cannot be tried here."""
     reference = identity.run_reference or identity.reference
     if identity.runtime == "docker":
         return docker.runs_python(reference)
+    if not shutil.which(spec.apptainer_command):
+        return None  # no Apptainer here: the jobs run where it is (a farm's nodes); the bootstrap checks there
     try:
         done = subprocess.run(
             [spec.apptainer_command, "exec", "--cleanenv", reference, "python3", "-c", "pass"],
