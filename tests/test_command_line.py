@@ -113,8 +113,8 @@ def test_an_import_error_in_the_script_names_the_line_and_verbose_adds_the_trace
     assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
 
 
-def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path: Path) -> None:
-    ready = tmp_path / "ready"
+def start_hanging_at_link_1(chain: Path, ready: Path) -> subprocess.Popen[bytes]:
+    """The chain workflow, running until its task Link(index=1) has started (and hangs there)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
     env.update(CHAIN_HANG="1", CHAIN_READY=str(ready))
     process = subprocess.Popen(
@@ -124,6 +124,11 @@ def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path:
     while not ready.exists():
         assert time.monotonic() < deadline and process.poll() is None, "the task never started"
         time.sleep(0.05)
+    return process
+
+
+def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path: Path) -> None:
+    process = start_hanging_at_link_1(chain, tmp_path / "ready")
     process.send_signal(signal.SIGKILL)
     process.wait()
     link = chain.parent / "results/index=1/link.txt"
@@ -135,16 +140,7 @@ def test_killed_mid_run_leaves_no_complete_looking_output(chain: Path, tmp_path:
 
 
 def test_an_interrupted_task_is_shown_as_interrupted_not_failed(chain: Path, tmp_path: Path) -> None:
-    ready = tmp_path / "ready"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
-    env.update(CHAIN_HANG="1", CHAIN_READY=str(ready))
-    process = subprocess.Popen(
-        [sys.executable, str(chain)], cwd=chain.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        assert time.monotonic() < deadline and process.poll() is None, "the task never started"
-        time.sleep(0.05)
+    process = start_hanging_at_link_1(chain, tmp_path / "ready")
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 130
     status = run_b2box("status", str(chain), cwd=chain.parent)
