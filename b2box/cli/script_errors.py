@@ -8,21 +8,13 @@ cannot tell from a failed task; ``--verbose`` adds the traceback.
 from __future__ import annotations
 
 import os
-import traceback
 
-
-def _where(filename: str, line: int | None) -> str:
-    """``file:line``, relative to the current folder when that is shorter."""
-    shown = filename
-    if os.path.isabs(filename):
-        relative = os.path.relpath(filename)
-        shown = relative if not relative.startswith("..") else filename
-    return f"{shown}:{line}" if line else shown
+from b2box.errors import shown_path, users_line
 
 
 def _syntax(error: SyntaxError) -> str:
     text = (error.text or "").rstrip("\n")
-    where = _where(error.filename or "<unknown>", error.lineno)
+    where = shown_path(error.filename or "<unknown>", error.lineno)
     if not text.strip():
         return f"{where}: {error.msg}"
     stripped = text.lstrip()
@@ -38,10 +30,7 @@ def script_error(error: Exception, script: str) -> str:
     the innermost frame of the script or of a module of the user's (not b2box's, not Python's)."""
     if isinstance(error, SyntaxError):
         return _syntax(error) + "\nFix the script and run again."
-    frames = traceback.extract_tb(error.__traceback__)
-    own = [frame for frame in frames if _is_users(frame.filename, script)]
-    frame = own[-1] if own else (frames[-1] if frames else None)
-    where = _where(frame.filename, frame.lineno) if frame else _where(script, None)
+    where = users_line(error.__traceback__, lambda filename: _is_users(filename, script)) or shown_path(script)
     message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     return f"{where}: {message} (the script stopped before it called process(); --verbose shows the traceback)"
 

@@ -26,7 +26,7 @@ import luigi
 import luigi.task
 
 from b2box.api.remote.base import listing_scope
-from b2box.errors import B2BoxError
+from b2box.errors import B2BoxError, users_line
 from b2box.results.staleness import UNKNOWN, ResultCheck
 
 
@@ -108,10 +108,8 @@ def _one_line_error(method: str) -> str:
     """``requires() raised ZeroDivisionError: division by zero (wf.py:14)``: the exception being handled, and the
     innermost line of the user's code (not luigi's or b2box's) it came from."""
     kind, error, trace = sys.exc_info()
-    frames = traceback.extract_tb(trace)
-    own = [frame for frame in frames if "/luigi/" not in frame.filename and "/b2box/" not in frame.filename]
-    chosen = own or frames
-    where = f" ({os.path.relpath(chosen[-1].filename)}:{chosen[-1].lineno})" if chosen else ""
+    line = users_line(trace, lambda filename: "/luigi/" not in filename and "/b2box/" not in filename)
+    where = f" ({line})" if line else ""
     name = kind.__name__ if kind else "an error"
     return f"{method} raised {name}: {error}{where}" if str(error) else f"{method} raised {name}{where}"
 
