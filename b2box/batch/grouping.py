@@ -51,7 +51,14 @@ def pack(wave: list[tuple[Node, PreparedJob]], preparer: JobPreparer, backend: A
             packed.append(PackedJob(job=job, members=[(node, job)]))
             continue
         key = json.dumps(
-            [node.family, size, submission_key(backend, job), job.container_mode, job.container_image],
+            [
+                node.family,
+                size,
+                submission_key(backend, job),
+                job.container_mode,
+                job.container_image,
+                job.request_memory,
+            ],
             sort_keys=True,
             default=str,
         )
@@ -152,4 +159,6 @@ def _group_job(first: PreparedJob, script: str, folder: str) -> PreparedJob:
         identity=first.identity,
         container_image=first.container_image,
         container_mode=first.container_mode,
+        request_memory=first.request_memory,
+        attempt=first.attempt,
     )

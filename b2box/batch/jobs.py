@@ -36,6 +36,8 @@ class PreparedJob:
     # (identity file, record) kept beside the outputs (b2box.results); written by the job, or the backend itself
     result_record: tuple[str, dict[str, Any]] | None = None
     prepared_at: float = field(default_factory=time.time)
+    request_memory: int | None = None  # bytes the batch system is asked to hold it to (None: no request)
+    attempt: int = 1
 
     @property
     def stdout(self) -> str:

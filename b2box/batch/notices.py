@@ -46,6 +46,13 @@ class Notices:
         key = f"{family}\0{JOB_ID.sub('', first)} -- retry {attempt} of {retries}"
         self._retries.setdefault(key, []).append(f"b2box: {task_id}: {first} -- retry {attempt} of {retries}")
 
+    def grown(self, family: str, task_id: str, message: str, request: str) -> None:
+        """A task whose job was killed for memory goes out again with a larger request."""
+        first = message.splitlines()[0] if message else ""
+        what = f"{JOB_ID.sub('', first)} -- resubmitted with request_memory {request}"
+        key = f"{family}\0{what}"
+        self._retries.setdefault(key, []).append(f"b2box: {task_id}: {first} -- resubmitted with {request}")
+
     def tell(self) -> None:
         """Everything collected since the last call, a line per reason (and one per retry of one cause)."""
         for shared, jobs in self._reasons.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,6 +22,7 @@ import luigi.task
 
 from b2box import version as b2box_version
 from b2box.batch import secrets, transfer
+from b2box.batch.attempts import Attempt, first_attempt
 from b2box.batch.backends.base import Capabilities, capabilities_of, managed_container
 from b2box.batch.backends.registry import backend_type, names
 from b2box.batch.jobs import WRAPPER_FILE, PreparedJob, clear_records
@@ -37,6 +39,7 @@ from b2box.settings.paths import script_path
 from b2box.settings.resolved import run_settings, settings_of
 
 BOOTSTRAP = os.path.abspath(bootstrap.__file__)  # bound into containers with b2box's folders, bundled for transfers
+USAGE = os.path.join(os.path.dirname(BOOTSTRAP), "usage.py")  # loaded by the bootstrap beside it
 
 
 @dataclass(frozen=True)
@@ -105,14 +108,20 @@ class JobPreparer:
         """What the wrapper of a job prepared in this run was made from (for packing jobs together)."""
         return self._plans.get(task_id)
 
-    def prepare(self, task: Any, kept: tuple[str, dict[str, Any]] | None = None) -> PreparedJob:
+    def prepare(
+        self, task: Any, kept: tuple[str, dict[str, Any]] | None = None, attempt: Attempt | None = None
+    ) -> PreparedJob:
         """Write the task's ``job.json`` and wrapper; errors (a bad spec, a folder that cannot be written) name the
         task and what to fix, and leave nothing submitted. ``kept``: what the job keeps beside its outputs (its
-        result's identity, b2box.results)."""
+        result's identity, b2box.results); ``attempt``: which attempt this is and its memory request (default: the
+        first, with the task's ``request_memory``)."""
+        attempt = attempt or first_attempt(task)
         try:
             if self.capabilities.site_chooses_container:
-                return replace(self._prepare_without_wrapper(task), result_record=kept)
-            return replace(self._prepare(task, kept), result_record=kept)
+                job = self._prepare_without_wrapper(task)
+            else:
+                job = self._prepare(task, kept, attempt)
+            return replace(job, result_record=kept, request_memory=attempt.memory, attempt=attempt.number)
         except OSError as error:
             where = f" {error.filename}" if error.filename else ""
             raise TaskDefinitionError(
@@ -120,7 +129,7 @@ class JobPreparer:
                 "task_file_dir folders you can write to, with free space."
             ) from None
 
-    def _prepare(self, task: Any, kept: tuple[str, dict[str, Any]] | None) -> PreparedJob:
+    def _prepare(self, task: Any, kept: tuple[str, dict[str, Any]] | None, attempt: Attempt) -> PreparedJob:
         spec = spec_for_task(task)
         moving = self._transfer_wanted(task, spec)
         managed = managed_container(self._declared_by, task, spec)
@@ -136,27 +145,23 @@ class JobPreparer:
         secret_file = secrets.write_file(run_settings().secrets_dir, variables.secret) if variables.secret else ""
         docker_secrets = secret_file if spec.runtime == "docker" else ""
         job_file = os.path.join(task_dir, JOB_FILE)
-        self._write_job_file(task, job_file, log_dir, identity, variables, kept)
+        self._write_job_file(task, job_file, log_dir, identity, variables, kept, attempt)
         script = script_path() or ""
         working_dir = spec.working_dir or (os.path.dirname(script) if script else os.getcwd())
         # a job that brings its files along brings the bootstrap too (the image's own b2box does the rest)
-        transferred = [*transfer.transferred_paths(task), BOOTSTRAP] if moving else None
+        transferred = [*transfer.transferred_paths(task), BOOTSTRAP, USAGE] if moving else None
         starts_container = spec.in_container and not managed
-        folders = (
-            container.job_folders([task], spec, working_dir, [task_dir, log_dir], transferred=transferred)
-            if starts_container
-            else []
-        )
         wrapper = os.path.join(task_dir, WRAPPER_FILE)
+        folders, starting = [], []
+        if starts_container:
+            folders = container.job_folders([task], spec, working_dir, [task_dir, log_dir], transferred=transferred)
+            starting = container.command(task.task_id, spec, identity, working_dir, folders, [wrapper, "--inside"],
+                                         docker_secrets, attempt.memory)  # fmt: skip
         plan = WrapperPlan(
             title=task.task_id,
             wrapper_path=wrapper,
             working_dir=working_dir,
-            container_command=container.command(
-                task.task_id, spec, identity, working_dir, folders, [wrapper, "--inside"], docker_secrets
-            )
-            if starts_container
-            else [],
+            container_command=starting,
             image_label=identity.reference or "the host (no container)",
             env_script=spec.env_script,
             env=variables.public,
@@ -223,6 +228,7 @@ class JobPreparer:
         identity: ImageIdentity,
         variables: JobEnvironment,
         kept: tuple[str, dict[str, Any]] | None,
+        attempt: Attempt,
     ) -> None:
         """``job.json``: what the job must rebuild and run, with the settings its submitter read (no secrets)."""
         public_files, _ = self._settings_files()
@@ -246,6 +252,9 @@ class JobPreparer:
             outputs=[str(getattr(target, "path", target)) for target in luigi.task.flatten(task.output())],
             pass_env=sorted(variables.passed),
             result_record=list(kept) if kept else None,
+            submitted_at=time.time(),
+            request_memory=attempt.memory,
+            attempt=attempt.number,
         ).write(path)
 
     @staticmethod

@@ -19,6 +19,7 @@ import luigi.task
 
 from b2box.api.staging import remove_partials_of
 from b2box.batch import failpoints, ledger, reattach, secrets
+from b2box.batch.attempts import Attempts
 from b2box.batch.backends import registry
 from b2box.batch.backends.base import Backend, JobState, JobStatus, adopt_jobs, array_unit, capabilities_of, why_full
 from b2box.batch.grouping import PackedJob, pack
@@ -30,7 +31,7 @@ from b2box.batch.retry import BatchSystemUnavailable, RetryPolicy
 from b2box.batch.room import Room
 from b2box.batch.systems import RunSystems
 from b2box.batch.tracking import BatchStats, TrackedTask
-from b2box.batch.verdict import judge, with_explanations
+from b2box.batch.verdict import Problem, held_for_memory, judge, with_explanations
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
 from b2box.engine.run_lock import LockLost, check_held
 from b2box.engine.scheduler import (
@@ -45,7 +46,7 @@ from b2box.engine.scheduler import (
 from b2box.errors import B2BoxError
 from b2box.job.main import current as current_job
 from b2box.settings.declared import default_of
-from b2box.settings.resolved import drop_resolved_settings, run_settings, settings_of
+from b2box.settings.resolved import drop_resolved_settings, run_settings
 
 
 class BatchRunner:
@@ -76,8 +77,8 @@ class BatchRunner:
         self.keep_jobs = keep_jobs
         self.stats = BatchStats()
         self.active: dict[str, list[TrackedTask]] = {}  # batch job id -> the tasks it runs (several when grouped)
-        self.attempts: dict[str, int] = {}
         self.notices = Notices(self.reporter.note)  # holds, suspensions, retries, full queues: told once, grouped
+        self.attempts = Attempts(self.notices)  # retries used, and each resubmitted task's next attempt
         self.intents: dict[str, list[ledger.Intent]] = {}  # this run's submissions not recorded yet
         self.backlog = Backlog()  # jobs that ended, judged a share per poll
         self.hurry = False  # the last pass stopped for time with tasks left: poll without waiting
@@ -163,7 +164,8 @@ class BatchRunner:
                 if status.state is JobState.HELD:
                     self.backends[name].cancel([job_id])
                     for entry in self._finished(job_id):
-                        newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {status.reason}")
+                        held = held_for_memory(entry.job, status) or Problem(status.reason)
+                        newly_ready += self._retry_or_fail(graph, entry, job_id, held)
                 elif not status.state.active:
                     self.backlog.add(job_id, status)
         for job_id, status in self.backlog.share():
@@ -173,7 +175,7 @@ class BatchRunner:
                     ledger.forget(entry.node.task)
                     newly_ready += self._succeed(graph, entry.node)
                 else:
-                    newly_ready += self._retry_or_fail(graph, entry, f"{job_id}: {problem}")
+                    newly_ready += self._retry_or_fail(graph, entry, job_id, problem)
         self.notices.tell()
         return newly_ready
 
@@ -197,7 +199,8 @@ class BatchRunner:
                 if not room.takes(name, node):  # prepared when there is room
                     rest.append(node)
                     continue
-                job = self.preparer(name).prepare(node.task, graph.identity_record(node))
+                attempt = self.attempts.next_of(node.task_id)
+                job = self.preparer(name).prepare(node.task, graph.identity_record(node), attempt)
                 self.systems.prepared(job)
             except B2BoxError as error:
                 self._fail(graph, node, str(error), None)
@@ -341,19 +344,16 @@ class BatchRunner:
         self.reporter.changed(node)
         return self._succeed(graph, node)
 
-    def _retry_or_fail(self, graph: TaskGraph, entry: TrackedTask, message: str) -> list[Node]:
-        node = entry.node
-        ledger.forget(node.task)
-        attempt = self.attempts.get(node.task_id, 0) + 1
-        self.attempts[node.task_id] = attempt
-        retries = settings_of(node.task).batch.retries
-        if attempt <= retries:
-            self.notices.retry(node.family, node.task_id, message, attempt, retries)
-            node.state = State.PENDING
-            self.reporter.changed(node)
-            return [node]
-        self._fail(graph, node, message, entry.job)
-        return []
+    def _retry_or_fail(self, graph: TaskGraph, entry: TrackedTask, job_id: str, problem: Problem) -> list[Node]:
+        """Submit the task again (with more memory after a kill for memory, if it may grow), or fail it."""
+        ledger.forget(entry.node.task)
+        message = f"{job_id}: {problem.text}"
+        if not self.attempts.again(entry.node.family, entry.job, problem, message):
+            self._fail(graph, entry.node, message, entry.job)
+            return []
+        entry.node.state = State.PENDING
+        self.reporter.changed(entry.node)
+        return [entry.node]
 
     def _succeed(self, graph: TaskGraph, node: Node) -> list[Node]:
         graph.results.finished(node.task, node.first_output)

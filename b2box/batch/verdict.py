@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import luigi.task
@@ -18,31 +18,69 @@ import luigi.task
 from b2box.batch import transfer
 from b2box.batch.backends.base import JobState, JobStatus, explained
 from b2box.batch.jobs import PreparedJob
+from b2box.batch.memory import killed_for_memory
 from b2box.engine.execute import missing_outputs
 from b2box.job.files import ExitRecord
+from b2box.jsonio import read_json
 
 _TAIL_LINES = 5
 
 
-def judge(job: PreparedJob, status: JobStatus) -> str | None:
+@dataclass(frozen=True)
+class Problem:
+    """Why a job failed; for a job killed for memory, what it was seen to use (bytes, None: not measured)."""
+
+    text: str
+    killed_for_memory: bool = False
+    memory_used: int | None = None
+
+
+def judge(job: PreparedJob, status: JobStatus) -> Problem | None:
     """None when the job succeeded; otherwise why it failed."""
     transfer.restore(job.task, job.log_dir)  # a job without a shared filesystem brought its results back
     record = ExitRecord.read(job.exit_file)
     if record is None:
         if status.exit_code in (0, None) and _outputs_made_by(job):
             return None  # its record was lost (a full log disk), but only a successful run commits outputs
+        memory = _memory_kill(job, status)
+        if memory is not None:
+            return memory
         code = f" ({_killed_by(status.exit_code)})" if status.exit_code is not None else ""
-        return (
+        return Problem(
             f"the job ended without writing {job.exit_file}{code}: it was killed or never started. "
             f"{status.reason}".strip()
         )
     if record.exit_code != 0:
         tail = _tail(job.stderr)
-        return f"{_ending(record.exit_code)}; logs: {job.stdout}, {job.stderr}" + (f":\n{tail}" if tail else "")
+        memory = _memory_kill(job, status)
+        ending = memory.text if memory is not None else _ending(record.exit_code)
+        return Problem(
+            f"{ending}; logs: {job.stdout}, {job.stderr}" + (f":\n{tail}" if tail else ""),
+            killed_for_memory=memory is not None,
+            memory_used=memory.memory_used if memory is not None else None,
+        )
     missing = missing_outputs(luigi.task.flatten(job.task.output()))
     if missing:
-        return "the job exited 0 but did not create " + ", ".join(missing)
+        return Problem("the job exited 0 but did not create " + ", ".join(missing))
     return None
+
+
+def held_for_memory(job: PreparedJob, status: JobStatus) -> Problem | None:
+    """A held job the batch system stopped for its memory (HTCondor's hold for memory), as a memory kill."""
+    return _memory_kill(job, status)
+
+
+def _memory_kill(job: PreparedJob, status: JobStatus) -> Problem | None:
+    """The job was killed for memory (its watcher saw the kernel's OOM killer, or the batch system says so)."""
+    provenance = read_json(job.provenance_file)
+    said = isinstance(provenance, dict) and provenance.get("exit_cause") == "memory"
+    if not (status.memory_kill or said):
+        return None
+    usage = provenance.get("usage", {}) if isinstance(provenance, dict) else {}
+    used = status.memory_used or (usage.get("peak_rss_bytes") if isinstance(usage, dict) else None)
+    text = killed_for_memory(used, job.request_memory)
+    where = f" ({status.reason})" if status.reason else ""
+    return Problem(f"{text}{where}", killed_for_memory=True, memory_used=used)
 
 
 def with_explanations(

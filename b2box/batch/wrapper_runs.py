@@ -86,7 +86,8 @@ class WrapperRuns:
             except BaseException:  # the run is stopping (SIGTERM in this worker): the job stops with it
                 _stop(process, job)
                 raise
-            return judge(job, JobStatus(JobState.FINISHED, exit_code=code))
+            problem = judge(job, JobStatus(JobState.FINISHED, exit_code=code))
+            return problem.text if problem is not None else None
         finally:
             secrets.remove_file(job.secret_file)
 

@@ -70,10 +70,12 @@ def command(
     folders: Sequence[str],
     inner: Sequence[str],
     secrets_file: str = "",
+    memory: int | None = None,
 ) -> list[str]:
     """The command that starts the container, binding ``folders`` and the spec's own binds, and runs bash with
     ``inner``. A Docker job's ``secrets_file`` is bound in (its own folder), and the job reads it there: the values
-    never reach Docker's record of the container (Apptainer's come through the wrapper's environment)."""
+    never reach Docker's record of the container (Apptainer's come through the wrapper's environment). A Docker
+    container is held to ``memory`` bytes (no swap beyond it), unless the spec's own ``--memory`` says otherwise."""
     if not spec.in_container:
         return []
     binds = unique_mounts([*((folder, folder) for folder in folders), *(split_bind(bind) for bind in spec.binds)])
@@ -83,12 +85,20 @@ def command(
         if secrets_file:
             binds.append((os.path.dirname(secrets_file), os.path.dirname(secrets_file)))
             extra = ["--env", f"{SECRETS_FILE_VARIABLE}={secrets_file}", *extra]
+        if memory and not own_option(extra, "--memory", "-m"):
+            extra = ["--memory", str(memory), "--memory-swap", str(memory), *extra]
         return docker.command(identity, binds, working_dir, spec.gpus, extra, name, list(inner))
     if spec.runtime == "apptainer":
         return apptainer.command(
             identity, spec.apptainer_command, binds, working_dir, spec.gpus, list(spec.extra_args), list(inner)
         )
     raise TaskDefinitionError(f"{task_id}: unknown runtime {spec.runtime!r}")
+
+
+def own_option(words: Sequence[str], *names: str) -> bool:
+    """Whether ``words`` (a runtime's or a batch system's options) already say ``names`` (``--memory 2g``,
+    ``--memory=2g``, ``-m 2g``)."""
+    return any(word in names or word.split("=", 1)[0] in names for word in words)
 
 
 def docker_name(task_id: str) -> str:

@@ -72,8 +72,28 @@ def import_b2box(image, host_version, site_dirs):
         )
 
 
+def watched(job_file, job_id):
+    """Run the job in a child of this process, which waits for it and records what it used, even when it is killed
+    (b2box/job/usage.py, loaded by its path: b2box is not found yet, and this process stays small)."""
+    if sys.version_info < (3, 11):
+        return  # usage.py needs Python 3.11; an older image's Python gets its message from import_b2box below
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "usage.py")
+    try:
+        spec = importlib.util.spec_from_file_location("b2box_job_usage", path)
+        usage = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(usage)
+    except (ImportError, OSError, SyntaxError):
+        return  # (a job that brought only this file along): run unwatched
+    usage.watched_fork(job_file, job_id)
+
+
 def main(argv):
     """``IMAGE HOST_PYTHON_VERSION SITE_DIRS JOB_FILE [JOB_ID]``: run the job."""
+    if len(argv) > 3:
+        watched(argv[3], argv[4] if len(argv) > 4 else "")
     image, host_version = argv[0], argv[1]
     site_dirs = [folder for folder in argv[2].split(":") if folder]
     hidden = keep_http_libraries_away()

@@ -47,6 +47,9 @@ class JobSpec:
     pass_env: list[str] = field(default_factory=list)  # variables handed from the submitting shell (pass_env)
     settings_files: list[Any] | None = None  # [path, content] of the settings files the submitter read
     result_record: list[Any] | None = None  # [identity file, record]: kept beside the outputs when they are committed
+    submitted_at: float = 0.0  # when it was handed to the batch system (epoch seconds): the job knows its queue wait
+    request_memory: int | None = None  # bytes the batch system holds it to (None: no request)
+    attempt: int = 1  # 2: the first resubmission
 
     @property
     def provenance_path(self) -> str:

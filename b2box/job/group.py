@@ -15,6 +15,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from b2box.job import usage
 from b2box.job.files import EXIT_BAD_JOB, ExitRecord, JobSpec, read_json, write_json
 from b2box.job.run import run
 
@@ -67,12 +68,14 @@ def run_group(members: list[GroupMember], job_id: str) -> int:
     for member in members:
         sys.stdout.flush()
         sys.stderr.flush()
+        watch = usage.Watch()
         child = os.fork()
         if child == 0:
             _run_member(member, job_id)
-        _, status = os.waitpid(child, 0)
-        code = os.waitstatus_to_exitcode(status)
-        code = 128 - code if code < 0 else code  # killed by a signal: as a shell reports it
+        code, used = usage.wait_for(child, watch)
+        found = usage.about_job(member.job)
+        if found is not None:  # what it used, in its own provenance (and a record of its own if it died)
+            usage.record(found[0], used, code, dict(found[1], job_id=job_id), watch)
         ExitRecord.now(code).write(member.exit)  # the record the wrapper writes for a job of its own
         if code != 0:
             failed = 1

@@ -23,6 +23,10 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
+def _at(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat(timespec="milliseconds")
+
+
 def find_task_class(spec: JobSpec) -> Any:
     """The task's class, from the module it was defined in (``__main__`` is the script)."""
     import luigi.task_register
@@ -107,7 +111,11 @@ def run(spec: JobSpec, job_id: str) -> int:
         "python": sys.version.split()[0],
         "b2box_version": __version__,
         "start_time": _now(),
+        "attempt": spec.attempt,
+        "request_memory_bytes": spec.request_memory,
     }
+    if spec.submitted_at:  # (the queue wait is added by the process that watches this one: b2box.job.usage)
+        record["submitted_time"] = _at(spec.submitted_at)
     started = time.monotonic()
     code = 0
     try:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from b2box.engine.run_lock import process_start
+from b2box.job import usage
 from b2box.job.client import ACCEPTED
 
 ENV_VAR = "B2BOX_JOB_SERVER"
@@ -37,12 +38,9 @@ ENV_VAR = "B2BOX_JOB_SERVER"
 class _Request:
     connection: socket.socket
     child: int
-
-
-def _exit_status(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    watch: usage.Watch
+    job: str  # its job.json
+    job_id: str
 
 
 def _run_child(
@@ -167,16 +165,14 @@ def serve(listener: socket.socket, parent: int) -> None:
                     os.kill(waiting.child, signal.SIGTERM)
         while requests:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, rusage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 break
             if pid == 0:
                 break
             finished = requests.pop(pid, None)
             if finished is not None:
-                with contextlib.suppress(OSError):
-                    finished.connection.sendall(f"{_exit_status(status)}\n".encode())
-                finished.connection.close()
+                _report(finished, status, rusage)
         if listener in readable and not draining:
             connection, _ = listener.accept()
             try:
@@ -184,6 +180,7 @@ def serve(listener: socket.socket, parent: int) -> None:
             except (OSError, ValueError):
                 connection.close()  # a broken request: its client falls back to starting Python itself
                 continue
+            watch = usage.Watch()
             child = os.fork()
             if child == 0:
                 _run_child(connection, listener, descriptors, request)
@@ -191,7 +188,20 @@ def serve(listener: socket.socket, parent: int) -> None:
                 os.close(descriptor)
             with contextlib.suppress(OSError):
                 connection.sendall(ACCEPTED)  # from now on the client must not start the task itself
-            requests[child] = _Request(connection=connection, child=child)
+            requests[child] = _Request(connection, child, watch, str(request["job"]), str(request["job_id"]))
+
+
+def _report(finished: _Request, status: int, rusage: Any) -> None:
+    """A job has ended: record what it used, then tell its client how it ended."""
+    found = usage.about_job(finished.job)
+    if found is not None:
+        provenance, about = found
+        code = usage.exit_status(status)
+        usage.record(provenance, finished.watch.usage(status, rusage), code, dict(about, job_id=finished.job_id),
+                     finished.watch)  # fmt: skip
+    with contextlib.suppress(OSError):
+        finished.connection.sendall(f"{usage.exit_status(status)}\n".encode())
+    finished.connection.close()
 
 
 def _detach_output() -> None:

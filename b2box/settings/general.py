@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from b2box.settings.declared import SettingGroup
 
 if TYPE_CHECKING:
-    from b2box.settings.types import ExitStatus, NonNegativeInt, PathStr, PositiveFloat, PositiveInt, Words
+    from b2box.settings.types import (
+        ExitStatus,
+        Growth,
+        MemorySize,
+        NonNegativeInt,
+        PathStr,
+        PositiveFloat,
+        PositiveInt,
+        Words,
+    )
 
 
 class Folders(SettingGroup):
@@ -74,6 +83,23 @@ class Running(SettingGroup):
     strict_settings: bool = False
     """Make an unknown key in a settings file, ``set_setting()`` or a ``B2BOX_*`` variable an error, not a warning
     (also ``--strict-settings``)."""
+
+
+class Resources(SettingGroup):
+    """What a task's job may use, said once and written in each batch system's own terms."""
+
+    request_memory: MemorySize | None = None
+    """Memory a task's job is given and held to, e.g. ``"2 GB"`` (a bare number is megabytes; 1 GB = 1024 MB):
+    HTCondor ``request_memory``, Slurm ``--mem``, LSF ``-M``, Docker ``--memory``. A batch system's own option for it
+    (``request_memory`` in ``htcondor_settings``, ``mem`` in ``slurm_settings``, ``-M`` in ``lsf_settings``,
+    ``--memory`` in ``extra_args``) wins, with a warning. Apptainer and bare jobs on this machine are measured, not
+    held to it (the batch system around them enforces it)."""
+    memory_growth: Growth | None = None
+    """A job killed for memory comes back with its request multiplied by this (``2.0``: doubled) while the request
+    stays within ``max_memory``; such resubmissions do not use up ``retries``. Unset: a job killed for memory is an
+    ordinary failure (``retries`` resubmits it unchanged)."""
+    max_memory: MemorySize | None = None
+    """The largest request ``memory_growth`` makes; unset: eight times the first request."""
 
 
 class JobCommand(SettingGroup):

@@ -28,6 +28,7 @@ from b2box.errors import SettingsError
 from b2box.settings import declared, lookup
 from b2box.settings.declared import SettingGroup
 from b2box.settings.paths import map_folder
+from b2box.settings.sizes import parse_size
 
 _ATTRIBUTE = "_b2box_settings"
 DISPATCH_IN_PLACE = "_dispatch_local_execution"
@@ -78,6 +79,9 @@ class BatchSettings:
     job_name: str
     transfer_files: tuple[str, ...] = ()
     max_jobs_in_flight: int | None = None  # of the task's family at once (None: --workers alone limits)
+    request_memory: int | None = None  # bytes (None: the batch system's default)
+    memory_growth: float | None = None  # a job killed for memory comes back with its request times this
+    max_memory: int | None = None  # bytes: the largest request memory_growth makes
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ class RunSettings:
     def state_dir(self) -> str:
         """``<task_file_dir>/.b2box``: the run's lock, waves, group jobs and submit files."""
         return os.path.join(self.task_file_dir, ".b2box")
+
+
+def _size(value: Any) -> int | None:
+    return None if value is None else parse_size(value)
 
 
 def _frozen(value: Any) -> Any:
@@ -250,6 +258,9 @@ class TaskSettings:
             job_name=str(self._value("job_name") or ""),
             transfer_files=tuple(str(path) for path in self._value("transfer_files") or []),
             max_jobs_in_flight=int(self._value("max_jobs_in_flight") or 0) or None,
+            request_memory=_size(self._value("request_memory")),
+            memory_growth=float(self._value("memory_growth") or 0) or None,
+            max_memory=_size(self._value("max_memory")),
         )
 
     @property

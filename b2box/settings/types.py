@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, NonNegativeInt, PositiveFloat, PositiveInt
 from pydantic_settings import NoDecode
 
+from b2box.settings.sizes import parse_size
+
 
 def _fspath(value: Any) -> Any:
     return os.fspath(value) if isinstance(value, os.PathLike) else value
@@ -23,9 +25,18 @@ def _split_words(value: Any) -> Any:
     return value.split() if isinstance(value, str) else value
 
 
+def _memory_size(value: Any) -> Any:
+    """A memory size as written (``"2 GB"``, 2048), checked; kept as written (jobs read it without pydantic)."""
+    if value is not None:
+        parse_size(value)
+    return value
+
+
 PathStr = Annotated[str, BeforeValidator(_fspath)]
 Words = Annotated[list[str], NoDecode, BeforeValidator(_split_words)]
 ExitStatus = Annotated[int, Field(ge=0, le=255)]
+MemorySize = Annotated[int | float | str, BeforeValidator(_memory_size)]
+Growth = Annotated[float, Field(gt=1.0)]
 
 # Every name an annotation of a declaration may use.
 NAMES: dict[str, Any] = {
@@ -39,4 +50,6 @@ NAMES: dict[str, Any] = {
     "PathStr": PathStr,
     "Words": Words,
     "ExitStatus": ExitStatus,
+    "MemorySize": MemorySize,
+    "Growth": Growth,
 }

@@ -151,7 +151,7 @@ class ArrayBackend(BackendBase):
         groups: dict[Hashable, list[PreparedJob]] = {}
         for job in jobs:
             if job.task_id not in refused:
-                groups.setdefault(self.group_key(job), []).append(job)
+                groups.setdefault((self.group_key(job), job.request_memory), []).append(job)  # one request each
         deferred: list[str] = []
         for group in groups.values():
             pending = list(group)

@@ -44,6 +44,8 @@ class JobStatus:
     state: JobState
     reason: str = ""  # e.g. HTCondor's HoldReason, a Slurm state we did not expect
     exit_code: int | None = None
+    memory_kill: bool = False  # the batch system says it stopped the job for its memory
+    memory_used: int | None = None  # bytes, as the batch system measured it (where its answer says)
 
 
 @dataclass(frozen=True)

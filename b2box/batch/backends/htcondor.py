@@ -29,11 +29,13 @@ from b2box.batch.backends.htcondor_ads import (
     what_htcondor_says,
 )
 from b2box.batch.jobs import PreparedJob
+from b2box.batch.memory import with_request
 from b2box.batch.retry import BatchCalls, CallFailed, looks_transient
 from b2box.batch.waves import Wave
 from b2box.errors import B2BoxError, TaskDefinitionError
 from b2box.settings.declared import SettingGroup
 from b2box.settings.resolved import run_group, settings_of
+from b2box.settings.sizes import megabytes
 
 if TYPE_CHECKING:
     from b2box.env.spec import EnvSpec
@@ -243,6 +245,8 @@ class HTCondorBackend(ArrayBackend):
             with open(wave.path(transfer.LAUNCHER_FILE), "w", encoding="utf-8") as handle:
                 handle.write(transfer.LAUNCHER)
         container = (first.container_mode, first.container_image)
+        request = ("request_memory", str(megabytes(first.request_memory or 0)))
+        lines = with_request(first.task, first.request_memory, lines, (request[0],), request, "htcondor_settings")
         description = submit_description(wave, job_name or None, lines, container, first.transfer)
         count = len(wave.jobs)
         max_idle = run_group(HTCondorSettings).htcondor_max_idle

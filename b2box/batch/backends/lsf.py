@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from b2box.batch.backends.arrays import ArrayBackend, LimitKind
 from b2box.batch.backends.base import JobState, JobStatus
 from b2box.batch.jobs import PreparedJob
+from b2box.batch.memory import with_request
 from b2box.batch.retry import CallFailed
 from b2box.batch.waves import Wave
 from b2box.settings.declared import SettingGroup
@@ -161,7 +162,13 @@ def wave_description(wave: Wave) -> str:
 
 
 def array_script(wave: Wave, count: int, lsf: LSFSettings, job_name: str) -> str:
-    """The array's script: its options as ``#BSUB`` lines, then element ``$LSB_JOBINDEX`` runs its wrapper."""
+    """The array's script: its options as ``#BSUB`` lines, then element ``$LSB_JOBINDEX`` runs its wrapper; the
+    memory request is LSF's limit ``-M`` in kilobytes with their unit (as LSF_UNIT_FOR_LIMITS cannot change it)."""
+    options: dict[str, Any] = dict(lsf.lsf_settings)
+    if wave.jobs:
+        first = wave.jobs[0]
+        limit = ("-M", f"{-(-(first.request_memory or 0) // 1024)}KB")
+        options = with_request(first.task, first.request_memory, options, ("-m",), limit, "lsf_settings")
     lines = [
         "#!/bin/bash",
         f"#BSUB -J {_quoted(array_name(job_name) + f'[1-{count}]')}",
@@ -173,7 +180,7 @@ def array_script(wave: Wave, count: int, lsf: LSFSettings, job_name: str) -> str
         lines.append(f"#BSUB -q {_quoted(lsf.queue)}")
     if lsf.job_slots is not None:
         lines.append(f"#BSUB -n {int(lsf.job_slots)}")
-    for key, value in lsf.lsf_settings.items():
+    for key, value in options.items():
         lines.append(f"#BSUB {key}" if value is True or value == "" else f"#BSUB {key} {_quoted(value)}")
     lines += [
         "# b2box: element N of this array runs the wrapper linked as <wave>/N/job.sh",

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any
 from b2box.batch.backends.arrays import ArrayBackend, LimitKind, Limits
 from b2box.batch.backends.base import Capabilities, JobState, JobStatus
 from b2box.batch.jobs import PreparedJob
+from b2box.batch.memory import with_request
 from b2box.batch.retry import CallFailed
 from b2box.batch.waves import Wave
 from b2box.settings.declared import SettingGroup
 from b2box.settings.resolved import run_group, settings_of
+from b2box.settings.sizes import megabytes
 
 if TYPE_CHECKING:
     from b2box.settings.types import PositiveInt
@@ -259,7 +261,10 @@ class SlurmBackend(ArrayBackend):
         script = wave.path("array.sh")
         with open(script, "w", encoding="utf-8") as handle:
             handle.write(array_script(wave))
-        options = settings.group(SlurmSettings).slurm_settings
+        first = wave.jobs[0]
+        options = with_request(first.task, first.request_memory, settings.group(SlurmSettings).slurm_settings,
+                               ("mem", "mem-per-cpu", "mem_per_cpu", "mem-per-gpu", "mem_per_gpu"),
+                               ("mem", f"{megabytes(first.request_memory or 0)}M"), "slurm_settings")  # fmt: skip
         throttle = settings.batch.max_jobs_in_flight
         arguments = sbatch_arguments(wave, len(wave.jobs), settings.batch.job_name or None, options, throttle)
         done = self.retry.run_once(["sbatch", *arguments, script])

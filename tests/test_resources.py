@@ -1,0 +1,139 @@
+"""What every job used (wall time, CPU time, peak memory) and jobs killed for memory, on real Docker and here.
+
+The tasks (tests/workflows/hungry.py) touch, burn and sleep known amounts; their provenance must say so within
+20 %. A job held to less memory than it touches is killed by the kernel's OOM killer in its Docker container: the
+run names it "killed for memory" with what it used and what it requested, and with ``memory_growth`` it comes back
+asking for more and succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from b2box.batch.memory import grown_request, with_request
+from b2box.settings.sizes import human_size, parse_size
+from tests.conftest import run_b2box
+
+WORKFLOWS = Path(__file__).parent / "workflows"
+MB = 2**20
+
+
+def hungry(folder: Path, settings: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "hungry.py"
+    shutil.copy(WORKFLOWS / "hungry.py", script)
+    (folder / "settings.json").write_text(json.dumps({"batch_system": "local", **settings}))
+    return script
+
+
+def provenance(folder: Path, mb: int, name: str = "provenance.json") -> dict[str, Any]:
+    found = list((folder / "logs").glob(f"**/mb={mb}/**/{name}"))
+    assert len(found) == 1, found
+    return json.loads(found[0].read_text())
+
+
+def close(measured: float, expected: float) -> bool:
+    return abs(measured - expected) <= 0.2 * expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "settings",
+    [
+        pytest.param({}, id="bare"),
+        pytest.param({"tasks_per_job": 2}, id="group"),
+        pytest.param({"runtime": "docker", "image": "ANALYSIS"}, id="docker", marks=pytest.mark.docker),
+    ],
+)
+def test_every_job_records_what_it_used(tmp_path: Path, settings: dict[str, Any], request: Any) -> None:
+    if settings.get("image") == "ANALYSIS":
+        settings = {**settings, "image": request.getfixturevalue("analysis_image")}
+    script = hungry(tmp_path, settings)
+    done = run_b2box("run", str(script), "--batch", "--Several-sizes", "[500, 100]", "--Several-cpu", "3",
+                     "--Several-sleep", "1", cwd=tmp_path, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    for mb in (500, 100):
+        record = provenance(tmp_path, mb)
+        used = record["usage"]
+        assert close(used["cpu_s"], 3.0), used
+        assert close(used["wall_s"], 4.0), used  # 3 s of CPU, 1 s asleep
+        # the task's bytes plus its Python (about 60 MB): the figure a batch system holds a job to
+        assert mb * MB < used["peak_rss_bytes"] < mb * MB + 120 * MB, used
+        assert used["queue_wait_s"] >= 0
+        assert record["attempt"] == 1 and record["exit_code"] == 0
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_docker_job_killed_for_memory_comes_back_with_more(tmp_path: Path, analysis_image: str) -> None:
+    settings = {"runtime": "docker", "image": analysis_image, "request_memory": "200 MB", "memory_growth": 2}
+    script = hungry(tmp_path, settings)
+    done = run_b2box("run", str(script), "--batch", cwd=tmp_path, timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "killed for memory: used 2" in said and "requested 200 MB" in said and "resubmitted with 400 MB" in said
+    first = provenance(tmp_path, 300, "provenance.attempt-1.json")
+    assert first["exit_cause"] == "memory" and first["request_memory_bytes"] == 200 * MB
+    assert first["usage"]["cgroup_peak_bytes"] <= 200 * MB
+    last = provenance(tmp_path, 300)
+    assert last["attempt"] == 2 and last["request_memory_bytes"] == 400 * MB and last["exit_code"] == 0
+    assert (tmp_path / "mb=300" / "done.txt").exists() or list(tmp_path.glob("**/mb=300/**/done.txt"))
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_without_memory_growth_a_kill_for_memory_is_named_and_nothing_is_left(
+    tmp_path: Path, analysis_image: str
+) -> None:
+    script = hungry(tmp_path, {"runtime": "docker", "image": analysis_image, "request_memory": "200 MB"})
+    done = run_b2box("run", str(script), "--batch", cwd=tmp_path, timeout=300)
+    said = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "killed for memory: used" in said and "requested 200 MB" in said, said
+    assert not list(tmp_path.glob("**/done.txt")) and not list(tmp_path.glob("**/.b2box-partial*"))
+    failure = next((tmp_path / "logs").glob("**/failure.log")).read_text()
+    assert "killed for memory" in failure
+
+
+def test_sizes_are_read_as_batch_systems_count_them() -> None:
+    assert parse_size("2 GB") == parse_size("2G") == parse_size("2048") == parse_size(2048) == 2 * 2**30
+    assert parse_size("512 MiB") == 512 * MB and parse_size("1.5GB") == int(1.5 * 2**30)
+    for wrong in ("two", "0", "-1 GB", True):
+        with pytest.raises(ValueError):
+            parse_size(wrong)
+    assert human_size(4.3 * 2**30) == "4.3 GB" and human_size(310 * MB) == "310 MB" and human_size(None) == "?"
+
+
+class _Task:
+    task_family = "Fit"
+
+    def __init__(self, **settings: Any) -> None:
+        for key, value in settings.items():
+            setattr(self, key, value)
+        self.task_id = "Fit_1"
+
+
+def test_a_request_grows_by_memory_growth_up_to_max_memory() -> None:
+    task = _Task(request_memory="1 GB", memory_growth=2.0, max_memory="3 GB")
+    assert grown_request(task, 2**30, 2**30) == 2 * 2**30
+    assert grown_request(task, 2 * 2**30, None) == 3 * 2**30  # capped
+    assert grown_request(task, 3 * 2**30, None) is None  # nothing left to grow
+    assert grown_request(_Task(request_memory="1 GB"), 2**30, None) is None  # no memory_growth: no growth
+    unasked = _Task(memory_growth=1.5)
+    assert grown_request(unasked, None, 400 * MB) == 600 * MB  # no request: grown from what it used
+    assert grown_request(unasked, None, None) is None
+
+
+def test_a_batch_system_s_own_memory_option_wins_with_a_warning() -> None:
+    task = _Task()
+    added = with_request(task, 2 * 2**30, {"partition": "short"}, ("mem",), ("mem", "2048M"), "slurm_settings")
+    assert added == {"partition": "short", "mem": "2048M"}
+    with pytest.warns(UserWarning, match=r"Fit: slurm_settings 'mem' = '8G' wins over request_memory \(2.0 GB\)"):
+        kept = with_request(task, 2 * 2**30, {"mem": "8G"}, ("mem",), ("mem", "2048M"), "slurm_settings")
+    assert kept == {"mem": "8G"}
+    assert with_request(task, None, {"a": 1}, ("mem",), ("mem", "1M"), "slurm_settings") == {"a": 1}
