@@ -28,6 +28,7 @@ LAYERS = [
     ("b2box.engine",),
     ("b2box.job",),
     ("b2box.batch",),
+    ("b2box.report",),
     ("b2box.cli",),
     ("b2box", "b2box.__main__"),
 ]
