@@ -15,6 +15,7 @@ Only the standard library is used: this runs before any virtual environment exis
   names Dockerfiles use in FROM (python:3.11-slim-bookworm, also tagged debian:bookworm, and debian:trixie), so the
   same Dockerfiles build here and on machines that pull them;
 - Debian's XRootD server on the host, for the remote-target tests (which start it, and a WebDAV server, themselves);
+- Debian's Chromium on the host, for the report page's screenshot test (headless);
 - the worker-node image b2box-testbed/worker-node:trixie from ci/testbed/worker-node/Dockerfile;
 - the container b2box-testbed-pool: an HTCondor personal pool and a one-node Slurm cluster (4 slots each) talking
   over its loopback (it has no other network), Apptainer for the ordinary user b2box, and the shared folder mounted
@@ -48,7 +49,7 @@ from testbed_lib.common import (
     TestbedUnavailable,
 )
 from testbed_lib.limits import htcondor_limits, slurm_limits
-from testbed_lib.pool import down, status, up, up_docker, up_storage
+from testbed_lib.pool import down, status, up, up_browser, up_docker, up_storage
 from testbed_lib.worker import Worker, copy_package_files, project_requirements, source_files, worker_wheelhouse
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "source_files",
     "status",
     "up",
+    "up_browser",
     "up_docker",
     "up_storage",
     "worker_wheelhouse",

@@ -1,12 +1,12 @@
 """pytest plugin for the testbed of ci/testbed.py: markers that need it and fixtures that use it.
 
-Tests marked ``docker``, ``apptainer``, ``htcondor``, ``slurm`` or ``remote`` need the testbed. The first of them
-brings it up (idempotent: seconds when ``python3 ci/testbed.py up`` ran before). When it cannot come up (no root,
-no Docker, ...) they are skipped with the reason, except with ``CI=true``, where they fail: CI must not quietly
-test less.
+Tests marked ``docker``, ``apptainer``, ``htcondor``, ``slurm``, ``remote`` or ``browser`` need the testbed. The
+first of them brings it up (idempotent: seconds when ``python3 ci/testbed.py up`` ran before). When it cannot come
+up (no root, no Docker, no Chromium and no apt, ...) they are skipped with the reason, except with ``CI=true``,
+where they fail: CI must not quietly test less.
 
 Fixtures: ``docker_client``, ``analysis_image``, ``worker_node_image``, ``worker`` (see ``ci/testbed.py: Worker``),
-``analysis_sif`` and ``shared_tmp``; ``wait_for_files`` polls for the outputs of batch jobs.
+``analysis_sif``, ``shared_tmp`` and ``chromium``; ``wait_for_files`` polls for the outputs of batch jobs.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MARKERS = ("docker", "apptainer", "htcondor", "slurm", "remote")
+MARKERS = ("docker", "apptainer", "htcondor", "slurm", "remote", "browser")
 KEEP_SESSIONS = 3  # shared_tmp folders of this many past sessions stay for inspection
 
 
@@ -46,6 +46,7 @@ Worker = testbed.Worker  # for annotations in tests: from tests.testbed_plugin i
 
 _problems: dict[str, str | None] = {}  # level ("docker" or "pool") -> why it is not up, None when it is
 _workers: list[Any] = []
+_browsers: list[str] = []
 
 
 def _bring_up(level: str) -> str | None:
@@ -56,6 +57,8 @@ def _bring_up(level: str) -> str | None:
                 testbed.up_docker()
             elif level == "storage":
                 testbed.up_storage()
+            elif level == "browser":
+                _browsers.append(testbed.up_browser())
             else:
                 _workers.append(testbed.up())
             _problems[level] = None
@@ -68,10 +71,11 @@ def _bring_up(level: str) -> str | None:
 
 def require_testbed(level: str = "pool") -> None:
     """Skip the test when the testbed (``docker``: engine and analysis image; ``storage``: the XRootD server
-    program; ``pool``: everything) cannot come up here; fail instead when CI=true."""
+    program; ``browser``: a headless Chromium; ``pool``: everything) cannot come up here; fail instead when
+    CI=true."""
     problem = _bring_up(level)
     if problem:
-        piece = {"docker": "Docker", "storage": "XRootD server"}.get(level, "worker node")
+        piece = {"docker": "Docker", "storage": "XRootD server", "browser": "Chromium"}.get(level, "worker node")
         message = f"testbed ({piece}) not available: {problem}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message, pytrace=False)
@@ -84,6 +88,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if "remote" in needed:
         require_testbed("storage")
         needed.discard("remote")
+    if "browser" in needed:
+        require_testbed("browser")
+        needed.discard("browser")
     if needed:
         require_testbed("docker" if needed == {"docker"} else "pool")
 
@@ -104,6 +111,13 @@ def analysis_image() -> str:
     """Tag of the image analysis jobs run in (python:3.11-slim-bookworm, made locally when no registry answers)."""
     require_testbed("docker")
     return testbed.ANALYSIS_IMAGE
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of a headless-capable Chromium (Debian's ``chromium``, installed when missing)."""
+    require_testbed("browser")
+    return _browsers[-1]
 
 
 @pytest.fixture(scope="session")

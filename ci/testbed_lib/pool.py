@@ -4,6 +4,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from testbed_lib.browser import ensure_browser
 from testbed_lib.common import (
     ANALYSIS_IMAGE,
     CACHE_DIR,
@@ -23,6 +24,7 @@ from testbed_lib.common import (
     USER,
     WORKER_IMAGE,
     TestbedError,
+    TestbedUnavailable,
     host_user,
     locked,
     log,
@@ -165,12 +167,25 @@ def up_storage() -> str:
         return ensure_storage_server()
 
 
+def up_browser() -> str:
+    """Just what the report's screenshot test needs: a headless Chromium. Returns its path."""
+    with locked(), step("headless browser"):
+        return ensure_browser()
+
+
 def up() -> Worker:
     """Bring every piece up, reusing whatever exists; a second call takes seconds."""
     uid, gid = host_user()
     with locked(), step("up (total)"):
         with step("storage server"):
             ensure_storage_server()
+        with step("headless browser"):
+            try:
+                ensure_browser()
+            except TestbedUnavailable as error:
+                # Only the browser tests need it, and they bring it up themselves (failing under CI=true): a
+                # machine that cannot install it (no root) still gets its worker node.
+                log(f"  {error}")
         with step("docker engine"):
             version = ensure_engine()
             log(f"  Docker {version}")
