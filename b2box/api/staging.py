@@ -57,6 +57,8 @@ class CommitRefused(Exception):
 
 # Asked before every commit: why outputs must not be committed now, or empty (set by the run's lock).
 commit_guard: Callable[[], str] | None = None
+# What the task run now used so far (b2box.engine.meter), kept in its result's record; None: not measured
+usage_meter: Callable[[], dict[str, Any]] | None = None
 # A task's (identity file, record): written right after its outputs are in place (b2box.results.records).
 RECORD_ATTRIBUTE = "_b2box_result_record"
 
@@ -136,7 +138,8 @@ class OutputStaging:
             folder = os.path.dirname(path)
             outputs = sorted(os.path.relpath(final, folder) for final in committed)
             made = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-            write_json(path, {**record, "made": made, "host": socket.gethostname(), "outputs": outputs})
+            usage = {"usage": usage_meter()} if usage_meter is not None else {}
+            write_json(path, {**record, "made": made, "host": socket.gethostname(), "outputs": outputs, **usage})
 
     def discard(self) -> None:
         """Remove everything written so far: nothing of a failed run stays."""

@@ -111,6 +111,18 @@ def graph(script: str, output: str, script_args: tuple[str, ...]) -> None:
 
 @main.command()
 @_SCRIPT
+@click.option("-o", "--output", default="report.html", show_default=True, help="The page's file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report's figures as JSON instead of the page.")
+@_SCRIPT_ARGS
+def report(script: str, output: str, as_json: bool, script_args: tuple[str, ...]) -> None:
+    """Write the report of SCRIPT's last run: one self-contained HTML page (a timeline of every job, run time and
+    peak memory per task family against its request, the slowest and largest jobs, failures by cause with their
+    logs' tails, the environments and the task graph), or its figures as JSON."""
+    run_script(script, ["--report", os.path.abspath(output), *(["--json"] if as_json else []), *script_args])
+
+
+@main.command()
+@_SCRIPT
 @_SCRIPT_ARGS
 def show(script: str, script_args: tuple[str, ...]) -> None:
     """List every output of SCRIPT's workflow and whether it exists."""

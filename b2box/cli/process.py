@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 import luigi
 
 from b2box.batch.backends import registry
-from b2box.cli import flags, graph, inspection, task_arguments
+from b2box.cli import flags, graph, inspection, report, task_arguments
 from b2box.engine import luigi_lines
 from b2box.engine.central import CentralSchedulerReporter, CentralSchedulerUnreachable
 from b2box.engine.graph import State, TaskGraph
@@ -293,6 +293,11 @@ def _inspected(
         return True
     if arguments.provenance is not None:
         inspection.provenance(tasks, arguments.provenance)
+        return True
+    if arguments.report:
+        written = report.write_report(tasks, arguments.report, arguments.json, sys.argv[0] or "workflow")
+        if written != "stdout":
+            print(f"wrote {written}")
         return True
     families, only = (list(arguments.remove or remove), False)
     if not families:

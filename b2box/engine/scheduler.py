@@ -25,7 +25,9 @@ from typing import Any, Protocol
 
 import luigi
 
+from b2box.api import staging
 from b2box.api.staging import RECORD_ATTRIBUTE, remove_partials_of
+from b2box.engine import meter
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
 from b2box.engine.run_lock import LockLost, check_held
@@ -371,7 +373,10 @@ def _run_task(
         return elsewhere.run(task, kept)
     try:
         setattr(task, RECORD_ATTRIBUTE, kept)
+        staging.usage_meter = meter.start()  # what it used goes into the record kept with its outputs
         execute(task, run_dependencies_here)
     except TaskFailed as failure:
         return failure.explanation
+    finally:
+        staging.usage_meter = None
     return None

@@ -131,7 +131,8 @@ class RunFacts:
 
     def environments(self) -> list[tuple[str, int]]:
         """Each environment with the number of tasks it ran, most used first: a stray image shows up as a 1."""
-        return sorted(Counter(job.environment_label for job in self.jobs).items(), key=lambda item: (-item[1], item[0]))
+        ran = Counter(job.environment_label for job in self.jobs if job.state in ("done", "failed", "complete"))
+        return sorted(ran.items(), key=lambda item: (-item[1], item[0]))
 
     def to_json(self) -> dict[str, Any]:
         """What ``b2box report --json`` prints: the page's figures, for scripts and for comparing runs."""
