@@ -37,6 +37,26 @@ chown munge:munge /etc/munge/munge.key
 chmod 0400 /etc/munge/munge.key
 runuser -u munge -- munged --log-file="$LOGS/munge/munged.log"
 
+# Memory enforcement for Slurm (see slurm.conf, cgroup.conf): task/cgroup needs the memory and freezer cgroup v1
+# hierarchies, which Docker mounts read-only. With CAP_SYS_ADMIN they can be made writable, in this container's mount
+# namespace only; Slurm's cgroups then sit below the container's own (on the host: /docker/<id>/slurm_b2box-testbed)
+# and go with it. Without them (cgroup v2 hosts) Slurm runs without enforcement and without cgroups at all.
+memory_note=/run/testbed-memory-enforcement
+if mountpoint -q /sys/fs/cgroup/memory && mountpoint -q /sys/fs/cgroup/freezer \
+        && mount -o remount,bind,rw /sys/fs/cgroup/memory && mount -o remount,bind,rw /sys/fs/cgroup/freezer; then
+    if [ ! -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ]; then
+        # The kernel does not account swap (swapaccount=0): hold jobs to their memory alone.
+        sed -i 's/^ConstrainSwapSpace=.*/ConstrainSwapSpace=no/' /etc/slurm/cgroup.conf
+    fi
+    echo "Slurm task/cgroup (cgroup v1)" > "$memory_note"
+else
+    sed -i -e 's|^ProctrackType=.*|ProctrackType=proctrack/linuxproc|' -e 's|^TaskPlugin=.*|TaskPlugin=task/none|' \
+        /etc/slurm/slurm.conf
+    sed -i 's|^CgroupPlugin=.*|CgroupPlugin=disabled|' /etc/slurm/cgroup.conf
+    echo "none in Slurm (no writable cgroup v1 memory hierarchy)" > "$memory_note"
+fi
+echo "$(date -Is) memory enforcement: $(cat "$memory_note"); HTCondor: hold policy"
+
 # Slurm: controller and node daemon, both on 127.0.0.1 (see /etc/slurm/slurm.conf).
 install -d -o slurm -g slurm /run/slurm /var/lib/slurm /var/lib/slurm/slurmctld "$LOGS/slurm"
 install -d /var/lib/slurm/slurmd

@@ -21,7 +21,7 @@ if out=$($T munge -n 2>&1 | $T unmunge 2>&1); then report munge ok ""; else repo
 
 out=$($T sinfo -h -N -o %T 2>&1)
 case "$out" in
-    idle*|mixed*|allocated*) report slurm ok "node $out" ;;
+    idle*|mixed*|allocated*) report slurm ok "node $out, memory enforcement: $(cat /run/testbed-memory-enforcement 2>/dev/null)" ;;
     "") report slurm down "sinfo got no answer from slurmctld within 5 s" ;;
     *) report slurm down "node state: $out" ;;
 esac
