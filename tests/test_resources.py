@@ -58,14 +58,20 @@ def test_every_job_records_what_it_used(tmp_path: Path, settings: dict[str, Any]
                      "--Several-sleep", "1", cwd=tmp_path, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     for mb in (500, 100):
-        record = provenance(tmp_path, mb)
-        used = record["usage"]
-        assert close(used["cpu_s"], 3.0), used
-        assert close(used["wall_s"], 4.0), used  # 3 s of CPU, 1 s asleep
-        # the task's bytes plus its Python (about 60 MB): the figure a batch system holds a job to
-        assert mb * MB < used["peak_rss_bytes"] < mb * MB + 120 * MB, used
-        assert used["queue_wait_s"] >= 0
-        assert record["attempt"] == 1 and record["exit_code"] == 0
+        agrees_with_the_task(tmp_path, mb)
+
+
+def agrees_with_the_task(folder: Path, mb: int) -> None:
+    """The job's record says what the task measured itself (its run() took most of the job), within 20 %."""
+    record = provenance(folder, mb)
+    used = record["usage"]
+    task = json.loads(next(folder.glob(f"**/mb={mb}/**/done.txt")).read_text())
+    assert close(used["cpu_s"], task["cpu_s"]), (used, task)
+    assert close(used["wall_s"], task["wall_s"]), (used, task)
+    assert close(used["peak_rss_bytes"], task["peak_rss_bytes"]), (used, task)
+    assert mb * MB < used["peak_rss_bytes"], used
+    assert used["queue_wait_s"] >= 0
+    assert record["attempt"] == 1 and record["exit_code"] == 0
 
 
 @pytest.mark.docker
@@ -137,3 +143,24 @@ def test_a_batch_system_s_own_memory_option_wins_with_a_warning() -> None:
         kept = with_request(task, 2 * 2**30, {"mem": "8G"}, ("mem",), ("mem", "2048M"), "slurm_settings")
     assert kept == {"mem": "8G"}
     assert with_request(task, None, {"a": 1}, ("mem",), ("mem", "1M"), "slurm_settings") == {"a": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", [pytest.param("slurm", marks=pytest.mark.slurm),
+                                    pytest.param("htcondor", marks=pytest.mark.htcondor)])  # fmt: skip
+def test_on_the_pool_a_job_killed_for_memory_comes_back_with_more(worker: Any, shared_tmp: Path, system: str) -> None:
+    """The testbed's Slurm (task/cgroup) and HTCondor (HOLD_IF_MEMORY_EXCEEDED) hold jobs to their request."""
+    settings = {"batch_system": system, "request_memory": "200 MB", "memory_growth": 2, "batch_poll_interval": 0.5}
+    script = hungry(shared_tmp, settings)
+    python = worker.install_b2box()
+    done = worker.run([python, str(script), "--batch", "--Several-sizes", "[300, 100]", "--Several-cpu", "3",
+                       "--Several-sleep", "1"], cwd=shared_tmp, check=False, timeout=600)  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "killed for memory" in said and "requested 200 MB" in said and "resubmitted with 400 MB" in said, said
+    first = provenance(shared_tmp, 300, "provenance.attempt-1.json")
+    assert first["request_memory_bytes"] == 200 * MB and "killed for memory" in first["outcome"]
+    last = provenance(shared_tmp, 300)
+    assert last["attempt"] == 2 and last["request_memory_bytes"] == 400 * MB and last["exit_code"] == 0
+    agrees_with_the_task(shared_tmp, 100)  # never over its request: what it used, as measured in the job
+    assert provenance(shared_tmp, 100)["backend"] == system

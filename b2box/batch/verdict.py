@@ -8,6 +8,7 @@ only when ``run()`` succeeds), which succeeded even if it could not write its re
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -24,6 +25,8 @@ from b2box.job.files import ExitRecord
 from b2box.jsonio import read_json
 
 _TAIL_LINES = 5
+# what a batch system writes into a job's log when it killed the job for memory (Slurm's slurmstepd, LSF)
+_MEMORY_LINE = re.compile(r"oom[_-]kill event|OOM Killed|Exceeded job memory limit|TERM_MEMLIMIT")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def _memory_kill(job: PreparedJob, status: JobStatus) -> Problem | None:
     """The job was killed for memory (its watcher saw the kernel's OOM killer, or the batch system says so)."""
     provenance = read_json(job.provenance_file)
     said = isinstance(provenance, dict) and provenance.get("exit_cause") == "memory"
-    if not (status.memory_kill or said):
+    if not (status.memory_kill or said or _MEMORY_LINE.search(_tail(job.stderr, 20))):
         return None
     usage = provenance.get("usage", {}) if isinstance(provenance, dict) else {}
     used = status.memory_used or (usage.get("peak_rss_bytes") if isinstance(usage, dict) else None)

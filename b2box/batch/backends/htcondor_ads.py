@@ -9,7 +9,10 @@ from typing import Any
 from b2box.batch.backends.arrays import LimitKind, Limits
 from b2box.batch.backends.base import JobState, JobStatus
 
-PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode", "RemoveReason", "JobMaterializeNextProcId"]
+PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "HoldReasonCode", "ExitCode", "RemoveReason",
+              "JobMaterializeNextProcId", "ResidentSetSize"]  # fmt: skip
+_HOLD_OUT_OF_RESOURCES = 34  # HoldReasonCode of a job over its cgroup's memory limit
+_MEMORY_WORDS = ("memory usage exceeded", "over memory", "memory limit")  # a policy's hold for memory, e.g. code 21
 LIMITS = ("MAX_JOBS_PER_SUBMISSION", "MAX_JOBS_PER_OWNER")
 # HTCondor's JobStatus codes.
 _STATES = {
@@ -54,7 +57,13 @@ def status_from_ad(ad: Mapping[str, Any]) -> JobStatus:
         reason = f"unknown HTCondor JobStatus {ad.get('JobStatus')!r}; waiting"
     elif code == 7:
         reason = "suspended"
-    return JobStatus(state, reason=reason, exit_code=number_of(ad.get("ExitCode")))
+    held = str(ad.get("HoldReason", "")).lower()
+    memory = code == 5 and (
+        number_of(ad.get("HoldReasonCode")) == _HOLD_OUT_OF_RESOURCES or any(word in held for word in _MEMORY_WORDS)
+    )
+    resident = number_of(ad.get("ResidentSetSize"))  # kB, as HTCondor measured the job
+    return JobStatus(state, reason=reason, exit_code=number_of(ad.get("ExitCode")), memory_kill=memory,
+                     memory_used=resident * 1024 if memory and resident else None)  # fmt: skip
 
 
 HISTORY = ["ClusterId", "ProcId", "JobStatus", "RemoveReason", "ExitCode", "ExitBySignal", "ExitSignal"]

@@ -108,7 +108,8 @@ def parse_squeue(output: str) -> dict[str, JobStatus]:
         if not job_id:
             continue
         state = state_of(state_name)
-        found[job_id] = JobStatus(state, reason=_note(job_id, state_name, reason, state))
+        memory = state_name.startswith("OUT_OF_ME")  # (squeue may cut it to OUT_OF_ME+)
+        found[job_id] = JobStatus(state, reason=_note(job_id, state_name, reason, state), memory_kill=memory)
     return found
 
 
@@ -163,13 +164,18 @@ def parse_scontrol(output: str) -> dict[str, dict[str, str]]:
     return found
 
 
+_SIG_OOM = "125"  # Slurm's SIG_OOM (253), as scontrol's ExitCode shows it (0:125) for a job killed for memory
+
+
 def what_slurm_says(fields: Mapping[str, str]) -> str:
     """A job's end as Slurm recorded it: 'Slurm: CANCELLED (killed by signal 15)'."""
     state = fields.get("JobState", "?")
     reason = fields.get("Reason", "None")
     code, _, number = fields.get("ExitCode", "").partition(":")
     details = [f"reason {reason}"] if reason not in ("None", "") else []
-    if number not in ("", "0"):
+    if state == "OUT_OF_MEMORY" or number == _SIG_OOM:
+        details.append("killed for memory")
+    elif number not in ("", "0"):
         details.append(f"killed by signal {number}")
     elif code not in ("", "0"):
         details.append(f"exit code {code}")
