@@ -13,8 +13,12 @@ import luigi.task
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.scheduler import last_time
 from b2box.errors import B2BoxError
+from b2box.report.collect import finished_usage
+from b2box.report.facts import FamilySummary
+from b2box.report.units import duration
 from b2box.results.staleness import ResultCheck
 from b2box.settings.layout import get_serialized_parameters
+from b2box.settings.sizes import human_size
 
 
 def _params(task: Any) -> str:
@@ -103,12 +107,29 @@ def status(roots: list[Any], out: TextIO = sys.stdout, why: bool = False) -> dic
     if unknown:
         out.write(f"{unknown} result(s) were made without a record of what made them (by b2luigi, or an older b2box): "
                   "they count as complete; --accept records today's identity for them.\n")  # fmt: skip
+    usage_table(finished_usage(graph), out)
     if why:
         _why(graph, out)
     for problem in dict.fromkeys(graph.results.problems):
         out.write(f"could not check: {problem}\n")
     out.flush()
     return table
+
+
+def usage_table(families: list[FamilySummary], out: TextIO) -> None:
+    """What the finished jobs of each family used: median and maximum of run time and peak memory (nothing when
+    no finished task has figures)."""
+    if not families:
+        return
+    width = max([len(summary.family) for summary in families] + [len("task family")])
+    out.write(f"\n{'task family':<{width}}  {'measured':>8}  {'run time median / max':>23}  "
+              f"{'peak memory median / max':>25}  {'requested':>9}\n")  # fmt: skip
+    for summary in families:
+        wall, peak = summary.wall_s, summary.peak_rss_bytes
+        times = f"{duration(wall.median)} / {duration(wall.max)}"
+        sizes = f"{human_size(peak.median)} / {human_size(peak.max)}"
+        asked = human_size(summary.request_memory_bytes) if summary.request_memory_bytes else "-"
+        out.write(f"{summary.family:<{width}}  {summary.count:>8}  {times:>23}  {sizes:>25}  {asked:>9}\n")
 
 
 def _why(graph: TaskGraph, out: TextIO) -> None:

@@ -20,7 +20,7 @@ from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.scheduler import FAILURE_LOG, last_time
 from b2box.job.files import PROVENANCE_FILE
 from b2box.jsonio import read_json
-from b2box.report.facts import JobFacts, RunFacts
+from b2box.report.facts import FamilySummary, JobFacts, RunFacts
 from b2box.results import records
 from b2box.settings import layout
 
@@ -178,3 +178,12 @@ def _tail(path: str) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-_TAIL_LINES:])
+
+
+def finished_usage(graph: TaskGraph) -> list[FamilySummary]:
+    """Per family, what its finished tasks' last jobs used (b2box status): read from their records, which only
+    tasks that are complete are asked for."""
+    done = [facts_of(node) for node in graph.nodes.values()
+            if node.state is State.COMPLETE and not isinstance(node.task, luigi.WrapperTask)]  # fmt: skip
+    ran = [facts for facts in done if facts.wall_s is not None or facts.peak_rss_bytes is not None]
+    return RunFacts(script="", made=0.0, jobs=ran).families()
