@@ -9,7 +9,12 @@ asking for more and succeeds.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +169,45 @@ def test_on_the_pool_a_job_killed_for_memory_comes_back_with_more(worker: Any, s
     assert last["attempt"] == 2 and last["request_memory_bytes"] == 400 * MB and last["exit_code"] == 0
     agrees_with_the_task(shared_tmp, 100)  # never over its request: what it used, as measured in the job
     assert provenance(shared_tmp, 100)["backend"] == system
+
+
+def _parent_of(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[1])
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+def test_the_task_never_outlives_its_watcher(tmp_path: Path, signal_name: str) -> None:
+    """The job's first Python waits for the task it forked: killed (SIGKILL), it takes the task along (the kernel
+    kills the task when its parent dies); stopped (SIGTERM, as batch systems stop a job), it hands the signal on. Either
+    way nothing is committed, and the run names the job's end."""
+    shutil.copy(WORKFLOWS / "sleeper.py", tmp_path)
+    (tmp_path / "setup.sh").write_text("export SLEEPER=1\n")  # an env_script: the job starts its own Python
+    (tmp_path / "settings.json").write_text(json.dumps({"batch_system": "local", "env_script": "setup.sh"}))
+    run = subprocess.Popen([sys.executable, "-m", "b2box.cli", "run", "sleeper.py", "--batch"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        pid_file = tmp_path / "task.pid"
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        task = int(pid_file.read_text())
+        watcher = _parent_of(task)
+        assert "python" in Path(f"/proc/{watcher}/cmdline").read_text(), "the task's parent is the job's first Python"
+        os.kill(watcher, getattr(signal, signal_name))
+        assert _gone(task, 10), "the task outlived its job"
+        said, _ = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode != 0 and "failed" in said.lower(), said
+    assert not list(tmp_path.glob("**/woke.txt")) and not list(tmp_path.glob("**/.b2box-partial*"))

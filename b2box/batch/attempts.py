@@ -55,7 +55,7 @@ class Attempts:
         request = grown_request(job.task, job.request_memory, problem.memory_used) if memory else None
         if request is not None:
             self.notices.grown(family, job.task_id, message, human_size(request))
-            return self._noted(job, Attempt(job.attempt + 1, request), message)
+            return self._noted(job, Attempt(job.attempt + 1, request), message, problem.memory_used)
         used = self.retries_used[job.task_id] = self.retries_used.get(job.task_id, 0) + 1
         retries = settings_of(job.task).batch.retries
         if used > retries:
@@ -63,18 +63,20 @@ class Attempts:
         self.notices.retry(family, job.task_id, message, used, retries)
         return self._noted(job, Attempt(job.attempt + 1, job.request_memory), message)
 
-    def _noted(self, job: PreparedJob, attempt: Attempt, outcome: str) -> bool:
-        keep_attempt(job, outcome)
+    def _noted(self, job: PreparedJob, attempt: Attempt, outcome: str, used: int | None = None) -> bool:
+        keep_attempt(job, outcome, used)
         self.upcoming[job.task_id] = attempt
         return True
 
 
-def keep_attempt(job: PreparedJob, outcome: str) -> None:
+def keep_attempt(job: PreparedJob, outcome: str, used: int | None = None) -> None:
     """Keep the record of an attempt that failed, as ``provenance.attempt-N.json`` beside the next one's (a job
-    killed with its watcher, by the batch system, left none: one is written from what the submitter knows)."""
+    killed with its watcher, by the batch system, left none: one is written from what the submitter knows), with
+    the memory it was seen to use (``used``: as the batch system or its watcher measured it)."""
     kept = os.path.join(job.log_dir, f"provenance.attempt-{job.attempt}.json")
     found = read_json(job.provenance_file)
     record = found if isinstance(found, dict) else {"task_id": job.task_id, "attempt": job.attempt,
                                                      "request_memory_bytes": job.request_memory}  # fmt: skip
+    seen = {"memory_used_bytes": used} if used else {}
     with contextlib.suppress(OSError):
-        write_json(kept, {**record, "outcome": outcome})
+        write_json(kept, {**record, "outcome": outcome, **seen})
