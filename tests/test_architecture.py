@@ -20,7 +20,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "b2box"
 # Lowest first. A module may import modules of its own layer (without cycles) and of layers before it.
 LAYERS = [
-    ("b2box.errors", "b2box.version", "b2box.jsonio", "b2box.commands"),
+    ("b2box.errors", "b2box.version", "b2box.jsonio", "b2box.commands", "b2box.usage"),
     ("b2box.settings",),
     ("b2box.api", "b2box.basf2"),
     ("b2box.env",),

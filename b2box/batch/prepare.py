@@ -20,6 +20,7 @@ from typing import Any
 
 import luigi.task
 
+from b2box import usage
 from b2box import version as b2box_version
 from b2box.batch import secrets, transfer
 from b2box.batch.attempts import Attempt, first_attempt
@@ -39,7 +40,7 @@ from b2box.settings.paths import script_path
 from b2box.settings.resolved import run_settings, settings_of
 
 BOOTSTRAP = os.path.abspath(bootstrap.__file__)  # bound into containers with b2box's folders, bundled for transfers
-USAGE = os.path.join(os.path.dirname(BOOTSTRAP), "usage.py")  # loaded by the bootstrap beside it
+USAGE = os.path.abspath(usage.__file__)  # loaded by the bootstrap by its path
 
 
 @dataclass(frozen=True)

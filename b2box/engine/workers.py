@@ -28,20 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from b2box.api.dispatch import describe_exit
+from b2box.usage import die_with_parent
 
 _MAX_ERROR_CHARS = 16_000
 _STOP = None  # the message that ends a worker
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
 
 
 def _worker_main(connection: multiprocessing.connection.Connection, run_task: Callable[[str, Any], str | None]) -> None:

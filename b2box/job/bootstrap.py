@@ -74,15 +74,15 @@ def import_b2box(image, host_version, site_dirs):
 
 def watched(job_file, job_id):
     """Run the job in a child of this process, which waits for it and records what it used, even when it is killed
-    (b2box/job/usage.py, loaded by its path: b2box is not found yet, and this process stays small)."""
+    (b2box/usage.py, loaded by its path: b2box is not found yet, and this process stays small)."""
     if sys.version_info < (3, 11):
         return  # usage.py needs Python 3.11; an older image's Python gets its message from import_b2box below
     import importlib.util
     import os
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "usage.py")
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "usage.py")
     try:
-        spec = importlib.util.spec_from_file_location("b2box_job_usage", path)
+        spec = importlib.util.spec_from_file_location("b2box_usage", path)
         usage = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(usage)
     except (ImportError, OSError, SyntaxError):

@@ -15,7 +15,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from b2box.job import usage
+from b2box import usage
 from b2box.job.files import EXIT_BAD_JOB, ExitRecord, JobSpec, read_json, write_json
 from b2box.job.run import run
 

@@ -114,7 +114,7 @@ def run(spec: JobSpec, job_id: str) -> int:
         "attempt": spec.attempt,
         "request_memory_bytes": spec.request_memory,
     }
-    if spec.submitted_at:  # (the queue wait is added by the process that watches this one: b2box.job.usage)
+    if spec.submitted_at:  # (the queue wait is added by the process that watches this one: b2box.usage)
         record["submitted_time"] = _at(spec.submitted_at)
     started = time.monotonic()
     code = 0

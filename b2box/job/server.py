@@ -27,8 +27,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from b2box import usage
 from b2box.engine.run_lock import process_start
-from b2box.job import usage
 from b2box.job.client import ACCEPTED
 
 ENV_VAR = "B2BOX_JOB_SERVER"
@@ -49,7 +49,7 @@ def _run_child(
     """In the forked child: become the job process and never return."""
     code = 1
     try:
-        die_with_parent()  # a job server that dies takes its jobs along: none may run on unseen, or run twice
+        usage.die_with_parent()  # a job server that dies takes its jobs along: none may run on unseen, or run twice
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -93,17 +93,6 @@ def _receive(connection: socket.socket) -> tuple[dict[str, Any], list[int]]:
             break
         message += more
     return json.loads(message), descriptors
-
-
-def die_with_parent(signum: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``signum`` to this process when its parent dies (prctl PR_SET_PDEATHSIG)."""
-    parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signum, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os.kill(os.getpid(), signum)
 
 
 def _stop_children(requests: dict[int, _Request]) -> None:

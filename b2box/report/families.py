@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from b2box.report import units
 from b2box.report.facts import FamilySummary, JobFacts
-from b2box.report.style import REQUEST_COLOUR, family_colour
+from b2box.report.style import REQUEST_COLOUR, family_colour, horizontal_segments
 
 HEIGHT = 460
 
@@ -81,14 +81,10 @@ def _box(values: list[float], position: int, label: str, colour: str) -> go.Box:
 
 def _request_lines(known: list[tuple[int, int]], names: Sequence[str], unit: str, scale: float) -> go.Scatter:
     """The requested memory of each family that has one, a dashed line across its box."""
-    x: list[float | None] = []
-    y: list[float | None] = []
-    text: list[str | None] = []
-    for index, request in known:
-        label = f"{html.escape(names[index])}: requested {units.memory(request)}"
-        x += [index - 0.4, index + 0.4, None]
-        y += [request / scale, request / scale, None]
-        text += [label, label, None]
+    x, y, text = horizontal_segments(
+        (index - 0.4, index + 0.4, request / scale, f"{html.escape(names[index])}: requested {units.memory(request)}")
+        for index, request in known
+    )
     return go.Scatter(
         x=x,
         y=y,

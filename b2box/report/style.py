@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 STATE_COLOURS = {
     "done": "#2e9d4f",
     "complete": "#7a8a99",
@@ -60,3 +62,18 @@ pre { background: #1d2733; color: #e8edf3; padding: 8px; border-radius: 4px; ove
 .graph { overflow: auto; max-height: 900px; border: 1px solid #edf0f4; }
 code { font-size: 12px; }
 """
+
+
+def horizontal_segments(
+    segments: Iterable[tuple[float, float, float, str]],
+) -> tuple[list[float | None], list[float | None], list[str | None]]:
+    """x, y and hover texts of horizontal segments ``(x from, x to, y, text)`` for one plotly line trace: each
+    segment's two ends, then None, which breaks the line (one trace draws thousands of segments quickly)."""
+    x: list[float | None] = []
+    y: list[float | None] = []
+    text: list[str | None] = []
+    for start, end, height, label in segments:
+        x += [start, end, None]
+        y += [height, height, None]
+        text += [label, label, None]
+    return x, y, text

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from b2box.report import units
 from b2box.report.facts import JobFacts
-from b2box.report.style import QUEUED_COLOUR, STILL_QUEUED_COLOUR, state_colour
+from b2box.report.style import QUEUED_COLOUR, STILL_QUEUED_COLOUR, horizontal_segments, state_colour
 
 GL_FROM = 2000  # jobs from which the timeline is drawn with WebGL
 NAMED_UP_TO = 40  # jobs up to which the axis names each job
@@ -102,13 +102,10 @@ def _bars(spans: _Spans, name: str) -> go.Bar:
 
 def _segments(spans: _Spans, name: str, jobs: int) -> go.Scattergl:
     """One WebGL line trace, a segment per job separated by None; as thick as a row allows."""
-    x: list[int | None] = []
-    y: list[int | None] = []
-    text: list[str | None] = []
-    for row, start, end, label in zip(spans.rows, spans.starts, spans.ends, spans.texts, strict=True):
-        x += [units.local_ms(start), units.local_ms(end), None]
-        y += [row, row, None]
-        text += [label, label, None]
+    x, y, text = horizontal_segments(
+        (units.local_ms(start), units.local_ms(end), row, label)
+        for row, start, end, label in zip(spans.rows, spans.starts, spans.ends, spans.texts, strict=True)
+    )
     return go.Scattergl(
         x=x,
         y=y,
