@@ -7,6 +7,7 @@ only when ``run()`` succeeds), which succeeded even if it could not write its re
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ from b2box.batch.jobs import PreparedJob
 from b2box.batch.memory import killed_for_memory
 from b2box.engine.execute import missing_outputs
 from b2box.job.files import ExitRecord
-from b2box.jsonio import read_json
+from b2box.jsonio import read_json, write_json
 
 _TAIL_LINES = 5
 # what a batch system writes into a job's log when it killed the job for memory (Slurm's slurmstepd, LSF)
@@ -65,7 +66,18 @@ def judge(job: PreparedJob, status: JobStatus) -> Problem | None:
     missing = missing_outputs(luigi.task.flatten(job.task.output()))
     if missing:
         return Problem("the job exited 0 but did not create " + ", ".join(missing))
+    if status.memory_used:
+        _keep_accounting(job, status.memory_used)
     return None
+
+
+def _keep_accounting(job: PreparedJob, used: int) -> None:
+    """The batch system's own figure of the job's memory (in an answer b2box read anyway, e.g. LSF's MAX_MEM),
+    beside the job's: in its provenance, as ``accounting``."""
+    record = read_json(job.provenance_file)
+    if isinstance(record, dict):
+        with contextlib.suppress(OSError):
+            write_json(job.provenance_file, {**record, "accounting": {"memory_used_bytes": used}})
 
 
 def held_for_memory(job: PreparedJob, status: JobStatus) -> Problem | None:
