@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +31,8 @@ from tests.identity_runs import setup as setup_identity
 from tests.test_faults import Workflow, wait_gone
 
 STANDIN = Path(__file__).parent / "standins" / "lsf"
+# the EXIT_REASON of a job LSF killed for its memory limit (IBM's LSF job exit information; users' job reports)
+MEMLIMIT_REASON = "TERM_MEMLIMIT: job killed after reaching LSF memory usage limit"
 
 
 # ------------------------------------------------------------------------------------------------ pure parts
@@ -210,6 +214,88 @@ def test_injected_fault_is_survived(tmp_path: Path, standin: Path, fault: str, t
     assert told in done.stderr
     assert workflow.runs_of() == Counter({0: 1, 1: 1}), "nothing ran twice"
     assert sum(len(array["elements"]) for array in arrays(standin)) == 3, "nothing was submitted twice"
+
+
+# ------------------------------------------------------------------------------------------------ memory limits
+
+HOG = """import signal, sys, time
+if sys.argv[2:] == ["stubborn"]:  # a job that ignores SIGINT and SIGTERM: only LSF's SIGKILL ends it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+block = bytearray(int(sys.argv[1]) * 2**20)
+for position in range(0, len(block), 4096):
+    block[position] = 1
+time.sleep(1.0)
+"""
+
+
+def bsub_script(state: Path, script: str) -> str:
+    """``bsub < script`` on the stand-in; the job id."""
+    env = {**os.environ, "LSF_STANDIN_DIR": str(state)}
+    done = subprocess.run([str(STANDIN / "bin" / "bsub")], input=script, text=True, capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr
+    found = lsf.parse_bsub(done.stdout)
+    assert found is not None, done.stdout
+    return found
+
+
+MEMORY_FIELDS = "jobid stat exit_code exit_reason max_mem"
+
+
+def megabytes(shown: str) -> int:
+    """``310 Mbytes`` (bjobs' MAX_MEM of a job between 1 MB and 1 GB) -> 310."""
+    assert re.fullmatch(r"\d+ Mbytes", shown), shown
+    return int(shown.split()[0])
+
+
+def finished(state: Path, job: str, timeout: float = 30) -> dict[str, str]:
+    """The job's bjobs -json record once it is DONE or EXIT."""
+    env = {**os.environ, "LSF_STANDIN_DIR": str(state)}
+    deadline = time.monotonic() + timeout
+    while True:
+        done = subprocess.run([str(STANDIN / "bin" / "bjobs"), "-json", "-a", "-o", MEMORY_FIELDS, job],
+                              capture_output=True, text=True, env=env)  # fmt: skip
+        record = json.loads(done.stdout)["RECORDS"][0]
+        if record["STAT"] in ("DONE", "EXIT") or time.monotonic() > deadline:
+            return record
+        time.sleep(0.1)
+
+
+def test_standin_kills_a_job_over_its_memory_limit_as_lsf_does(tmp_path: Path, standin: Path) -> None:
+    """``-M``: the job's processes' resident memory, summed, over the limit: SIGINT, SIGTERM, SIGKILL; EXIT with
+    TERM_MEMLIMIT, the exit code the job died with, MAX_MEM in LSF's words."""
+    hog = tmp_path / "hog.py"
+    hog.write_text(HOG)
+    killed = finished(standin, bsub_script(standin, f"#BSUB -M 200MB\npython3 {hog} 300\n"))
+    assert killed["STAT"] == "EXIT" and killed["EXIT_REASON"] == MEMLIMIT_REASON
+    assert killed["EXIT_CODE"] == "130", "died of the SIGINT LSF sends first (IBM: 'Exited by signal 2')"
+    assert megabytes(killed["MAX_MEM"]) > 200, "the sum it was killed at"
+    # its Python ignores SIGINT and SIGTERM, its shell dies of the SIGTERM (the 143 users report)
+    shell = finished(standin, bsub_script(standin, f"#BSUB -M 204800\npython3 {hog} 300 stubborn\n"))
+    assert shell["EXIT_REASON"] == MEMLIMIT_REASON and shell["EXIT_CODE"] == "143", shell
+    # nothing of it heeds SIGINT or SIGTERM: LSF's SIGKILL ends it (137)
+    stubborn = finished(standin, bsub_script(standin, f"#BSUB -M 200M\ntrap '' INT TERM\npython3 {hog} 300 x\n"))
+    assert stubborn["EXIT_REASON"] == MEMLIMIT_REASON and stubborn["EXIT_CODE"] == "137", stubborn
+    within = finished(standin, bsub_script(standin, f"#BSUB -M 1GB\npython3 {hog} 50\n"))
+    assert within["STAT"] == "DONE" and within["EXIT_REASON"] == "" and 50 < megabytes(within["MAX_MEM"]) < 200
+
+
+def test_standin_reads_memory_limits_and_prints_memory_like_lsf() -> None:
+    from tests.standins.lsf import lsf_standin
+
+    assert lsf_standin.memory_limit("204800") == lsf_standin.memory_limit("204800KB") == 200 * 2**20
+    assert lsf_standin.memory_limit("200MB") == lsf_standin.memory_limit("200M") == 200 * 2**20
+    assert lsf_standin.memory_limit("2GB!") == lsf_standin.memory_limit("2g") == 2 * 2**30
+    assert lsf_standin.memory_limit("lots") is None and lsf_standin.memory_limit("") is None
+    assert lsf_standin.lsf_memory(12 * 2**10) == "12 Kbytes" and lsf_standin.lsf_memory(310 * 2**20) == "310 Mbytes"
+    assert lsf_standin.lsf_memory(int(5.2 * 2**30)) == "5.2 Gbytes" and lsf_standin.lsf_memory(None) == ""
+
+
+def test_bad_memory_limit_is_refused_by_bsub(standin: Path) -> None:
+    env = {**os.environ, "LSF_STANDIN_DIR": str(standin)}
+    done = subprocess.run([str(STANDIN / "bin" / "bsub")], input="#BSUB -M lots\ntrue\n", text=True,
+                          capture_output=True, env=env)  # fmt: skip
+    assert done.returncode == 255 and done.stderr.strip().endswith("Job not submitted.")
 
 
 def test_bad_queue_fails_the_tasks_with_lsfs_message(tmp_path: Path, standin: Path) -> None:

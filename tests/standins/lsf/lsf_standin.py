@@ -15,6 +15,15 @@ each with its source), and runs each job's script with bash, detached from the s
   ``-o``/``-e``; ``LSB_JOBID``, ``LSB_JOBINDEX`` (1-based) and ``LSB_JOBNAME`` are set for the job.
   ``-oo``/``-eo`` truncate, ``-o``/``-e`` append, and the ``-o`` file starts with LSF's mail-style header
   (``Sender: ...``, ``Subject: Job ...``, ``The output (if any) follows:``, as ert's lsfrunner writes it).
+  ``-M <n>[unit][!]`` is the job's memory limit, in KB without a unit (LSF_UNIT_FOR_LIMITS' default), else KB/K,
+  MB/M, GB/G, TB/T (IBM bsub -M). It is enforced as LSF does with LSB_JOB_MEMLIMIT=Y: the resident memory of all
+  of the job's processes (its session), summed, read from /proc every ``memory_poll`` seconds; over the limit, the
+  job gets SIGINT, then SIGTERM, then SIGKILL, ``job_terminate_interval`` seconds apart (LSF's
+  JOB_TERMINATE_INTERVAL, 10 s by default, short here), and ends in EXIT with EXIT_REASON ``TERM_MEMLIMIT: job
+  killed after reaching LSF memory usage limit`` and the exit code the job ended with, 130 for a job that dies of
+  the SIGINT (IBM's LSF job exit information: "Memory limit reached ... TERM_MEMLIMIT ... Exited by signal 2";
+  users' job reports show "Exited with exit code 130", and 137 or 143 where a cgroup or the later signals ended
+  it).
 - ``bjobs [-a] [-u U] [-J NAME] [-noheader] [-o "fields [delimiter='c']"] [-json] [ids]``. ``-json`` needs
   ``-o`` (else ``bjobs: You cannot use the -json option when the -o option is not specified or the
   LSB_BJOBS_FORMAT parameter is not defined.``, signac-flow#166, exit 255) and gives
@@ -24,7 +33,9 @@ each with its source), and runs each job's script with bash, detached from the s
   ``-`` for empty values and ``Job <id> is not found`` on stderr, exit 0, or 255 when known and unknown ids are
   mixed (ert's tests); ``No unfinished job found`` without ids. Finished jobs are listed only with ``-a`` and
   vanish entirely ``clean_period`` seconds after they end (LSF's CLEAN_PERIOD), which is how a backend meets an
-  aged-out job.
+  aged-out job. The field ``max_mem`` is the largest memory the job's processes held together, as LSF writes it
+  (``12 Kbytes``, ``310 Mbytes``, ``5.2 Gbytes``: the units LSF's bjobs prints, binary), for running and finished
+  jobs, empty (``-``) before a job ran.
 - ``bkill [-s SIG] ids``: ``Job <N> is being terminated`` (or ``signaled``), exit 0; ``Job <N>: Job has already
   finished`` and ``Job <N>: No matching job found`` on stderr, exit 255 (IBM bkill; ert's tests). A killed job ends
   in EXIT with EXIT_REASON ``TERM_OWNER: job killed by owner``.
@@ -32,9 +43,10 @@ each with its source), and runs each job's script with bash, detached from the s
 
 States: PEND (for ``queue_delay`` seconds, and while all ``slots`` are busy), RUN, DONE or EXIT; UNKWN and SSUSP
 can be injected. State lives in $LSF_STANDIN_DIR (one JSON file per job, changed under a file lock); its
-``config.json`` sets queue_delay, slots, clean_period, queues, mem_limit_mb, max_array_size and
-consistent_exit_code (LSB_BJOBS_CONSISTENT_EXIT_CODE), and ``instant``, for benchmarks of the submitter alone:
-every element ends DONE (exit 0) the moment it is submitted and its script is never run. Its ``faults.json``
+``config.json`` sets queue_delay, slots, clean_period, queues, mem_limit_mb, max_array_size,
+consistent_exit_code (LSB_BJOBS_CONSISTENT_EXIT_CODE), memory_poll, job_terminate_interval and ``instant``, for
+benchmarks of the submitter alone: every element ends DONE (exit 0) the moment it is submitted and its script is
+never run. Its ``faults.json``
 injects faults, each a count of the next calls it affects: ``bsub_255`` (``Cannot connect to LSF. Please wait
 ...``, nothing submitted), ``bsub_empty`` (exit 0, empty stdout, the job submitted all the same, as seen in
 ert#8089), ``bjobs_255`` (half of the answer, then exit 255), ``unkwn`` and ``ssusp`` (running jobs shown in that
@@ -69,6 +81,8 @@ DEFAULTS: dict[str, Any] = {
     "max_array_size": 1000,
     "consistent_exit_code": "N",
     "instant": False,
+    "memory_poll": 0.1,  # seconds between two readings of a running job's memory
+    "job_terminate_interval": 0.3,  # LSF's JOB_TERMINATE_INTERVAL (10 s by default): SIGINT, SIGTERM, SIGKILL
 }
 FINISHED = ("DONE", "EXIT")
 FIELDS = {
@@ -87,7 +101,11 @@ FIELDS = {
     "start_time",
     "finish_time",
     "job_description",
+    "max_mem",
 }
+MEMLIMIT_REASON = "TERM_MEMLIMIT: job killed after reaching LSF memory usage limit"
+KILL_SEQUENCE = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)
+PAGE = os.sysconf("SC_PAGE_SIZE")
 HOST = socket.gethostname()
 USER = os.environ.get("USER") or pwd.getpwuid(os.getuid()).pw_name
 
@@ -232,6 +250,31 @@ def parse_bsub(arguments: list[str], script: str) -> tuple[dict[str, str], list[
     return options, words[position:]
 
 
+_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50, "E": 2**60}
+
+
+def memory_limit(value: str) -> int | None:
+    """``bsub -M``'s limit in bytes: ``204800`` (KB, LSF_UNIT_FOR_LIMITS' default), ``204800KB``, ``200MB``,
+    ``2G``, a trailing ``!`` (a hard limit) allowed; None when it is not one."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(?:([KMGTPE])B?)?!?", value.strip(), re.IGNORECASE)
+    if not match:
+        return None
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "K").upper()])
+
+
+def lsf_memory(used: int | None) -> str:
+    """Memory as bjobs prints it (MAX_MEM, MEM): ``12 Kbytes``, ``310 Mbytes``, ``5.2 Gbytes``; empty when unknown."""
+    if not used:
+        return ""
+    if used < 2**20:
+        return f"{max(1, round(used / 2**10))} Kbytes"
+    if used < 2**30:
+        return f"{round(used / 2**20)} Mbytes"
+    if used < 2**40:
+        return f"{used / 2**30:.1f} Gbytes"
+    return f"{used / 2**40:.1f} Tbytes"
+
+
 def array_indices(spec: str, limit: int) -> list[int] | str:
     """``1-5``, ``1-9:2``, ``1,3,7-9``: the indices, or why not."""
     indices: list[int] = []
@@ -268,6 +311,9 @@ def bsub(arguments: list[str]) -> int:
             "Error in rusage section: The merged job-level and application-level rusage value is outside the "
             "range set by RESRSV_LIMIT defined in lsb.queues"
         )
+    limit = memory_limit(options["-M"]) if "-M" in options else None
+    if "-M" in options and limit is None:
+        return _fail_submit(f"{options['-M']}: Bad memory limit specification")  # wording not verified
     name = options.get("-J", "")
     indices: list[int] | str = [0]
     array = re.fullmatch(r"(.*)\[([^\]]*)\]", name)
@@ -297,6 +343,7 @@ def bsub(arguments: list[str]) -> int:
             "user": USER,
             "cwd": options.get("-cwd", os.getcwd()),
             "options": options,
+            "mem_limit": limit,
             "script": script_path,
             "array": bool(array),
             "submit": now,
@@ -380,11 +427,89 @@ def _start(job: dict[str, Any], index: int) -> subprocess.Popen[bytes]:
     )
 
 
+def session_processes(leader: int) -> list[int]:
+    """The processes of the job whose first process is ``leader`` (started in a session of its own): its session."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
+        except OSError:
+            continue
+        if len(fields) > 3 and fields[3] == str(leader):
+            found.append(int(name))
+    return found
+
+
+def resident_bytes(pids: list[int]) -> int:
+    """The resident memory of these processes, summed, as LSF sums a job's processes."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as handle:
+                total += int(handle.read().split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _signal_job(leader: int, number: int) -> None:
+    for pid in session_processes(leader):
+        with contextlib.suppress(OSError):
+            os.kill(pid, number)
+
+
+def _watch_memory(
+    job: dict[str, Any], running: dict[str, subprocess.Popen[bytes]], used: dict[str, int], interval: float
+) -> None:
+    """Record each running element's peak memory; one over the job's limit (``-M``) is killed as LSF kills it:
+    SIGINT, then SIGTERM, then SIGKILL to all of its processes, ``interval`` seconds apart."""
+    now = time.time()
+    for index, amount in used.items():
+        element = job["elements"].get(index)
+        if element is None:
+            continue
+        element["max_mem"] = max(element.get("max_mem") or 0, amount)
+        if job.get("mem_limit") and amount > job["mem_limit"] and not element.get("memlimit_at"):
+            element.update(memlimit_at=now, memlimit_signals=0)
+    for index, process in running.items():
+        element = job["elements"].get(index)
+        if element is None or not element.get("memlimit_at"):
+            continue
+        due = min(len(KILL_SEQUENCE), 1 + int((now - element["memlimit_at"]) / max(interval, 0.01)))
+        while element["memlimit_signals"] < due:
+            _signal_job(process.pid, KILL_SEQUENCE[element["memlimit_signals"]])
+            element["memlimit_signals"] += 1
+
+
+def _ended(element: dict[str, Any], code: int, leader: int) -> None:
+    """How an element ended, as bjobs shows it: a shell's exit code (128 + N for signal N)."""
+    shown = code if code >= 0 else 128 - code
+    if element.get("kill"):
+        element.update(stat="EXIT", exit_code="", exit_reason="TERM_OWNER: job killed by owner")
+    elif element.get("memlimit_at"):
+        _signal_job(leader, signal.SIGKILL)  # nothing of a job killed for its memory runs on
+        element.update(stat="EXIT", exit_code=str(shown) if shown else "", exit_reason=MEMLIMIT_REASON)
+    elif code == 0:
+        element.update(stat="DONE", exit_code="")
+    else:
+        element.update(stat="EXIT", exit_code=str(shown))
+    element["finish"] = time.time()
+
+
 def run(job_id: int) -> None:
-    """The detached runner of one submission: starts its elements as slots free up, records how each ends."""
+    """The detached runner of one submission: starts its elements as slots free up, watches their memory, records
+    how each ends."""
     running: dict[str, subprocess.Popen[bytes]] = {}
+    measured = 0.0
     while True:
         settings = config()
+        used: dict[str, int] = {}
+        if running and time.monotonic() - measured >= settings["memory_poll"]:  # read outside the lock
+            measured = time.monotonic()
+            used = {index: resident_bytes(session_processes(process.pid)) for index, process in running.items()}
         with locked():
             job = load_job(job_id)
             if job is None:
@@ -405,21 +530,14 @@ def run(job_id: int) -> None:
                     running[index] = _start(job, int(index))
                     element.update(stat="RUN", start=now)
                     busy += 1
+            _watch_memory(job, running, used, settings["job_terminate_interval"])
             for index, process in list(running.items()):
                 code = process.poll()
                 if code is None:
                     continue
                 del running[index]
-                element = job["elements"].get(index)
-                if element is None:
-                    continue
-                if element.get("kill"):
-                    element.update(stat="EXIT", exit_code="", exit_reason="TERM_OWNER: job killed by owner")
-                elif code == 0:
-                    element.update(stat="DONE", exit_code="")
-                else:
-                    element.update(stat="EXIT", exit_code=str(code if code > 0 else 128 - code))
-                element["finish"] = time.time()
+                if index in job["elements"]:
+                    _ended(job["elements"][index], code, process.pid)
             save_job(job)
             if all(element["stat"] in FINISHED for element in job["elements"].values()) and not running:
                 return
@@ -457,6 +575,7 @@ def _record(job: dict[str, Any], index: str, element: dict[str, Any], stat: str)
         "start_time": _lsf_time(element["start"]),
         "finish_time": _lsf_time(element["finish"]) + (" L" if element["finish"] else ""),
         "job_description": job.get("description", ""),
+        "max_mem": lsf_memory(element.get("max_mem")),
     }
 
 
