@@ -82,6 +82,41 @@ def test_every_lsf_state_is_mapped(stat: str, state: str) -> None:
         assert status.reason, "a suspension or an unknown state is told to the user"
 
 
+# what bjobs -o "... max_mem" -json answers for a job LSF killed for its memory (MAX_MEM in LSF's units, as in
+# Roddy's recorded bjobs answers; EXIT_CODE 130: the SIGINT LSF sends first)
+KILLED = {"JOBID": "7", "JOBINDEX": "1", "STAT": "EXIT", "EXIT_CODE": "130", "MAX_MEM": "310 Mbytes",
+          "EXIT_REASON": MEMLIMIT_REASON}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("shown", "size"),
+    [("310 Mbytes", 310 * 2**20), ("5.2 Gbytes", int(5.2 * 2**30)), ("12 Kbytes", 12 * 2**10),
+     ("522 MBytes", 522 * 2**20), ("1 Tbytes", 2**40), ("2G", 2 * 2**30), ("-", None), ("", None), (None, None),
+     ("310", None), ("lots", None)],
+)  # fmt: skip
+def test_max_mem_is_read_in_lsfs_units(shown: str | None, size: int | None) -> None:
+    assert lsf.parse_memory(shown) == size
+
+
+def test_what_the_standin_prints_is_read_back() -> None:
+    from tests.standins.lsf import lsf_standin
+
+    for size in (12 * 2**10, 310 * 2**20, int(5.2 * 2**30)):
+        assert abs((lsf.parse_memory(lsf_standin.lsf_memory(size)) or 0) - size) < 0.05 * size
+
+
+def test_exit_for_the_memory_limit_is_a_kill_for_memory() -> None:
+    status = lsf.status_of(KILLED)
+    assert status.state is JobState.FINISHED and status.memory_kill and status.memory_used == 310 * 2**20
+    assert status.reason.startswith("TERM_MEMLIMIT") and status.exit_code == 130
+    for other in ({"EXIT_REASON": "TERM_OWNER: job killed by owner"}, {"EXIT_REASON": "", "EXIT_CODE": "3"},
+                  {"STAT": "DONE", "EXIT_REASON": "", "EXIT_CODE": ""}):  # fmt: skip
+        assert not lsf.status_of({**KILLED, **other}).memory_kill, other
+    running = lsf.status_of({**KILLED, "STAT": "RUN", "EXIT_REASON": "", "MAX_MEM": "1.5 Gbytes"})
+    assert running.state is JobState.RUNNING and running.memory_used == int(1.5 * 2**30) and not running.memory_kill
+    assert "max_mem" in lsf.FIELDS.split(), "asked in the same bjobs as the states"
+
+
 def _batch(**values: Any) -> lsf.LSFSettings:
     return lsf.LSFSettings(**values)
 

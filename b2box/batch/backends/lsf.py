@@ -29,6 +29,12 @@ EXIT       finished     judged by its exit record (a killed job has none: a fail
 anything   unknown      an unknown STAT is reported and waited on
 =========  ===========  =================================================================================
 
+A job LSF killed for its memory (``-M``, from ``request_memory``) ends in EXIT with EXIT_REASON ``TERM_MEMLIMIT:
+job killed after reaching LSF memory usage limit`` (its EXIT_CODE is whatever the job died with: 130 for the SIGINT
+LSF sends first, 137 or 143 for the later signals or a cgroup); it is named a kill for memory, with the MAX_MEM the
+same ``bjobs`` reports (``310 Mbytes``, ``5.2 Gbytes``: LSF's binary units), so ``memory_growth`` can send it again
+with more.
+
 ``bsub`` exits 255 for every error; one that says LSF was not reached ("Cannot connect to LSF. Please wait")
 is retried, one that ends in ``Job not submitted.`` for a reason of its own (no such queue, a bad ``-n``) fails
 the tasks with LSF's message. ``bsub`` can also exit 0 with an empty answer, with or without having submitted:
@@ -89,7 +95,10 @@ _NOTES = {
     "UNKWN": "LSF lost contact with the job's host (UNKWN); waiting",
     "ZOMBI": "LSF lost the job's host while killing it (ZOMBI)",
 }
-FIELDS = "jobid jobindex stat exit_code exit_reason pend_reason"
+FIELDS = "jobid jobindex stat exit_code exit_reason pend_reason max_mem"
+MEMLIMIT = "TERM_MEMLIMIT"  # EXIT_REASON of a job LSF killed for its memory limit
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGTPE])(?:bytes|B)?", re.IGNORECASE)
+_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40, "P": 2**50, "E": 2**60}
 _SUBMITTED = re.compile(r"Job <(\d+)> is submitted to (?:default )?queue")
 _GONE = re.compile(r"Job <[^>]+>: (Job has already finished|No matching job found)")
 
@@ -106,8 +115,16 @@ def parse_bsub(output: str) -> str | None:
     return found.group(1) if found else None
 
 
+def parse_memory(text: Any) -> int | None:
+    """bjobs' MAX_MEM (``12 Kbytes``, ``310 Mbytes``, ``5.2 Gbytes``, also ``522 MBytes``, ``1.5G``) in bytes, with
+    LSF's binary units; None for ``-``, an empty value or anything else."""
+    found = _MEMORY.fullmatch(str(text or "").strip())
+    return int(float(found.group(1)) * _UNITS[found.group(2).upper()]) if found else None
+
+
 def status_of(record: Mapping[str, Any]) -> JobStatus:
-    """One ``bjobs -json`` record; an unknown STAT is UNKNOWN with a reason, never a crash."""
+    """One ``bjobs -json`` record; an unknown STAT is UNKNOWN with a reason, never a crash; EXIT with TERM_MEMLIMIT
+    is a kill for memory."""
     stat = str(record.get("STAT", "")).strip()
     state = STATES.get(stat, JobState.UNKNOWN)
     identity = job_id(str(record.get("JOBID", "")), int(record.get("JOBINDEX") or 0))
@@ -117,7 +134,9 @@ def status_of(record: Mapping[str, Any]) -> JobStatus:
     if stat == "EXIT" and record.get("EXIT_REASON"):
         note = str(record["EXIT_REASON"])
     code = str(record.get("EXIT_CODE", "")).strip()
-    return JobStatus(state, reason=note, exit_code=int(code) if code.isdigit() else None)
+    memory = stat == "EXIT" and str(record.get("EXIT_REASON", "")).strip().startswith(MEMLIMIT)
+    return JobStatus(state, reason=note, exit_code=int(code) if code.isdigit() else None, memory_kill=memory,
+                     memory_used=parse_memory(record.get("MAX_MEM")))  # fmt: skip
 
 
 def parse_bjobs(text: str) -> dict[str, JobStatus]:
