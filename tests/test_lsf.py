@@ -123,9 +123,10 @@ def _batch(**values: Any) -> lsf.LSFSettings:
 
 def test_array_script_holds_the_options_as_bsub_lines(tmp_path: Path) -> None:
     wave = Wave(folder=str(tmp_path / "wave dir"), jobs=())
-    batch = _batch(queue="short", job_slots=4, lsf_settings={"-R": "rusage[mem=4000]"})
+    batch = _batch(queue="short", job_slots=4, lsf_settings={"-R": "rusage[mem=4000]", "-W": "2:00"})
     script = lsf.array_script(wave, 7, batch, job_name='my "job"[x]')
     assert '#BSUB -J "my__job__x_[1-7]"' in script and '#BSUB -q "short"' in script and "#BSUB -n 4" in script
+    assert "#BSUB -W 2:00\n" in script, "a value that needs no quotes is written bare, as IBM's examples do"
     assert '#BSUB -R "rusage[mem=4000]"' in script and f'#BSUB -oo "{tmp_path}/wave dir/%I/log/stdout"' in script
     assert "#BSUB -n" not in lsf.array_script(wave, 1, _batch(), job_name="ana"), "no -n unless job_slots is set"
     assert "line break" in lsf.refusal(_batch(lsf_settings={"-P": "belle\n#BSUB -q other"}), job_name="ana")
@@ -331,6 +332,52 @@ def test_bad_memory_limit_is_refused_by_bsub(standin: Path) -> None:
     done = subprocess.run([str(STANDIN / "bin" / "bsub")], input="#BSUB -M lots\ntrue\n", text=True,
                           capture_output=True, env=env)  # fmt: skip
     assert done.returncode == 255 and done.stderr.strip().endswith("Job not submitted.")
+
+
+def hungry(folder: Path, state: Path, **settings: Any) -> tuple[Path, dict[str, str]]:
+    """tests/workflows/hungry.py (a task touching 300 MB) on the LSF stand-in."""
+    folder.mkdir(parents=True)
+    shutil.copy(Path(__file__).parent / "workflows" / "hungry.py", folder / "hungry.py")
+    (folder / "settings.json").write_text(
+        json.dumps({"batch_system": "lsf", "batch_poll_interval": 0.2, "request_memory": "200 MB", **settings})
+    )
+    return folder / "hungry.py", {"PATH": f"{STANDIN / 'bin'}:{os.environ['PATH']}", "LSF_STANDIN_DIR": str(state)}
+
+
+def test_a_job_over_its_request_is_killed_for_memory_naming_term_memlimit(tmp_path: Path, standin: Path) -> None:
+    from tests.conftest import run_b2box
+
+    script, env = hungry(tmp_path / "wf", standin)
+    done = run_b2box("run", str(script), "--batch", cwd=script.parent, env=env)
+    said = done.stdout + done.stderr
+    assert done.returncode == 1, said
+    assert "killed for memory: used " in said and "requested 200 MB" in said and "TERM_MEMLIMIT" in said, said
+    submitted = arrays(standin)
+    assert len(submitted) == 1 and "#BSUB -M 204800KB\n" in Path(submitted[0]["script"]).read_text()
+    element = submitted[0]["elements"]["1"]
+    assert element["stat"] == "EXIT" and element["exit_reason"].startswith("TERM_MEMLIMIT")
+    failure = next((script.parent / "logs").glob("**/mb=300/**/failure.log")).read_text()
+    assert "killed for memory" in failure and "TERM_MEMLIMIT" in failure
+    assert not list(script.parent.glob("**/done.txt"))
+
+
+def test_with_memory_growth_a_job_killed_for_memory_comes_back_with_more(tmp_path: Path, standin: Path) -> None:
+    from tests.conftest import run_b2box
+
+    script, env = hungry(tmp_path / "wf", standin, memory_growth=2)
+    done = run_b2box("run", str(script), "--batch", cwd=script.parent, env=env)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "killed for memory" in said and "TERM_MEMLIMIT" in said and "resubmitted with 400 MB" in said, said
+    logs = next((script.parent / "logs").glob("**/mb=300/**/Hungry"))
+    first = json.loads((logs / "provenance.attempt-1.json").read_text())
+    assert (
+        first["attempt"] == 1 and first["request_memory_bytes"] == 200 * 2**20 and "TERM_MEMLIMIT" in first["outcome"]
+    )
+    last = json.loads((logs / "provenance.json").read_text())
+    assert last["attempt"] == 2 and last["request_memory_bytes"] == 400 * 2**20 and last["exit_code"] == 0
+    assert [array["options"].get("-M") for array in arrays(standin)] == ["204800KB", "409600KB"]
+    assert [array["elements"]["1"]["stat"] for array in arrays(standin)] == ["EXIT", "DONE"]
 
 
 def test_bad_queue_fails_the_tasks_with_lsfs_message(tmp_path: Path, standin: Path) -> None:

@@ -157,6 +157,13 @@ def _quoted(value: Any) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _option_value(value: Any) -> str:
+    """An option's value on its ``#BSUB`` line: bare when it needs no quotes (``-M 204800KB``, ``-W 2:00``, as IBM's
+    examples write them), quoted otherwise."""
+    text = str(value)
+    return text if re.fullmatch(r"[A-Za-z0-9_.:+-]+", text) else _quoted(text)
+
+
 def refusal(lsf: LSFSettings, job_name: str) -> str:
     """Why a task's LSF settings cannot become ``#BSUB`` lines (a line break would add lines of its own), or empty."""
     values = {
@@ -200,7 +207,7 @@ def array_script(wave: Wave, count: int, lsf: LSFSettings, job_name: str) -> str
     if lsf.job_slots is not None:
         lines.append(f"#BSUB -n {int(lsf.job_slots)}")
     for key, value in options.items():
-        lines.append(f"#BSUB {key}" if value is True or value == "" else f"#BSUB {key} {_quoted(value)}")
+        lines.append(f"#BSUB {key}" if value is True or value == "" else f"#BSUB {key} {_option_value(value)}")
     lines += [
         "# b2box: element N of this array runs the wrapper linked as <wave>/N/job.sh",
         'export B2BOX_JOB_ID="${LSB_JOBID}[${LSB_JOBINDEX}]"',
