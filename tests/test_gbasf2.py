@@ -86,7 +86,9 @@ class GridWorkflow:
     def env(self, datasets: str = "A,B") -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
         env.update(BELLE2_RELEASE=self.release, STANDIN_RELEASE=self.release, GRID_DATASETS=datasets)
-        env.update(PYTHONPATH=str(STANDINS / "basf2" / "python"))
+        # the basf2 stand-in first, then the caller's path (a worktree's b2box over the installed one)
+        paths = [str(STANDINS / "basf2" / "python"), env.get("PYTHONPATH", "")]
+        env.update(PYTHONPATH=os.pathsep.join(path for path in paths if path))
         return env
 
     def run(self, *args: str, datasets: str = "A,B", timeout: float = 300) -> subprocess.CompletedProcess[str]:
