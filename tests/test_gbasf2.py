@@ -161,6 +161,24 @@ def test_every_dirac_state_is_judged() -> None:
     assert set(state.under_way) == {"7", "8", "9"} and not state.complete
 
 
+# What DIRAC says of failures (its JobMinorStatus, and the Script step's ApplicationStatus): none names memory.
+DIRAC_FAILURES = ["Watchdog identified this job as stalled", "Application Finished With Errors",
+                  "Job stalled: pilot not running", "Marked for termination",
+                  "Job has reached the CPU limit of the queue", "Job has exceeded maximum wall clock time",
+                  "Job has insufficient disk space to continue", "Executing RunScriptStep1",
+                  "'basf2helper.py' Exited With Status 9"]  # fmt: skip
+
+
+def test_only_a_status_that_says_memory_is_a_kill_for_memory() -> None:
+    for said in DIRAC_FAILURES:
+        job = {"Status": "Failed", "MinorStatus": said, "ApplicationStatus": said}
+        assert not projects.killed_for_memory(job), said
+    for said in ("Job exceeded memory limit", "Job has exceeded maximum memory limit", "Out of memory",
+                 "payload OOM-killed", "TERM_MEMLIMIT: job killed after reaching LSF memory usage limit"):  # fmt: skip
+        assert projects.killed_for_memory({"Status": "Failed", "ApplicationStatus": said}), said
+    assert not projects.killed_for_memory({"Status": "Failed", "MinorStatus": "Memory"}), "a word is not a verdict"
+
+
 def test_submit_command_has_b2luigis_options() -> None:
     command = projects.submit_command("p", RELEASE, _grid(priority=5, cputime=30, basf2opt="-n 10"), ["x.pkl"])
     assert command[:6] == ["gbasf2", "steering_file_wrapper.py", "-p", "p", "-s", RELEASE]
@@ -268,6 +286,32 @@ def test_project_with_a_job_that_cannot_succeed_ends(tmp_path: Path, grid: Grid,
     assert done.returncode == 1, done.stderr
     assert "grid project" in done.stderr and "failed" in done.stderr
     assert not workflow.dataset("A").exists()
+
+
+def test_a_job_its_site_killed_for_memory_fails_in_diracs_words(tmp_path: Path, grid: Grid) -> None:
+    """DIRAC reports a payload killed for its memory like any crash: b2box says what DIRAC said, and does not
+    guess memory from it."""
+    grid.faults(oom=1)
+    workflow = GridWorkflow(tmp_path / "wf", grid)
+    done = workflow.run(datasets="A", timeout=120)
+    assert done.returncode == 1, done.stderr
+    said = "Failed: Application Finished With Errors (application: 'basf2helper.py' Exited With Status 9)"
+    assert said in done.stderr
+    assert "killed for memory" not in done.stderr and not workflow.dataset("A").exists()
+
+
+def test_a_grid_job_whose_status_says_memory_is_killed_for_memory(tmp_path: Path) -> None:
+    """A status that names the memory limit (a site's words: no DIRAC status does) makes the task killed for memory,
+    DIRAC's words beside it."""
+    grid = Grid(tmp_path, oom_status=["Job exceeded memory limit", "'basf2helper.py' Exited With Status 9"])
+    grid.faults(oom=1)
+    workflow = GridWorkflow(tmp_path / "wf", grid)
+    done = workflow.run(datasets="A", timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "killed for memory: its use was not measured" in done.stderr, done.stderr
+    assert "Failed: Job exceeded memory limit" in done.stderr
+    failure = next((workflow.folder / "logs").glob("**/failure.log")).read_text()
+    assert "killed for memory" in failure and "Job exceeded memory limit" in failure, failure
 
 
 def test_33_character_project_name_is_refused_before_submission(tmp_path: Path, grid: Grid) -> None:

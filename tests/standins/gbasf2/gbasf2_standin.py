@@ -24,11 +24,15 @@ Jobs move Waiting ("Pilot Agent Submission") -> Matched -> Running ("Application
 file fails. ``faults.json`` in the state folder injects, each a count of the next jobs or calls it affects:
 ``fail`` (Failed, "Watchdog identified this job as stalled"), ``fail_after_upload`` (the same after the outputs
 were uploaded: the reschedule then leaves ``_00`` beside ``_01``), ``app_error`` (Done with ApplicationStatus
-``SOMEERROR``), ``stalled``, ``killed``, ``download_fail`` (files gb2_ds_get fails to fetch, listed in
-``--failed_lfns``, exit 0 all the same), ``status_flake`` (a status query that answers ``Unknown ERROR: proxy has
-not Belle VOMS extensions``, as b2luigi PR #108 saw). ``config.json`` sets the user, the certificate password, the
-proxy lifetime in seconds (``proxy_seconds``, to make one expire in a test), delays, slots and the basf2
-stand-in's setup script. An expired proxy makes every tool fail.
+``SOMEERROR``), ``stalled``, ``killed``, ``oom`` (the site's batch system kills the job's payload for its memory:
+DIRAC has no status for that, so the job ends as any crashed payload does, Failed, "Application Finished With
+Errors", ApplicationStatus "'basf2helper.py' Exited With Status 9" -- DIRAC's JobWrapper, Script module and raw
+waitpid status for a SIGKILL, read from DIRAC's code, not seen on the grid; ``oom_status`` in config.json, a
+[MinorStatus, ApplicationStatus] pair, replaces them, e.g. with a site's words that name memory), ``download_fail``
+(files gb2_ds_get fails to fetch, listed in ``--failed_lfns``, exit 0 all the same), ``status_flake`` (a status
+query that answers ``Unknown ERROR: proxy has not Belle VOMS extensions``, as b2luigi PR #108 saw).
+``config.json`` sets the user, the certificate password, the proxy lifetime in seconds (``proxy_seconds``, to make
+one expire in a test), delays, slots and the basf2 stand-in's setup script. An expired proxy makes every tool fail.
 """
 
 from __future__ import annotations
@@ -56,9 +60,12 @@ DEFAULTS: dict[str, Any] = {
     "basf2_setup": os.path.join(os.path.dirname(HERE), "basf2", "setup_release.sh"),
     "site": "LCG.KEK.jp",
     "first_job_id": 161844659,
+    # what DIRAC says of a payload its site killed for memory (the ``oom`` fault): [MinorStatus, ApplicationStatus]
+    "oom_status": ["Application Finished With Errors", "'basf2helper.py' Exited With Status 9"],
 }
 FINAL = ("Done", "Failed", "Killed", "Stalled", "Deleted", "Completed")
 RESCHEDULABLE = ("Failed", "Killed", "Stalled")
+JOB_FAULTS = ("fail", "fail_after_upload", "app_error", "stalled", "killed", "oom")
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
@@ -541,15 +548,13 @@ def run(name: str) -> None:
             continue
         job = project["jobs"][chosen]
         with locked():
-            fault = next(
-                (kind for kind in ("fail", "fail_after_upload", "app_error", "stalled", "killed") if take_fault(kind)),
-                "",
-            )
-        if fault in ("fail", "stalled", "killed"):
+            fault = next((kind for kind in JOB_FAULTS if take_fault(kind)), "")
+        if fault in ("fail", "stalled", "killed", "oom"):
             result = {
                 "fail": ("Failed", "Watchdog identified this job as stalled", "Executing RunScriptStep1"),
                 "stalled": ("Stalled", "Job stalled: pilot not running", "Executing RunScriptStep1"),
                 "killed": ("Killed", "Marked for termination", "Unknown"),
+                "oom": ("Failed", *config()["oom_status"]),
             }[fault]
             outcome = (*result, [])
         else:

@@ -8,8 +8,10 @@ one it is submitted from) and its path pickled into the input sandbox with a ste
 Status is asked every ``gbasf2_status_interval`` seconds (5 minutes by default: DIRAC servers rate-limit), for all
 projects at once. Failed, Stalled and Killed jobs are rescheduled up to ``gbasf2_max_retries`` times each (counts
 kept in the task's log folder); a job that cannot be retried ends its project as failed, with the failed jobs'
-logs fetched into the task's log folder. A project whose jobs are all done is collected (:mod:`.download`). The
-outcome is written as the task's exit record, so the run judges a project like any job.
+logs fetched into the task's log folder; when such a job's DIRAC status says in words that it was stopped for its
+memory (no status of DIRAC itself does: :mod:`.projects`), the task is named killed for memory. A project whose
+jobs are all done is collected (:mod:`.download`). The outcome is written as the task's exit record, so the run
+judges a project like any job.
 """
 
 from __future__ import annotations
@@ -178,7 +180,8 @@ class Gbasf2Backend(BackendBase):
         if hopeless:
             download.fetch_logs(self.session, job, name, environment, only=list(hopeless))
             reasons = "; ".join(f"job {job_id}: {why}" for job_id, why in sorted(hopeless.items()))
-            return self._end(job, 1, f"grid project {name} failed: {reasons}")
+            memory = any(projects.killed_for_memory(jobs[job_id]) for job_id in hopeless if job_id in jobs)
+            return self._end(job, 1, f"grid project {name} failed: {reasons}", memory=memory)
         for job_id in again:
             counts[job_id] = counts.get(job_id, 0) + 1
         write_json(os.path.join(job.log_dir, RETRIES_FILE), counts)
@@ -212,8 +215,9 @@ class Gbasf2Backend(BackendBase):
                 return JobStatus(JobState.RUNNING)
         return self._end(job, 0, f"grid project {name}: all {len(jobs)} jobs done and downloaded", project=name)
 
-    def _end(self, job: PreparedJob, code: int, message: str, project: str = "") -> JobStatus:
-        """The project's outcome as the task's exit record, its reason in the task's stderr."""
+    def _end(self, job: PreparedJob, code: int, message: str, project: str = "", memory: bool = False) -> JobStatus:
+        """The project's outcome as the task's exit record, its reason in the task's stderr; ``memory``: a job of it
+        was stopped for its memory, as its DIRAC statuses say (the run then names the task killed for memory)."""
         with open(job.stderr, "a", encoding="utf-8") as handle:
             handle.write(f"b2box: {message}\n")
         if code == 0 and job.result_record:  # the dataset is in place: what made it goes beside it
@@ -221,7 +225,7 @@ class Gbasf2Backend(BackendBase):
             made = {"made": download.now(), "host": f"the grid (project {project})", "outputs": [first_output_of(path)]}
             write_json(path, {**record, **made})
         ExitRecord.now(code).write(job.exit_file)
-        return JobStatus(JobState.FINISHED, reason=message if code else "", exit_code=code)
+        return JobStatus(JobState.FINISHED, reason=message if code else "", exit_code=code, memory_kill=memory)
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         for name in job_ids:

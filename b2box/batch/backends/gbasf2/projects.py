@@ -6,6 +6,14 @@ Staging, Waiting, Matched, Rescheduled, Running and Completing are under way; Co
 Failed); Done with ApplicationStatus Done succeeded; Done with any other ApplicationStatus, Failed, Stalled and
 Killed failed (the last three can be rescheduled); Deleted is gone for good. A project with a job that failed and
 cannot be retried ends as failed, whatever its other jobs do, so no project is polled forever.
+
+No DIRAC status names a kill for memory: DIRAC's Watchdog only logs a warning past a job's memory limit (and that
+check is off by default, CheckMemoryLimitFlag), and JobMinorStatus has no memory status; a payload a site killed
+for its memory ends Failed with "Application Finished With Errors" (its ApplicationStatus the script step's exit,
+e.g. "'basf2helper.py' Exited With Status 9"), a pilot killed with it Stalled, then Failed with "Job stalled: pilot
+not running" -- the words of any other crash. So a grid job counts as killed for memory only when its
+MinorStatus or ApplicationStatus says so in words (a site's or an extension's text naming the memory limit, out
+of memory, OOM), never from a signal or a stall.
 """
 
 from __future__ import annotations
@@ -29,6 +37,11 @@ GONE = {"Deleted"}
 PICKLE_FILE = "serialized_basf2_path.pkl"
 STEERING_FILE = "steering_file_wrapper.py"
 PROVENANCE_MARK = "b2box-provenance "
+# words of a status that names a kill for memory: "exceeded memory limit", "out of memory", "OOM", "MEMLIMIT"
+_MEMORY_KILL = re.compile(
+    r"memory\W+(?:\w+\W+)?(?:limit|exceeded)|(?:exceed\w*|out of|killed for)\W+(?:\w+\W+)?memory|\bOOM|MEMLIMIT",
+    re.IGNORECASE,
+)
 
 
 class GridSetupError(ValueError):
@@ -175,6 +188,11 @@ def project_state(jobs: Mapping[str, Mapping[str, Any]]) -> ProjectState:
             state.unknown[job_id] = status
             state.under_way.append(job_id)
     return state
+
+
+def killed_for_memory(job: Mapping[str, Any]) -> bool:
+    """Whether a grid job's statuses say in words that it was stopped for its memory (see the module docstring)."""
+    return any(_MEMORY_KILL.search(str(job.get(key, ""))) for key in ("MinorStatus", "ApplicationStatus"))
 
 
 def describe_failure(job: Mapping[str, Any]) -> str:
