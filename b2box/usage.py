@@ -28,7 +28,8 @@ from typing import Any
 CGROUP_ROOT = "/sys/fs/cgroup"
 # cgroup paths of a job's own cgroup: batch systems' and container engines' names for them
 _OWN_CGROUP_MARKS = ("slurm", "condor", "job_", "docker", "libpod", "containerd", "kubepods", "lxc", "b2box")
-# signals the waiting process hands on to the task (SIGINT reaches both from the terminal: not handed on twice)
+# signals the waiting process hands on to the task; SIGINT it ignores: Ctrl-C in a terminal and batch systems that
+# interrupt a job (LSF, before it kills one for memory or time) send it to all of the job's processes, the task too
 FORWARDED = ("SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGXCPU", "SIGCONT", "SIGTSTP")
 
 
@@ -137,6 +138,7 @@ def wait_for(child: int, watch: Watch) -> tuple[int, dict[str, Any]]:
         number = getattr(signal, name, None)
         if number is not None:
             previous[number] = signal.signal(number, lambda signum, frame: _pass_on(child, signum))
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _, status, rusage = os.wait4(child, 0)
     finally:

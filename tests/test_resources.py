@@ -159,7 +159,7 @@ def test_on_the_pool_a_job_killed_for_memory_comes_back_with_more(worker: Any, s
     script = hungry(shared_tmp, settings)
     python = worker.install_b2box()
     done = worker.run([python, str(script), "--batch", "--Several-sizes", "[300, 100]", "--Several-cpu", "3",
-                       "--Several-sleep", "1"], cwd=shared_tmp, check=False, timeout=600)  # fmt: skip
+                       "--Several-sleep", "3"], cwd=shared_tmp, check=False, timeout=600)  # fmt: skip
     said = done.stdout + done.stderr
     assert done.returncode == 0, said
     assert "killed for memory" in said and "requested 200 MB" in said and "resubmitted with 400 MB" in said, said
@@ -186,10 +186,11 @@ def _gone(pid: int, within: float) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("signal_name", ["SIGKILL", "SIGTERM", "SIGINT"])
 def test_the_task_never_outlives_its_watcher(tmp_path: Path, signal_name: str) -> None:
     """The job's first Python waits for the task it forked: killed (SIGKILL), it takes the task along (the kernel
-    kills the task when its parent dies); stopped (SIGTERM, as batch systems stop a job), it hands the signal on. Either
+    kills the task when its parent dies); stopped (SIGTERM, as batch systems stop a job), it hands the signal on;
+    interrupted (SIGINT to the job's process group, as LSF and Ctrl-C send it), it records how the task ended. Either
     way nothing is committed, and the run names the job's end."""
     shutil.copy(WORKFLOWS / "sleeper.py", tmp_path)
     (tmp_path / "setup.sh").write_text("export SLEEPER=1\n")  # an env_script: the job starts its own Python
@@ -204,10 +205,17 @@ def test_the_task_never_outlives_its_watcher(tmp_path: Path, signal_name: str) -
         task = int(pid_file.read_text())
         watcher = _parent_of(task)
         assert "python" in Path(f"/proc/{watcher}/cmdline").read_text(), "the task's parent is the job's first Python"
-        os.kill(watcher, getattr(signal, signal_name))
+        if signal_name == "SIGINT":
+            os.killpg(os.getpgid(watcher), signal.SIGINT)
+        else:
+            os.kill(watcher, getattr(signal, signal_name))
         assert _gone(task, 10), "the task outlived its job"
         said, _ = run.communicate(timeout=120)
     finally:
         run.kill()
     assert run.returncode != 0 and "failed" in said.lower(), said
     assert not list(tmp_path.glob("**/woke.txt")) and not list(tmp_path.glob("**/.b2box-partial*"))
+    if signal_name == "SIGINT":  # the watcher lived on and said how the task ended
+        record = json.loads(next(tmp_path.glob("logs/**/provenance.json")).read_text())
+        assert record["exit_code"] != 0 and "usage" in record, record
+        assert "KeyboardInterrupt" not in next(tmp_path.glob("logs/**/stderr")).read_text().split("Sleeper")[0]
