@@ -54,7 +54,7 @@ def test_the_report_s_figures_are_what_the_campaign_did(campaign: Path) -> None:
     assert failed["state"] == "failed" and "cursed" in failed["log_tail"] and failed["backend"] == "local"
     assert failed["submitted"] <= failed["started"] <= failed["ended"]
     assert jobs["Merge(j=2)"]["state"] == "blocked"
-    assert figures["environments"] == [{"environment": "this machine (no container)", "tasks": 981}]
+    assert figures["environments"] == [{"environment": "the host (no container)", "tasks": 981}]
 
 
 @pytest.mark.slow

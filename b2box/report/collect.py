@@ -140,7 +140,7 @@ def _part(record: dict[str, Any], key: str) -> dict[str, Any]:
 def _environment(image: dict[str, Any]) -> str:
     runtime, reference, digest = image.get("runtime"), image.get("reference"), image.get("digest")
     if not reference or runtime in (None, "none"):
-        return "this machine (no container)"
+        return "the host (no container)"  # (as the wrapper and the result records name it)
     return " ".join(str(part) for part in (runtime, reference, digest) if part)
 
 
