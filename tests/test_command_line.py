@@ -25,6 +25,13 @@ def chain(tmp_path: Path) -> Path:
     return script
 
 
+def counts_of(said: str, family: str) -> list[list[str]]:
+    """The rows of ``family`` in b2box status's first table (the counts; what the tasks used follows, after a blank
+    line)."""
+    table = said.split("\n\n")[0]
+    return [line.split() for line in table.splitlines() if line.startswith(family)]
+
+
 def test_run_then_rerun_does_nothing_and_exits_zero(chain: Path) -> None:
     first = run_b2box("run", str(chain), cwd=chain.parent)
     assert first.returncode == 0, first.stderr
@@ -58,9 +65,7 @@ def test_status_show_and_remove(chain: Path) -> None:
     assert run_python(chain).returncode == 0
     status = run_b2box("status", str(chain), cwd=chain.parent)
     assert status.returncode == 0
-    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "3", "0", "0", "0", "3"]
-    ]
+    assert counts_of(status.stdout, "Link") == [["Link", "3", "0", "0", "0", "3"]]
     show = run_b2box("show", str(chain), cwd=chain.parent)
     assert "✓ " + str(chain.parent / "results/index=2/link.txt") in show.stdout
     refused = run_b2box("remove", str(chain), "Link", cwd=chain.parent)
@@ -144,9 +149,7 @@ def test_an_interrupted_task_is_shown_as_interrupted_not_failed(chain: Path, tmp
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 130
     status = run_b2box("status", str(chain), cwd=chain.parent)
-    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "1", "0", "0", "2", "3"]
-    ], status.stdout
+    assert counts_of(status.stdout, "Link") == [["Link", "1", "0", "0", "2", "3"]], status.stdout
     assert "1 of the pending task(s) were interrupted last time (Ctrl-C or SIGTERM), not failed" in status.stdout
     dry = run_python(chain, "--dry-run")
     assert "Would run Link(index=1) (it was interrupted last time)" in dry.stdout and "failed" not in dry.stdout
@@ -262,16 +265,14 @@ def test_test_mode_prints_the_whole_traceback(chain: Path) -> None:
 def test_status_and_dry_run_show_tasks_that_failed_last_time(chain: Path) -> None:
     assert run_python(chain, env={"CHAIN_FAIL": "1"}).returncode == 1
     status = run_b2box("status", str(chain), cwd=chain.parent)
-    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "1", "0", "1", "1", "3"]
-    ]
+    assert counts_of(status.stdout, "Link") == [["Link", "1", "0", "1", "1", "3"]]
     dry = run_python(chain, "--dry-run")
     assert dry.stdout.count("(it failed last time)") == 1, dry.stdout
     assert run_python(chain).returncode == 0
     status = run_b2box("status", str(chain), cwd=chain.parent)
-    assert [line.split() for line in status.stdout.splitlines() if line.startswith("Link")] == [
-        ["Link", "3", "0", "0", "0", "3"]
-    ]
+    assert counts_of(status.stdout, "Link") == [["Link", "3", "0", "0", "0", "3"]]
+    used = status.stdout.split("\n\n")[1]  # what the finished tasks' last runs used, per family
+    assert "run time median / max" in used and any(line.split()[:2] == ["Link", "3"] for line in used.splitlines())
 
 
 def test_b2box_run_lists_every_flag_the_script_accepts(tmp_path: Path) -> None:
