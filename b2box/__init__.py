@@ -19,6 +19,7 @@ from typing import Any as _Any  # noqa: E402
 
 import luigi as _luigi  # noqa: E402
 
+from b2box import b2luigi_names as _b2luigi_names  # noqa: E402
 from b2box.api.decorators import inherits, on_temporary_files, requires  # noqa: E402
 from b2box.api.dispatch import DispatchableTask, dispatch  # noqa: E402
 from b2box.api.parameters import BatchIntParameter, BoolParameter  # type: ignore[assignment]  # noqa: E402
@@ -39,6 +40,7 @@ from b2box.settings.sources import setting_file_iterator as _setting_file_iterat
 from b2box.version import __version__ as __version__  # noqa: E402
 
 wrap_parameter = _parameters.install  # b2luigi's name; already done on import, calling it again does nothing
+_b2luigi_names.serve_b2box_names()  # from b2box.basf2_helper import ...: b2luigi's module paths under b2box
 
 
 @_functools.wraps(_luigi.build)  # type: ignore[no-redef]

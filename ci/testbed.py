@@ -49,7 +49,7 @@ from testbed_lib.common import (
     TestbedUnavailable,
 )
 from testbed_lib.limits import htcondor_limits, slurm_limits
-from testbed_lib.pool import down, status, up, up_browser, up_docker, up_storage
+from testbed_lib.pool import down, status, up, up_b2luigi, up_browser, up_docker, up_storage
 from testbed_lib.worker import Worker, copy_package_files, project_requirements, source_files, worker_wheelhouse
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "source_files",
     "status",
     "up",
+    "up_b2luigi",
     "up_browser",
     "up_docker",
     "up_storage",

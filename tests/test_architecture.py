@@ -26,7 +26,7 @@ LAYERS = [
     ("b2box.env",),
     ("b2box.results",),
     ("b2box.engine",),
-    ("b2box.job",),
+    ("b2box.job", "b2box.b2luigi_names"),
     ("b2box.batch",),
     ("b2box.report",),
     ("b2box.cli",),

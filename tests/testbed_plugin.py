@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MARKERS = ("docker", "apptainer", "htcondor", "slurm", "remote", "browser")
+MARKERS = ("docker", "apptainer", "htcondor", "slurm", "remote", "browser", "b2luigi")
 KEEP_SESSIONS = 3  # shared_tmp folders of this many past sessions stay for inspection
 
 
@@ -47,6 +47,7 @@ Worker = testbed.Worker  # for annotations in tests: from tests.testbed_plugin i
 _problems: dict[str, str | None] = {}  # level ("docker" or "pool") -> why it is not up, None when it is
 _workers: list[Any] = []
 _browsers: list[str] = []
+_b2luigi_pythons: list[str] = []
 
 
 def _bring_up(level: str) -> str | None:
@@ -59,6 +60,8 @@ def _bring_up(level: str) -> str | None:
                 testbed.up_storage()
             elif level == "browser":
                 _browsers.append(testbed.up_browser())
+            elif level == "b2luigi":
+                _b2luigi_pythons.append(testbed.up_b2luigi())
             else:
                 _workers.append(testbed.up())
             _problems[level] = None
@@ -75,7 +78,8 @@ def require_testbed(level: str = "pool") -> None:
     CI=true."""
     problem = _bring_up(level)
     if problem:
-        piece = {"docker": "Docker", "storage": "XRootD server", "browser": "Chromium"}.get(level, "worker node")
+        pieces = {"docker": "Docker", "storage": "XRootD server", "browser": "Chromium", "b2luigi": "b2luigi venv"}
+        piece = pieces.get(level, "worker node")
         message = f"testbed ({piece}) not available: {problem}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message, pytrace=False)
@@ -88,9 +92,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if "remote" in needed:
         require_testbed("storage")
         needed.discard("remote")
-    if "browser" in needed:
-        require_testbed("browser")
-        needed.discard("browser")
+    for alone in ("browser", "b2luigi"):  # pieces that need no worker node
+        if alone in needed:
+            require_testbed(alone)
+            needed.discard(alone)
     if needed:
         require_testbed("docker" if needed == {"docker"} else "pool")
 
@@ -118,6 +123,13 @@ def chromium() -> str:
     """The path of a headless-capable Chromium (Debian's ``chromium``, installed when missing)."""
     require_testbed("browser")
     return _browsers[-1]
+
+
+@pytest.fixture(scope="session")
+def b2luigi_python() -> str:
+    """The Python of a venv where this clone's b2box and the real b2luigi 1.3 are installed together."""
+    require_testbed("b2luigi")
+    return _b2luigi_pythons[-1]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """b2luigi's basf2 tasks (``b2luigi.basf2_helper``) with the same names, settings and outputs.
 
-A b2luigi script needs only its imports changed (``from b2box.basf2 import Basf2PathTask``). basf2 itself is
+Under ``b2box run`` a b2luigi script's ``from b2luigi.basf2_helper import Basf2PathTask`` is this package
+(:mod:`b2box.b2luigi_names`); ``from b2box.basf2 import Basf2PathTask`` is its own name. basf2 itself is
 imported only when such a task runs, in the task's environment (a Belle II image and an ``env_script`` that sets
 up the release), never when the workflow is loaded.
 """

@@ -20,7 +20,7 @@ from typing import Any
 
 import luigi.task
 
-from b2box import usage
+from b2box import b2luigi_names, usage
 from b2box import version as b2box_version
 from b2box.batch import secrets, transfer
 from b2box.batch.attempts import Attempt, first_attempt
@@ -256,6 +256,7 @@ class JobPreparer:
             submitted_at=time.time(),
             request_memory=attempt.memory,
             attempt=attempt.number,
+            b2luigi_names=b2luigi_names.installed(),
         ).write(path)
 
     @staticmethod

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import click
 from click.shell_completion import get_completion_class
 
+from b2box import b2luigi_names
 from b2box.cli import flags
 from b2box.cli import process as entrypoint
 from b2box.cli.script_errors import script_error
@@ -41,6 +42,7 @@ def run_script(script: str, flags: Sequence[str]) -> None:
     if not os.path.isfile(path):
         _error(f"{script}: no such workflow script. Give the path of a .py file that calls b2box.process().")
     os.environ["B2BOX_SCRIPT"] = path
+    b2luigi_names.install()  # an unmodified b2luigi script: its `import b2luigi` is b2box
     sys.argv = [path, *flags]
     sys.path.insert(0, os.path.dirname(path))
     calls_before = entrypoint.calls

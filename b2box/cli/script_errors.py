@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from b2box import b2luigi_names
 from b2box.errors import shown_path, users_line
 
 
@@ -32,6 +33,8 @@ def script_error(error: Exception, script: str) -> str:
         return _syntax(error) + "\nFix the script and run again."
     where = users_line(error.__traceback__, lambda filename: _is_users(filename, script)) or shown_path(script)
     message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    instead = b2luigi_names.hint(error) if isinstance(error, ImportError) else ""
+    message += f" ({instead})" if instead else ""
     return f"{where}: {message} (the script stopped before it called process(); --verbose shows the traceback)"
 
 

@@ -50,6 +50,7 @@ class JobSpec:
     submitted_at: float = 0.0  # when it was handed to the batch system (epoch seconds): the job knows its queue wait
     request_memory: int | None = None  # bytes the batch system holds it to (None: no request)
     attempt: int = 1  # 2: the first resubmission
+    b2luigi_names: bool = False  # the submitter ran the script with b2luigi's module names as b2box's: so does the job
 
     @property
     def provenance_path(self) -> str:

@@ -13,6 +13,7 @@ import runpy
 import sys
 from typing import Any
 
+from b2box import b2luigi_names
 from b2box.job.files import JobSpec
 from b2box.job.group import read_group, run_group
 from b2box.job.run import run, use_submitted_settings
@@ -44,6 +45,8 @@ def main(argv: list[str]) -> None:
     use_submitted_settings(spec)
     job_id = argv[1] if len(argv) > 1 else ""
     _current, _group = (spec, job_id), members or []
+    if spec.b2luigi_names:
+        b2luigi_names.install()
     if spec.script:
         os.environ["B2BOX_SCRIPT"] = spec.script
         sys.argv = [spec.script]

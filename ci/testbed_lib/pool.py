@@ -4,6 +4,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from testbed_lib.b2luigi_venv import ensure_b2luigi_venv
 from testbed_lib.browser import ensure_browser
 from testbed_lib.common import (
     ANALYSIS_IMAGE,
@@ -173,6 +174,12 @@ def up_browser() -> str:
         return ensure_browser()
 
 
+def up_b2luigi() -> str:
+    """Just what the tests with the real b2luigi need: a venv with b2box and b2luigi 1.3. Returns its Python."""
+    with locked(), step("b2luigi venv"):
+        return ensure_b2luigi_venv()
+
+
 def up() -> Worker:
     """Bring every piece up, reusing whatever exists; a second call takes seconds."""
     uid, gid = host_user()
@@ -186,6 +193,8 @@ def up() -> Worker:
                 # Only the browser tests need it, and they bring it up themselves (failing under CI=true): a
                 # machine that cannot install it (no root) still gets its worker node.
                 log(f"  {error}")
+        with step("b2luigi venv"):
+            ensure_b2luigi_venv()
         with step("docker engine"):
             version = ensure_engine()
             log(f"  Docker {version}")
