@@ -171,3 +171,27 @@ def test_on_htcondor_in_apptainer_without_b2luigi(worker: Any, shared_tmp: Path,
     record = json.loads(next(shared_tmp.glob("logs/**/MyAverageTask/provenance.json")).read_text())
     assert record["backend"] == "htcondor" and record["image"]["runtime"] == "apptainer"
     assert which(shared_tmp)["module"] == ""
+
+
+def test_every_b2luigi_module_b2box_provides_imports_with_every_name_it_lists() -> None:
+    probe = (
+        "import importlib\n"
+        "from b2box import b2luigi_names\n"
+        "b2luigi_names.install()\n"
+        "for relative in b2luigi_names.MODULES:\n"
+        "    name = 'b2luigi' + ('.' + relative if relative else '')\n"
+        "    module = importlib.import_module(name)\n"
+        "    missing = [item for item in module.__all__ if not hasattr(module, item)]\n"
+        "    assert not missing, (name, missing)\n"
+        "from b2luigi.core.task import Task, WrapperTask\n"
+        "from b2luigi.core.settings import get_setting, set_setting, DeprecatedSettingsWarning\n"
+        "from b2luigi.core.remote_target import RemoteTarget\n"
+        "from b2luigi.core.remote_target.xrootd import XRootDSystem\n"
+        "from b2luigi.core.parameter import wrap_parameter, BoolParameter\n"
+        "import b2box\n"
+        "assert Task is b2box.Task and RemoteTarget is b2box.RemoteTarget and XRootDSystem is b2box.XRootDSystem\n"
+        "print(len(b2luigi_names.MODULES))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 20
