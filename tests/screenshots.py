@@ -43,11 +43,13 @@ def png_rows(path: Path, wanted: int) -> tuple[int, list[bytes]]:
 
 
 def colours(rows: list[bytes], top: int, bottom: int, width: int) -> Counter[str]:
-    """How often each colour (as "#rrggbb") appears in a band of rows, sampled every 4 pixels."""
+    """How often each colour (as "#rrggbb") appears in a band of rows: every pixel of every other row.
+
+    Every column, because a box's edge is a vertical line one or two pixels wide: a sample every few pixels missed
+    it whenever the data put it between two samples.
+    """
     size = len(rows[0]) // width
-    return Counter(
-        "#" + rows[y][x * size : x * size + 3].hex() for y in range(top, bottom, 4) for x in range(0, width, 4)
-    )
+    return Counter("#" + rows[y][x * size : x * size + 3].hex() for y in range(top, bottom, 2) for x in range(width))
 
 
 def screenshot(chromium: str, html_file: Path) -> Path:
