@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,36 @@ def test_settings_file_errors_stop_process_before_any_task(script_folder: Path, 
     with pytest.raises(SystemExit) as raised:
         b2luigi.process(Never(), argv=[])
     assert raised.value.code == 2 and not ran
+
+
+class PerSample(b2luigi.Task):
+    sample = b2luigi.Parameter()
+
+    @property
+    def result_dir(self):
+        return f"results/{self.sample}"
+
+
+class Plain(b2luigi.Task):
+    index = b2luigi.IntParameter()
+
+
+def test_folders_are_shared_by_a_class_yet_follow_a_property_the_script_and_set_setting(
+    script_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b2luigi.clear_setting("result_dir")
+    assert settings_of(PerSample(sample="a")).folders.result_dir == str(script_folder / "results" / "a")
+    assert settings_of(PerSample(sample="b")).folders.result_dir == str(script_folder / "results" / "b")
+    first, second = Plain(index=1), Plain(index=2)
+    assert settings_of(first).folders is settings_of(second).folders  # one resolution for the class
+    assert settings_of(first).folders.result_dir == os.path.join(script_folder, ".")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "workflow.py").write_text("")
+    monkeypatch.setenv("B2BOX_SCRIPT", str(other / "workflow.py"))
+    assert settings_of(Plain(index=3)).folders.result_dir == os.path.join(other, ".")  # asked first now: the new script
+    b2luigi.set_setting("result_dir", "out")
+    try:
+        assert settings_of(first).folders.result_dir == str(other / "out")
+    finally:
+        b2luigi.clear_setting("result_dir")

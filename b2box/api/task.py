@@ -15,6 +15,7 @@ from typing import Any
 import luigi
 
 from b2box.api.input_copies import input_copies
+from b2box.api.parameter_values import parameter_values
 from b2box.api.staging import OutputStaging, active_staging, create_output_dirs
 from b2box.api.structure import flatten_to_dict, flatten_to_dict_of_lists, flatten_to_file_paths
 from b2box.api.targets import LocalTarget
@@ -44,6 +45,16 @@ class Task(luigi.Task):
         if cached is None:
             cached = _PARAMS_CACHE[key] = super().get_params()
         return list(cached)
+
+    @classmethod
+    def get_param_values(
+        cls, params: list[tuple[str, luigi.Parameter]], args: Any, kwargs: dict[str, Any]
+    ) -> list[tuple[str, Any]]:
+        """luigi's parameter values, without its configuration look-ups when it has no configuration for this
+        family (:mod:`b2box.api.parameter_values`)."""
+        return parameter_values(
+            cls.get_task_family(), params, args, kwargs, lambda: super(Task, cls).get_param_values(params, args, kwargs)
+        )
 
     # -- outputs ------------------------------------------------------------------------------------
 

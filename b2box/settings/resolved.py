@@ -25,14 +25,15 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from b2box.errors import SettingsError
-from b2box.settings import declared, lookup
+from b2box.settings import class_wide, declared, lookup
 from b2box.settings.declared import SettingGroup
-from b2box.settings.paths import map_folder
+from b2box.settings.paths import map_folder, script_dir
 from b2box.settings.sizes import parse_size
 
 _ATTRIBUTE = "_b2box_settings"
-DISPATCH_IN_PLACE = "_dispatch_local_execution"
-G = TypeVar("G", bound=SettingGroup)  # b2luigi's flag: run dispatched run() methods in this process
+DISPATCH_IN_PLACE = "_dispatch_local_execution"  # b2luigi's flag: run dispatched run() methods in this process
+G = TypeVar("G", bound=SettingGroup)
+_Section = TypeVar("_Section")
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,17 @@ class TaskSettings:
 
     # -- the sections ----------------------------------------------------------------------------------
 
-    @functools.cached_property
+    @property
     def folders(self) -> Folders:
+        """The folders section; shared by every task of a class that defines none of its keys per task, like the
+        environment section (relative folders are resolved against the script's folder, part of what is kept)."""
+        found = self._sections.get(Folders)  # kept for this task too: asked for several times per output
+        if found is None:
+            found = self._class_wide(class_wide.FOLDER_KEYS, self._folders, context=script_dir())
+            self._sections[Folders] = found
+        return found
+
+    def _folders(self) -> Folders:
         return Folders(
             result_dir=map_folder(self._value("result_dir", ("result_path",))),
             log_dir=map_folder(self._value("log_dir", ("log_folder",))),
@@ -191,18 +201,14 @@ class TaskSettings:
     def environment(self) -> EnvironmentSettings:
         """The environment section; shared by every task of a class that defines none of its keys per task:
         checking a hundred thousand results costs one resolution, and nothing is kept per task."""
-        return self._class_wide(_ENVIRONMENT_KEYS, self._environment)
+        return self._class_wide(class_wide.ENVIRONMENT_KEYS, self._environment)
 
-    def _class_wide(self, keys: frozenset[str], make: Callable[[], _Section]) -> _Section:
-        """``make()``, once for every task of the class when the class defines none of ``keys`` per task (as a
-        property, a parameter or on the instance), else once for this task."""
-        task = self._task
-        if not (keys & getattr(task, "__dict__", {}).keys()) and not _per_instance(type(task), keys):
-            shared = (type(task), keys)
-            kept = _class_wide_values.get(shared)
-            if kept is None or kept[0] != self.generation:
-                kept = _class_wide_values[shared] = (self.generation, make())
-            return kept[1]
+    def _class_wide(self, keys: frozenset[str], make: Callable[[], _Section], context: str = "") -> _Section:
+        """``make()``, once for every task of the class when the class defines none of ``keys`` per task
+        (:mod:`b2box.settings.class_wide`), else once for this task."""
+        found = class_wide.shared(self._task, keys, (self.generation, context), make)
+        if found is not None:
+            return found
         found = self._sections.get(keys)
         if found is None:
             found = self._sections[keys] = make()
@@ -267,10 +273,14 @@ class TaskSettings:
     def batch_system(self) -> str:
         """The ``batch_system`` alone (deciding where a task goes reads nothing else of the task); one value for all
         tasks of a class, like the environment section."""
-        return self._class_wide(_BATCH_SYSTEM_KEYS, lambda: str(self._value("batch_system")))
+        return self._class_wide(class_wide.BATCH_SYSTEM_KEYS, lambda: str(self._value("batch_system")))
 
-    @functools.cached_property
+    @property
     def targets(self) -> TargetSettings:
+        """How outputs are made; one value for all tasks of a class, like the environment section."""
+        return self._class_wide(class_wide.TARGET_KEYS, self._targets)
+
+    def _targets(self) -> TargetSettings:
         return TargetSettings(
             default_class=self._value("default_task_target_class"),
             class_kwargs=dict(self._value("target_class_kwargs") or {}),
@@ -283,37 +293,6 @@ class TaskSettings:
 
     def _task_id(self) -> str:
         return str(getattr(self._task, "task_id", type(self._task).__name__))
-
-
-# The keys the environment section reads (and b2luigi's older names of them).
-_ENVIRONMENT_KEYS = frozenset(
-    {"image", "apptainer_image", "runtime", "executable", "env_script", "working_dir", "binds", "apptainer_mounts",
-     "env", "gpus", "extra_args", "apptainer_additional_params", "executable_prefix", "cmd_prefix", "image_digest",
-     "apptainer_cmd", "pass_env", "secret_env"}
-)  # fmt: skip
-_BATCH_SYSTEM_KEYS = frozenset({"batch_system"})
-_class_wide_values: dict[tuple[type, frozenset[str]], tuple[int, Any]] = {}
-_instance_dependent: dict[tuple[type, frozenset[str]], bool] = {}
-_Section = TypeVar("_Section")
-
-
-def _per_instance(cls: type, keys: frozenset[str]) -> bool:
-    """Whether a task class defines one of ``keys`` so that it may differ between its tasks (a property, a luigi
-    parameter, any other descriptor); cached per class."""
-    found = _instance_dependent.get((cls, keys))
-    if found is None:
-        found = any(
-            (key in klass.__dict__ and hasattr(klass.__dict__[key], "__get__"))
-            or _is_parameter(klass.__dict__.get(key))
-            for klass in cls.__mro__
-            for key in keys
-        )
-        _instance_dependent[(cls, keys)] = found
-    return found
-
-
-def _is_parameter(value: Any) -> bool:
-    return type(value).__name__.endswith("Parameter") or hasattr(value, "_get_value_from_config")
 
 
 def settings_of(task: Any) -> TaskSettings:
