@@ -412,3 +412,20 @@ def test_a_task_whose_requires_or_output_raises_stops_the_run_before_anything_ru
         "  Part(index=1): output() raised AttributeError: 'Part' object has no attribute 'missing_attribute' "
         "(broken.py:9)"
     ], result.stderr
+
+
+def test_status_reads_what_local_runs_used_from_the_result_folder_s_index(chain: Path) -> None:
+    """A hundred thousand results: status reads one index per result folder, not a record per result."""
+    assert run_python(chain).returncode == 0
+    records = list((chain.parent / "results").rglob(".b2box-identity-*.json"))
+    assert len(records) == 3
+    kept = {path: path.read_text() for path in records}
+    for path in records:
+        path.unlink()  # were status to read them, it would find no figures
+    try:
+        status = run_b2box("status", str(chain), cwd=chain.parent)
+        used = status.stdout.split("\n\n")[1]
+        assert any(line.split()[:2] == ["Link", "3"] for line in used.splitlines()), status.stdout
+    finally:
+        for path, text in kept.items():
+            path.write_text(text)

@@ -23,6 +23,7 @@ from b2box.jsonio import read_json
 from b2box.report.facts import FamilySummary, JobFacts, RunFacts
 from b2box.results import records
 from b2box.settings import layout
+from b2box.settings.resolved import settings_of
 
 _TAIL_LINES = 15
 _TAIL_BYTES = 8192
@@ -183,7 +184,19 @@ def _tail(path: str) -> str:
 def finished_usage(graph: TaskGraph) -> list[FamilySummary]:
     """Per family, what its finished tasks' last jobs used (b2box status): read from their records, which only
     tasks that are complete are asked for."""
-    done = [facts_of(node) for node in graph.nodes.values()
+    done = [_indexed_usage(graph, node) or facts_of(node) for node in graph.nodes.values()
             if node.state is State.COMPLETE and not isinstance(node.task, luigi.WrapperTask)]  # fmt: skip
     ran = [facts for facts in done if facts.wall_s is not None or facts.peak_rss_bytes is not None]
     return RunFacts(script="", made=0.0, jobs=ran).families()
+
+
+def _indexed_usage(graph: TaskGraph, node: Node) -> JobFacts | None:
+    """A result's figures as its folder's index keeps them (made by a local run): no file of its own is read."""
+    if not node.first_output:
+        return None
+    found = graph.results.book.usage(settings_of(node.task).folders.result_dir, node.first_output)
+    if found is None:
+        return None
+    facts = JobFacts(task_id=node.task_id, family=node.family, name="", state="complete")
+    facts.wall_s, facts.peak_rss_bytes = found
+    return facts

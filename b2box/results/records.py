@@ -23,9 +23,22 @@ from b2box.jsonio import read_json, write_json
 PREFIX = ".b2box-identity-"
 INDEX_FILE = ".b2box-identities.json"
 DIRTY_FILE = ".b2box-identities.dirty"
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: an entry may end with what the task run that made it used (2: the four digests alone)
+_READABLE_VERSIONS = (2, 3)
 
 Aspects = tuple[str, str, str, str]  # the digests of (environment, code, parameters, inputs)
+Usage = tuple[float, int]  # wall time (s) and peak memory (bytes) of the task run that made a result
+
+
+def usage_in(record: dict[str, Any] | None) -> Usage | None:
+    """What a record says the task run that made its result used (None: it was not measured there)."""
+    usage = record.get("usage") if isinstance(record, dict) else None
+    if not isinstance(usage, dict):
+        return None
+    wall, peak = usage.get("wall_s"), usage.get("peak_rss_bytes")
+    if not isinstance(wall, int | float) or not isinstance(peak, int):
+        return None
+    return float(wall), peak
 
 
 def identity_file(first_output: str) -> str:
@@ -65,7 +78,8 @@ def aspects_of(record: dict[str, Any] | None) -> Aspects | None:
 @dataclass
 class _Index:
     """One result folder's index as this run knows it: first output (relative to the folder) -> its aspects, joined
-    by spaces (one string per result keeps a hundred thousand of them small)."""
+    by spaces, then, where known, the wall time and peak memory of the local task run that made it (one string per
+    result keeps a hundred thousand of them small; ``b2box status`` reads its usage table from here)."""
 
     entries: dict[str, str]
     trusted: bool  # the index is up to date (no run that makes results was under way or killed)
@@ -92,12 +106,29 @@ class ResultBook:
             index.entries[key] = found = " ".join(aspects)
             index.changed = True
         parts = found.split(" ")
-        return (parts[0], parts[1], parts[2], parts[3]) if len(parts) == 4 else None
+        return (parts[0], parts[1], parts[2], parts[3]) if len(parts) in (4, 6) else None
 
-    def note(self, result_dir: str, first_output: str, aspects: Aspects) -> None:
-        """A result made or adopted in this run (its file is written by whoever committed it)."""
+    def usage(self, result_dir: str, first_output: str) -> Usage | None:
+        """(wall time in s, peak memory in bytes) of the local task run that made the result, as its folder's index
+        knows it (no file is read: None when the index does not say)."""
         index = self._index(result_dir)
-        index.entries[_key(result_dir, first_output)] = " ".join(aspects)
+        found = index.entries.get(_key(result_dir, first_output)) if index.trusted else None
+        parts = found.split(" ") if found else ()
+        if len(parts) != 6:
+            return None
+        try:
+            return float(parts[4]), int(parts[5])
+        except ValueError:
+            return None
+
+    def note(self, result_dir: str, first_output: str, aspects: Aspects, usage: Usage | None = None) -> None:
+        """A result made or adopted in this run (its file is written by whoever committed it), with what the run
+        that made it used where that is known."""
+        index = self._index(result_dir)
+        entry = " ".join(aspects)
+        if usage is not None:
+            entry += f" {usage[0]:g} {usage[1]:d}"
+        index.entries[_key(result_dir, first_output)] = entry
         index.changed = True
 
     def mark_dirty(self, result_dirs: Iterable[str]) -> None:
@@ -130,7 +161,7 @@ class ResultBook:
         if index is None:
             dirty = os.path.exists(os.path.join(result_dir, DIRTY_FILE))
             data = None if dirty else read_json(os.path.join(result_dir, INDEX_FILE))
-            usable = isinstance(data, dict) and data.get("version") == INDEX_VERSION
+            usable = isinstance(data, dict) and data.get("version") in _READABLE_VERSIONS
             entries = data.get("results") if usable else None  # type: ignore[union-attr]
             index = _Index(entries=entries if isinstance(entries, dict) else {}, trusted=not dirty)
             self._indexes[result_dir] = index

@@ -115,7 +115,7 @@ class ResultCheck:
         run followed to its end brought the record it was submitted with, which is read."""
         running = self._running.pop(str(task.task_id), None)
         if running is not None:
-            self.made(task, *running)
+            self.made(task, *running, usage=records.usage_in(records.read(running[0])))
         elif first_output:
             kept = self.book.aspects(settings_of(task).folders.result_dir, first_output)
             if kept is not None:
@@ -134,11 +134,12 @@ class ResultCheck:
             return digest(task_id, *(self.digest_of(required_id) for required_id in inputs))
         return self.digests.get(task_id, f"{UNKNOWN}:{task_id}")
 
-    def made(self, task: Any, first_output: str, identity: Identity) -> None:
-        """A task's result was made in this run with ``identity`` (its job wrote the record beside it)."""
+    def made(self, task: Any, first_output: str, identity: Identity, usage: records.Usage | None = None) -> None:
+        """A task's result was made in this run with ``identity`` (its job wrote the record beside it), using
+        ``usage`` where its record says."""
         self.digests[str(task.task_id)] = identity.digest
         if first_output:
-            self.book.note(settings_of(task).folders.result_dir, first_output, identity.aspects)
+            self.book.note(settings_of(task).folders.result_dir, first_output, identity.aspects, usage)
 
     def adopt(self, task: Any, first_output: str, inputs: Sequence[str]) -> None:
         """``--accept``: the identity the task would have now becomes its result's; the one it had is kept as where
