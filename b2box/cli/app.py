@@ -144,13 +144,45 @@ def _docker_for_build(need: bool) -> Any:
         return None
 
 
+def _build_one(
+    root: Any, definition: Any, lock: dict[str, Any], client: Any, apptainer: bool, pending: list[str]
+) -> Any:
+    """One environment's lock entry: the Docker image (and its SIF) where Docker is; without Docker, the SIF of the
+    saved image (identical content) when there is one, else the SIF built from the definition by Apptainer."""
+    from b2box.env import apptainer_build, build
+
+    old = lock.get(definition.name)
+    say = lambda line: click.echo(f"b2box: {line}", err=True)  # noqa: E731 - (each step as it starts)
+    if client is None and apptainer:
+        digest = build.definition_hash(definition)
+        same = dict(old) if old and old.get("definition") == digest else {}
+        kept = build.kept_sif(same, {"definition": digest})
+        from_docker = kept.get("sif_from", "docker-archive") == "docker-archive" if kept else False
+        if not from_docker and not (same and build.saved_archive(root, definition.name, same).exists()):
+            found = apptainer_build.build_from_definition(root, definition, say)
+            without_sif = {key: value for key, value in same.items() if "sif" not in key and "apptainer" not in key}
+            return {**without_sif, "definition": digest, **found}
+    entry = build.build(definition, client, say) if client else build.locked_entry(root, definition, lock)
+    entry.update(build.kept_sif(old, entry))
+    if apptainer:
+        try:
+            made = build.build_sif(root, definition.name, entry, client)
+            for key in ("apptainer_definition", "apptainer_definition_sha256", "apptainer_definition_source"):
+                entry.pop(key, None)  # the SIF of the Docker image replaces one built from the definition
+            entry.update(made)
+        except build.SifPending as waiting:
+            pending.append(str(waiting))
+    return entry
+
+
 @main.command(name="build-env")
 @click.argument("names", nargs=-1)
 @click.option(
     "--apptainer",
     is_flag=True,
     help="Also build a SIF of each image. Without Apptainer here, the image is saved for a second run "
-    "where Apptainer is (exit 3); without Docker, that saved image is used.",
+    "where Apptainer is (exit 3); without Docker, that saved image is used, or, when there is none, the SIF is "
+    "built by Apptainer from images/NAME/apptainer.def or the Dockerfile converted with spython.",
 )
 @click.option("--check", is_flag=True, help="Only tell whether b2box.lock matches the definitions (exit 1 if not).")
 @click.option(
@@ -175,23 +207,17 @@ def build_env(names: tuple[str, ...], apptainer: bool, check: bool, project: str
             return
         lock = build.read_lock(root)
         client = _docker_for_build(need=not apptainer)
-        pending = []
+        pending: list[str] = []
         for definition in build.definitions(root, list(names)):
-            old = lock.get(definition.name)
             started = time.monotonic()
-            say = lambda line: click.echo(f"b2box: {line}", err=True)  # noqa: E731 - (each step as it starts)
-            entry = build.build(definition, client, say) if client else build.locked_entry(root, definition, lock)
-            entry.update(build.kept_sif(old, entry))
-            if apptainer:
-                try:
-                    entry.update(build.build_sif(root, definition.name, entry, client))
-                except build.SifPending as waiting:
-                    pending.append(str(waiting))
+            entry = _build_one(root, definition, lock, client, apptainer, pending)
             cached = entry.pop("cached")
             lock[definition.name] = entry
-            sif = f", {entry['sif']} {entry['sif_sha256']}" if "sif" in entry else ""
+            docker = f"{entry['docker_image']} {entry['docker_id']}" if "docker_id" in entry else ""
+            sif = f"{entry['sif']} {entry['sif_sha256']}" if "sif" in entry else ""
+            made = f" (SIF from the {entry['sif_from'].replace('-', ' ')})" if "sif_from" in entry else ""
             took = " (cached)" if cached else f" (built in {time.monotonic() - started:.0f} s)"
-            click.echo(f"{definition.name}: {entry['docker_image']} {entry['docker_id']}{took}{sif}")
+            click.echo(f"{definition.name}: {docker}{took}{', ' if docker and sif else ''}{sif}{made}")
         click.echo(f"wrote {build.write_lock(root, lock)}")
         for message in pending:
             click.echo(f"b2box: {message}", err=True)

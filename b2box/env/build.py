@@ -8,7 +8,8 @@ hash covers every file of the definition and b2box's version, so an unchanged de
 
 ``b2box.lock`` (beside ``images/``) maps each name to its definition hash, Docker image ID and, with
 ``--apptainer``, SIF path and sha256 (made in two steps where Docker and Apptainer live on different machines,
-see :func:`build_sif`). A task naming ``image = "env:<name>"`` runs in the locked image, and
+see :func:`build_sif`; where no Docker engine is, :mod:`b2box.env.apptainer_build` builds the SIF from the
+definition instead). A task naming ``image = "env:<name>"`` runs in the locked image, and
 its jobs refuse to start on any other digest. ``--check`` tells whether the lock still matches the
 definitions, for CI.
 """
@@ -67,7 +68,11 @@ def definitions(project: Path, names: list[str] | None = None) -> list[Definitio
     """The environment definitions to build; a missing one names the folder searched."""
     root = project / IMAGES_FOLDER
     found = (
-        {d.name: Definition(d.name, d) for d in sorted(root.iterdir()) if (d / "Dockerfile").is_file()}
+        {
+            d.name: Definition(d.name, d)
+            for d in sorted(root.iterdir())
+            if (d / "Dockerfile").is_file() or (d / "apptainer.def").is_file()
+        }
         if root.is_dir()
         else {}
     )
@@ -135,7 +140,7 @@ def check(project: Path, names: list[str] | None = None) -> list[str]:
     return problems
 
 
-def _wheelhouse(python_version: str) -> Path:
+def wheelhouse_for(python_version: str) -> Path:
     """b2box (this installation's version) and its dependencies as wheels for the image's Python."""
     folder = Path(tempfile.mkdtemp(prefix="b2box-wheelhouse-"))
     requirement = str(b2box_wheel(folder))
@@ -220,6 +225,11 @@ def build(definition: Definition, client: Any, say: Say = lambda _: None) -> dic
     """The definition's image with b2box on top, built (each step said as it starts) or found in the cache; its
     lock entry."""
     digest = definition_hash(definition)
+    if not definition.dockerfile.is_file():
+        raise B2BoxError(
+            f"{definition.dockerfile} does not exist ({definition.folder} has an apptainer.def only); "
+            f"build it with 'b2box build-env --apptainer {definition.name}' where there is no Docker engine"
+        )
     tag = f"{REPOSITORY}/{definition.name}:{digest[:12]}"
     try:
         image = client.images.get(tag)
@@ -228,7 +238,7 @@ def build(definition: Definition, client: Any, say: Say = lambda _: None) -> dic
         pass
     base = _build(client, definition.folder, f"{REPOSITORY}/{definition.name}-base:{digest[:12]}", definition.name, say)
     python_version = _python_version(client, base.id, definition)
-    wheelhouse = _wheelhouse(python_version)
+    wheelhouse = wheelhouse_for(python_version)
     try:
         image = _build(
             client,
@@ -295,7 +305,7 @@ def build_sif(
 
     sif = _sif_folder(project) / f"{name}-{entry['definition'][:12]}.sif"
     if sif.exists():
-        return {"sif": str(sif), "sif_sha256": sha256_of(str(sif))}
+        return {"sif": str(sif), "sif_sha256": sha256_of(str(sif)), "sif_from": "docker-archive"}
     archive = saved_archive(project, name, entry)
     if not archive.exists():
         if client is None:
@@ -319,7 +329,7 @@ def build_sif(
         raise B2BoxError(f"apptainer build of {name} from {archive} failed:\n{built.stderr.strip()[-3000:]}")
     partial.replace(sif)
     archive.unlink(missing_ok=True)
-    return {"sif": str(sif), "sif_sha256": sha256_of(str(sif))}
+    return {"sif": str(sif), "sif_sha256": sha256_of(str(sif)), "sif_from": "docker-archive"}
 
 
 def locked_entry(project: Path, definition: Definition, lock: dict[str, Any]) -> dict[str, Any]:
@@ -329,7 +339,8 @@ def locked_entry(project: Path, definition: Definition, lock: dict[str, Any]) ->
         state = "is not in" if entry is None else "changed since it was locked in"
         raise B2BoxError(
             f"{definition.name}: no Docker engine here, and {definition.folder} {state} "
-            f"{project / LOCK_FILE}; run 'b2box build-env {definition.name}' where Docker is."
+            f"{project / LOCK_FILE}; run 'b2box build-env {definition.name}' where Docker is, or "
+            f"'b2box build-env --apptainer {definition.name}' to build its SIF here with Apptainer."
         )
     return {**entry, "cached": True}
 
@@ -337,7 +348,7 @@ def locked_entry(project: Path, definition: Definition, lock: dict[str, Any]) ->
 def kept_sif(old: dict[str, Any] | None, entry: dict[str, Any]) -> dict[str, Any]:
     """The SIF of an unchanged definition stays locked when only the Docker image is rebuilt or found."""
     if old and old.get("definition") == entry["definition"] and old.get("sif") and os.path.exists(old["sif"]):
-        return {"sif": old["sif"], "sif_sha256": old["sif_sha256"]}
+        return {key: value for key, value in old.items() if key.startswith(("sif", "apptainer_definition"))}
     return {}
 
 
