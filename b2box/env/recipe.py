@@ -33,7 +33,7 @@ RUN_TIME_ONLY = {
     "ONBUILD": "it acts only on images built FROM this one",
     "MAINTAINER": "deprecated by Docker; use LABEL",
 }
-PASSED_ON = {"ENV", "LABEL", "CMD", "ENTRYPOINT"}  # spython translates these faithfully (ENV: see _exported)
+PASSED_ON = {"ENV", "CMD", "ENTRYPOINT"}  # spython translates these faithfully (ENV: see _exported)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class Conversion:
 
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # "NAME VALUE", as %labels wants them
     workdir: str = "/"
     stages: int = 0
 
@@ -101,7 +102,7 @@ def convert(dockerfile: Path) -> tuple[str, list[str]]:
     if conversion.stages == 0:
         raise B2BoxError(f"{dockerfile}: no FROM line; start it with FROM and the base image")
     warnings = [f"{dockerfile}:{warning}" for warning in conversion.warnings]
-    return _spython_definition(conversion.lines), warnings
+    return _spython_definition(conversion.lines, conversion.labels), warnings
 
 
 def _take(instruction: Instruction, folder: Path, conversion: Conversion) -> None:
@@ -134,6 +135,8 @@ def _take(instruction: Instruction, folder: Path, conversion: Conversion) -> Non
                 "(%files before %post); the same unless an earlier RUN line writes that path"
             )
         conversion.lines.extend(_copy(keyword, arguments, folder, conversion.workdir))
+    elif keyword == "LABEL":
+        conversion.labels.extend(_labels(arguments))
     elif keyword in PASSED_ON:
         conversion.lines.append(f"{keyword} {arguments}")
     else:
@@ -225,7 +228,21 @@ def _sources(keyword: str, source: str, folder: Path) -> list[Path]:
     return found
 
 
-def _spython_definition(lines: list[str]) -> str:
+def _labels(arguments: str) -> list[str]:
+    """``LABEL a=b "c d"="e f"`` (or the old ``LABEL name value``) as ``%labels`` lines."""
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        raise _Refused("has unbalanced quotes; fix them") from None
+    if words and "=" not in words[0]:
+        return [f"{words[0]} {' '.join(words[1:])}"]
+    pairs = [word.partition("=") for word in words]
+    if any(not has_value for _, has_value, _ in pairs):
+        raise _Refused("mixes NAME=VALUE pairs with other words; write NAME=VALUE pairs only")
+    return [f"{name.replace(' ', '_')} {value}" for name, _, value in pairs]
+
+
+def _spython_definition(lines: list[str], labels: list[str]) -> str:
     """spython's definition of the rewritten Dockerfile, corrected where it differs from what Docker builds."""
     from spython.main.parse.parsers import DockerParser
     from spython.main.parse.writers import SingularityWriter
@@ -240,5 +257,5 @@ def _spython_definition(lines: list[str]) -> str:
         recipe.install = [f"export {line}" if line in environ else line for line in recipe.install]
         if recipe.entrypoint is None and recipe.cmd is not None:
             recipe.entrypoint, recipe.cmd = recipe.cmd, None  # else spython runs bash with CMD's words as a script
-        recipe.labels = [label.replace("=", " ", 1) for label in recipe.labels]  # %labels wants "NAME VALUE"
+        recipe.labels = [[label] for label in labels]
     return str(SingularityWriter(parser.recipe).convert()).rstrip() + "\n"
