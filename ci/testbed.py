@@ -50,7 +50,14 @@ from testbed_lib.common import (
 )
 from testbed_lib.limits import htcondor_limits, slurm_limits
 from testbed_lib.pool import down, status, up, up_b2luigi, up_browser, up_docker, up_storage
-from testbed_lib.worker import Worker, copy_package_files, project_requirements, source_files, worker_wheelhouse
+from testbed_lib.worker import (
+    Worker,
+    copy_package_files,
+    ensure_wheelhouse,
+    project_requirements,
+    source_files,
+    worker_wheelhouse,
+)
 
 __all__ = [
     "ANALYSIS_IMAGE",
@@ -63,6 +70,7 @@ __all__ = [
     "Worker",
     "copy_package_files",
     "down",
+    "ensure_wheelhouse",
     "htcondor_limits",
     "project_requirements",
     "slurm_limits",

@@ -32,12 +32,13 @@ LAYER = """Bootstrap: localimage
 From: {base}
 
 %files
-{wheelhouse} /tmp/b2box-wheelhouse
+{wheelhouse} /opt/b2box-wheelhouse
 
 %post
+# (not under /tmp: Apptainer binds the host's /tmp there while %post runs)
 python3 -m venv --system-site-packages /opt/b2box
-/opt/b2box/bin/pip install --no-cache-dir --no-index --find-links /tmp/b2box-wheelhouse b2box
-rm -rf /tmp/b2box-wheelhouse
+/opt/b2box/bin/pip install --no-cache-dir --no-index --find-links /opt/b2box-wheelhouse b2box
+rm -rf /opt/b2box-wheelhouse
 # after the image's own environment (90-environment.sh), which a new %environment section would replace
 echo 'export PATH="/opt/b2box/bin:$PATH"' > /.singularity.d/env/95-b2box.sh
 

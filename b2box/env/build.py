@@ -169,7 +169,9 @@ def wheelhouse_for(python_version: str) -> Path:
     )
     if fetched.returncode != 0:
         raise B2BoxError(
-            f"could not fetch b2box's dependencies for Python {python_version}:\n{fetched.stderr.strip()[-2000:]}"
+            f"could not fetch b2box's dependencies for Python {python_version} (pip download; without a package "
+            "index, point PIP_FIND_LINKS at a folder of wheels and set PIP_NO_INDEX=1):\n"
+            f"{fetched.stderr.strip()[-2000:]}"
         )
     return folder
 

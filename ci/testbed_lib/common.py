@@ -29,17 +29,22 @@ DEFAULT_UID = 1000
 LABEL = "org.b2box.testbed"
 
 ANALYSIS_IMAGE = "python:3.11-slim-bookworm"
+REGISTRY = "127.0.0.1:5000"  # the worker node's offline registry (its loopback; see worker-node/registry.yml)
 WORKER_IMAGE = "b2box-testbed/worker-node:trixie"
 
 # What the worker node needs besides its defaults: Apptainer, HTCondor and Slurm want (nearly) all capabilities, and
 # the host lacks CAP_SYS_RESOURCE, so --privileged fails. The daemons talk over the container's loopback; its only
 # other interface is on an internal network (no route out). `--network none` is not enough: with loopback alone,
 # getaddrinfo(AI_ADDRCONFIG) finds no address and Slurm cannot bind.
+# systempaths=unconfined: `apptainer build --fakeroot` of a definition with %post mounts a fresh /proc, which Docker's
+# masked /proc paths forbid ("failed to mount proc filesystem: operation not permitted").
 POOL_RUN_OPTIONS = (
     "--cap-add=ALL",
     "--cap-drop=SYS_RESOURCE",
     "--security-opt",
     "seccomp=unconfined",
+    "--security-opt",
+    "systempaths=unconfined",
     "--network",
     NETWORK,
 )
@@ -51,6 +56,7 @@ PIECE_LOGS = {
     "slurm": ["slurm/slurmctld.log", "slurm/slurmd.log"],
     "htcondor": ["condor/MasterLog", "condor/CollectorLog", "condor/SchedLog", "condor/StartLog"],
     "apptainer": ["entrypoint.log"],
+    "registry": ["registry.log"],
 }
 POOL_TIMEOUT = 180.0
 REUSED_POOL_TIMEOUT = 20.0  # a running container that does not answer by then is replaced

@@ -49,6 +49,7 @@ def pool_labels(image: str, uid: int, gid: int) -> dict[str, str]:
         f"{LABEL}.state": str(STATE_DIR),
         f"{LABEL}.network": NETWORK,
         f"{LABEL}.binds": container_binds(),
+        f"{LABEL}.options": " ".join(POOL_RUN_OPTIONS),  # a container started with other options is recreated
     }
 
 

@@ -16,6 +16,7 @@ from testbed_lib.common import (
     CONTAINER,
     LABEL,
     LOG_DIR,
+    REGISTRY,
     REPO,
     SHARED_DIR,
     USER,
@@ -99,6 +100,10 @@ class Worker:
     def sif(self, image: str = ANALYSIS_IMAGE) -> str:
         """Path (same on host and worker) of a SIF file made from a local Docker image, cached per image id."""
         return build_sif(self, image)
+
+    def registry_image(self, image: str = ANALYSIS_IMAGE) -> str:
+        """The reference (``127.0.0.1:5000/NAME:TAG``) of a host image in the worker node's offline registry."""
+        return push_to_registry(self, image)
 
 
 def current_worker() -> Worker:
@@ -293,3 +298,43 @@ def build_sif(worker: Worker, image: str = ANALYSIS_IMAGE) -> str:
             finally:
                 archive.unlink(missing_ok=True)
         return str(sif)
+
+
+def push_to_registry(worker: Worker, image: str = ANALYSIS_IMAGE) -> str:
+    """Put a host image into the worker node's registry (docker save, cached per image id; skopeo copy in the worker
+    node, which has no Docker), unless the registry has that image already; its reference there."""
+    with locked():
+        found = image_id(image)
+        if not found:
+            raise TestbedError(f"image {image}", "missing: cannot put it into the registry")
+        reference = f"{REGISTRY}/{image}"
+        skopeo = ["skopeo", "--insecure-policy"]
+        asked = worker.run(
+            [*skopeo, "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"], user="root", check=False
+        )
+        if asked.returncode == 0 and found.split(":")[-1] in asked.stdout:
+            return reference
+        with step(f"registry image {reference}"):
+            folder = CACHE_DIR / "registry"
+            folder.mkdir(parents=True, exist_ok=True)
+            archive = folder / f"{slug(image)}-{found.split(':')[-1][:12]}.tar"
+            if not archive.exists():
+                for old in folder.glob(f"{slug(image)}-*.tar"):
+                    old.unlink()
+                partial = folder / f"{archive.name}.partial"
+                docker("save", image, "--output", str(partial), piece=f"registry image {image}", timeout=600)
+                partial.chmod(0o644)
+                partial.replace(archive)
+            worker.run(
+                [
+                    *skopeo,
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    f"docker-archive:{archive}",
+                    f"docker://{reference}",
+                ],
+                user="root",
+                timeout=600,
+            )
+        return reference

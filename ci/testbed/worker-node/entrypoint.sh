@@ -80,6 +80,10 @@ if [ -n "${TESTBED_BIND_DIRS:-}" ]; then
     echo "SINGULARITY_BIND_EXPR = \"$TESTBED_BIND_DIRS\"" > /etc/condor/config.d/60-testbed-binds.conf
 fi
 
+# The offline registry Apptainer builds pull base images from (see /etc/testbed-registry.yml).
+install -d /var/lib/testbed-registry
+docker-registry serve /etc/testbed-registry.yml > "$LOGS/registry.log" 2>&1 &
+
 # HTCondor personal pool (see /etc/condor/config.d/50-b2box-testbed.conf).
 install -d -o condor -g condor "$LOGS/condor"
 condor_master

@@ -49,3 +49,9 @@ elif ! runuser -u "$USER_NAME" -- test -r /dev/fuse -a -w /dev/fuse; then
 else
     report apptainer ok "$out"
 fi
+
+if $T bash -c '</dev/tcp/127.0.0.1/5000' 2>/dev/null; then
+    report registry ok "127.0.0.1:5000"
+else
+    report registry down "nothing listens on 127.0.0.1:5000"
+fi
