@@ -45,6 +45,12 @@ SHOWN = {
     "examples/settings/gbasf2.json": "test_grid_workflow_against_the_gbasf2_standin",
     "examples/grid_workflow.py": "test_grid_workflow_against_the_gbasf2_standin",
     "examples/show_environment.py": "test_docker_settings_file",
+    "examples/images/tiny/Dockerfile": "tests/test_build_env_apptainer.py::"
+    "test_dockerfile_builds_into_a_sif_without_docker_and_runs_locally_on_htcondor_and_slurm",
+    "examples/images/tiny/greeting.txt": "tests/test_build_env_apptainer.py::"
+    "test_dockerfile_builds_into_a_sif_without_docker_and_runs_locally_on_htcondor_and_slurm",
+    "examples/in_tiny.py": "tests/test_build_env_apptainer.py::"
+    "test_dockerfile_builds_into_a_sif_without_docker_and_runs_locally_on_htcondor_and_slurm",
     "../examples/average/workflow.py": "tests/test_example.py::test_main_example_reruns_only_what_was_deleted",
     "../ci/pipelines/gitlab-ci.yml": "tests/test_image.py::test_pipeline_commands_run_in_the_image",
 }

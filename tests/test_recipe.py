@@ -122,3 +122,33 @@ def test_no_from_and_other_escape_character_are_refused(tmp_path: Path) -> None:
         convert(dockerfile(tmp_path, "# nothing\n"))
     with pytest.raises(B2BoxError, match=r"Dockerfile:1: '# escape=`' is not translated"):
         convert(dockerfile(tmp_path, "# escape=`\n" + BASE))
+
+
+def test_hand_written_apptainer_def_is_built_as_it_is(tmp_path: Path) -> None:
+    from b2box.env.apptainer_build import definition_text
+    from b2box.env.build import definitions
+
+    folder = tmp_path / "images" / "mine"
+    folder.mkdir(parents=True)
+    written = "Bootstrap: docker\nFrom: debian:bookworm\n\n%post\n    useradd analyst\n"
+    (folder / "apptainer.def").write_text(written)
+    (found,) = definitions(tmp_path, ["mine"])  # a folder with a definition and no Dockerfile is an environment
+    said: list[str] = []
+    assert definition_text(found, said.append) == (written, str(folder / "apptainer.def")) and said == []
+
+
+def test_generated_definition_says_where_it_came_from_and_how_to_edit_it(tmp_path: Path) -> None:
+    from b2box.env.apptainer_build import definition_text
+    from b2box.env.build import Definition
+
+    dockerfile(tmp_path, BASE + "EXPOSE 80\nCOPY greeting.txt /g\n")
+    said: list[str] = []
+    text, source = definition_text(Definition("tiny", tmp_path), said.append)
+    assert source == str(tmp_path / "Dockerfile") and said == [
+        f"warning: {tmp_path / 'Dockerfile'}:2: EXPOSE ignored: ports are not part of an Apptainer image"
+    ]
+    assert text.startswith(
+        f"# Made by b2box from {tmp_path / 'Dockerfile'} with spython. To change it, copy it to "
+        f"{tmp_path / 'apptainer.def'}"
+    )
+    assert "greeting.txt /g" in text
