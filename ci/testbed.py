@@ -18,8 +18,10 @@ Only the standard library is used: this runs before any virtual environment exis
 - Debian's Chromium on the host, for the report page's screenshot test (headless);
 - the worker-node image b2box-testbed/worker-node:trixie from ci/testbed/worker-node/Dockerfile;
 - the container b2box-testbed-pool: an HTCondor personal pool and a one-node Slurm cluster (4 slots each) talking
-  over its loopback (it has no other network), Apptainer for the ordinary user b2box, and the shared folder mounted
-  at the same path as on the host. It is the submit node too.
+  over its loopback (it has no other network), Apptainer for the ordinary user b2box (it builds SIFs from definitions
+  there: the container runs with systempaths=unconfined), an offline registry on its 127.0.0.1:5000 that
+  `Worker.registry_image` fills from the host's images (docker save, skopeo copy), and the shared folder mounted at
+  the same path as on the host. It is the submit node too, and has no Docker.
 
 The user b2box has the invoking user's uid, or 1000 when that is root, so files jobs write into the shared folder
 belong to whoever runs the tests. State, logs and caches live in /var/tmp/b2box-testbed (TESTBED_STATE_DIR).
