@@ -98,3 +98,21 @@ def test_untranslatable_instruction_stops_with_one_line(worker: Any, shared_tmp:
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert refused.stderr.startswith(f"b2box: error: {folder / 'Dockerfile'}:3: USER is not translated")
     assert not (shared_tmp / "images/.sif").exists() or not list((shared_tmp / "images/.sif").iterdir())
+
+
+def test_failing_build_shows_the_end_of_its_log_once_and_leaves_no_sif(worker: Any, shared_tmp: Path) -> None:
+    folder = shared_tmp / "images" / "failing"
+    folder.mkdir(parents=True)
+    (folder / "Dockerfile").write_text(
+        f"FROM {worker.registry_image()}\nRUN echo about to fail && ls /no-such-folder\n"
+    )
+    give_tree_to(shared_tmp, worker)
+    failed = worker.run(
+        [b2box_command(worker), "build-env", "--apptainer", "failing"], cwd=shared_tmp, env=offline("3.11"), check=False
+    )
+    assert failed.returncode == 2, failed.stderr
+    error = failed.stderr[failed.stderr.index("b2box: error: ") :]
+    assert error.startswith("b2box: error: building failing from ") and "apptainer build exited with" in error
+    assert "No such file or directory" in error and error.count("+ echo about to fail") == 1, "the log's tail, once"
+    assert not list((shared_tmp / "images/.sif").glob("*.sif*")), "no SIF, no partial one"
+    assert not (shared_tmp / "b2box.lock").exists()
