@@ -6,10 +6,20 @@ the parameter options (hashed, hidden, grouping), the decorators, settings
 and ``process()``.
 """
 
-from luigi import *  # noqa: F403 - b2luigi re-exports luigi's namespace, and so does b2box
-from luigi.util import copies
+from b2box.job.bootstrap import keep_http_libraries_away as _keep_away
+from b2box.job.bootstrap import release as _release
 
-from b2box.api import parameters as _parameters
+# Every b2box command imports luigi first; its HTTP client's libraries (requests, tornado: about 40 ms of the 175 ms
+# luigi takes to import here) are only needed to reach a central scheduler, which luigi then reaches with urllib, as
+# in every job. A workflow imports them as usual.
+_hidden = _keep_away()
+try:
+    from luigi import *  # noqa: F403 - b2luigi re-exports luigi's namespace, and so does b2box
+    from luigi.util import copies
+finally:
+    _release(_hidden)
+
+from b2box.api import parameters as _parameters  # noqa: E402
 
 _parameters.install()
 

@@ -1,12 +1,14 @@
 """The seed's average workflow at any size: ``Average`` requires BENCH_N ``Number`` tasks.
 
-Run with BENCH_N=<tasks> and BENCH_RESULTS=<folder>; the b2box that runs it is whichever ``import b2box`` finds
-(benchmarks/noop_rerun.py puts another revision first on PYTHONPATH to compare two of them).
+Run with BENCH_N=<tasks> and BENCH_RESULTS=<folder>, and BENCH_IMPL=b2luigi to run it with b2luigi (as a b2luigi
+user's script, unchanged); the b2box that runs it is whichever ``import b2box`` finds (benchmarks/noop_rerun.py
+puts another revision first on PYTHONPATH to compare two of them).
 """
 
+import importlib
 import os
 
-import b2box as b2luigi
+b2luigi = importlib.import_module(os.environ.get("BENCH_IMPL", "b2box"))
 
 
 class Number(b2luigi.Task):

@@ -1,59 +1,137 @@
-"""Local runs of N trivial file-writing tasks: b2box against b2luigi 1.3.0, in the same run.
+"""The local engine from 1,000 to 100,000 tasks: first run, no-op rerun and ``b2box status``, with peak memory.
 
-luigi's local scheduler costs O(N^2) for N tasks; b2box's is linear. This runs the same
-workflow script (flat_workflow.py) with both, prints the times and the ratios, and writes
-them to benchmarks/results/local_scaling.json.
+The workflow is the seed's average workflow (benchmarks/average_workflow.py: one ``Average`` requiring N ``Number``
+tasks made with ``clone``, one worker), the same script under b2box and, up to ``--b2luigi-max`` tasks (its
+scheduler is quadratic), under b2luigi 1.3.0, in the same run. Each size gets a fresh result folder: the first run
+makes N files, the no-op rerun finds them all, ``status`` reports them. The issue's goals are printed beside the
+figures at 100,000 tasks. Results go to benchmarks/results/local_scaling.json, and the curve to
+benchmarks/results/local_scaling.html (plotly, the ``report`` extra) and, where headless Chromium is, its picture
+docs/images/local_scaling.png, which docs/speed.md shows.
 
-    python benchmarks/local_scaling.py                 # b2box 1k/3k/10k, b2luigi 1k/3k, medians of 3 runs
-    python benchmarks/local_scaling.py --b2luigi-max 10000   # also b2luigi at 10k (~9 minutes)
+    python benchmarks/local_scaling.py                          # 1k ... 100k, b2luigi up to 3k
+    python benchmarks/local_scaling.py --sizes 1000 10000 --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
+from typing import Any
 
-from common import HERE, b2luigi_python, timed_run, write_results
+from common import HERE, RESULTS, b2luigi_python, measured, write_results
 
-SCRIPT = HERE / "flat_workflow.py"
+SCRIPT = HERE / "average_workflow.py"
+PICTURE = HERE.parent / "docs" / "images" / "local_scaling.png"
+GOALS = {"first_s": 10.0, "noop_s": 1.0, "status_s": 1.0, "peak_mb": 300.0}  # at 100,000 tasks (issue 27)
+STEPS = ("first", "noop", "status")
+LABELS = {"first": "first run", "noop": "no-op rerun", "status": "status"}
+
+
+def steps(python: str, implementation: str, size: int, repeat: int) -> dict[str, Any]:
+    """One implementation at one size: each step's median seconds (of ``repeat`` runs; one first run) and peak MB."""
+    results = tempfile.mkdtemp(prefix="b2box-scaling-")
+    env = {**os.environ, "BENCH_IMPL": implementation, "BENCH_N": str(size), "BENCH_RESULTS": results}
+    commands = {"first": [python, str(SCRIPT)], "noop": [python, str(SCRIPT)]}
+    if implementation == "b2box":
+        commands["status"] = [python, "-m", "b2box", "status", str(SCRIPT)]
+    row: dict[str, Any] = {}
+    try:
+        for step, command in commands.items():
+            runs = [measured(command, env, results) for _ in range(1 if step == "first" else repeat)]
+            row[f"{step}_s"] = statistics.median(seconds for seconds, _ in runs)
+            row[f"{step}_peak_mb"] = max(peak for _, peak in runs)
+    finally:
+        shutil.rmtree(results, ignore_errors=True)
+    return row
+
+
+def draw(rows: list[dict[str, Any]]) -> Path | None:
+    """The curve, seconds against tasks on log scales, as a self-contained page (None without plotly)."""
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return None
+    figure = go.Figure()
+    styles = {"first": "solid", "noop": "dash", "status": "dot"}
+    for implementation, colour in (("b2box", "#4c78a8"), ("b2luigi", "#e45756")):
+        for step in STEPS:
+            points = [(row["tasks"], row[implementation][f"{step}_s"]) for row in rows
+                      if f"{step}_s" in row.get(implementation, {})]  # fmt: skip
+            if points:
+                figure.add_scatter(
+                    x=[tasks for tasks, _ in points],
+                    y=[seconds for _, seconds in points],
+                    name=f"{implementation}: {LABELS[step]}",
+                    mode="lines+markers",
+                    line={"color": colour, "dash": styles[step]},
+                )
+    figure.add_scatter(x=[100_000], y=[GOALS["first_s"]], name="goal: first run", mode="markers",
+                       marker={"symbol": "star", "size": 14, "color": "#54a24b"})  # fmt: skip
+    figure.add_scatter(x=[100_000], y=[GOALS["noop_s"]], name="goal: no-op rerun, status", mode="markers",
+                       marker={"symbol": "star-open", "size": 14, "color": "#54a24b"})  # fmt: skip
+    figure.update_xaxes(type="log", title_text="tasks")
+    figure.update_yaxes(type="log", title_text="seconds (wall)")
+    figure.update_layout(title="Local engine: average workflow, one worker", template="plotly_white",
+                         width=900, height=560, margin={"t": 60})  # fmt: skip
+    page = RESULTS / "local_scaling.html"
+    figure.write_html(page, include_plotlyjs=True, full_html=True, config={"displayModeBar": False})
+    return page
+
+
+def photograph(page: Path) -> Path | None:
+    """The page as headless Chromium draws it, for the docs (None where there is no Chromium)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return None
+    options = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=920,580"]
+    command = [chromium, *options, "--virtual-time-budget=5000", f"--screenshot={PICTURE}", page.as_uri()]
+    done = subprocess.run(command, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    return PICTURE if done.returncode == 0 and PICTURE.exists() else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000, 30000, 100000])
     parser.add_argument("--b2luigi-max", type=int, default=3000, help="largest N to run with b2luigi")
     parser.add_argument("--no-b2luigi", action="store_true", help="measure b2box only")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size and implementation; the median counts")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the no-op rerun and status; medians count")
     options = parser.parse_args()
 
     reference = None if options.no_b2luigi else b2luigi_python()
     rows = []
     for size in options.sizes:
-        row: dict[str, float | int | None] = {"tasks": size}
-        b2box_times, b2luigi_times = [], []
-        for _ in range(max(1, options.repeat)):  # interleaved, so both see the same machine
-            b2box_times.append(timed_run(sys.executable, SCRIPT, {"BENCH_IMPL": "b2box", "BENCH_N": str(size)}))
-            if reference and size <= options.b2luigi_max:
-                b2luigi_times.append(timed_run(reference, SCRIPT, {"BENCH_IMPL": "b2luigi", "BENCH_N": str(size)}))
-        row["b2box_s"] = statistics.median(b2box_times)
-        row["b2box_ms_per_task"] = 1000 * row["b2box_s"] / size
-        if b2luigi_times:
-            row["b2luigi_s"] = statistics.median(b2luigi_times)
-            row["speedup"] = row["b2luigi_s"] / row["b2box_s"]
+        row: dict[str, Any] = {"tasks": size, "b2box": steps(sys.executable, "b2box", size, options.repeat)}
+        if reference and size <= options.b2luigi_max:
+            row["b2luigi"] = steps(reference, "b2luigi", size, options.repeat)
+            row["first_run_ratio"] = row["b2luigi"]["first_s"] / row["b2box"]["first_s"]
         rows.append(row)
-        speedup = f"  b2luigi {row['b2luigi_s']:8.2f} s  ratio {row['speedup']:6.1f}x" if "speedup" in row else ""
-        print(
-            f"N={size:>6}  b2box {row['b2box_s']:7.2f} s ({row['b2box_ms_per_task']:.3f} ms/task){speedup}", flush=True
-        )
-    smallest, largest = rows[0], rows[-1]
-    growth = (largest["b2box_s"] / smallest["b2box_s"]) / (largest["tasks"] / smallest["tasks"])
-    print(
-        f"b2box time grows {growth:.2f}x as fast as N between N={smallest['tasks']} and N={largest['tasks']} "
-        "(1.0 = linear)"
-    )
-    path = write_results("local_scaling", {"rows": rows, "b2box_growth_vs_linear": growth})
+        ours = row["b2box"]
+        line = (f"N={size:>6}  b2box: first {ours['first_s']:7.2f} s ({ours['first_peak_mb']:4.0f} MB)  "
+                f"no-op {ours['noop_s']:6.2f} s ({ours['noop_peak_mb']:4.0f} MB)  "
+                f"status {ours['status_s']:6.2f} s ({ours['status_peak_mb']:4.0f} MB)")  # fmt: skip
+        if "b2luigi" in row:
+            theirs = row["b2luigi"]
+            line += (f"   b2luigi: first {theirs['first_s']:7.2f} s, no-op {theirs['noop_s']:6.2f} s  "
+                     f"(first run {row['first_run_ratio']:.1f}x b2box's)")  # fmt: skip
+        print(line, flush=True)
+    largest = rows[-1]
+    if largest["tasks"] == 100_000:
+        ours = largest["b2box"]
+        peak = max(ours[f"{step}_peak_mb"] for step in STEPS)
+        print(f"goals at 100,000 tasks: first run {ours['first_s']:.1f} s (goal {GOALS['first_s']:.0f}), no-op "
+              f"{ours['noop_s']:.2f} s and status {ours['status_s']:.2f} s (goal {GOALS['noop_s']:.0f}), peak "
+              f"{peak:.0f} MB (goal {GOALS['peak_mb']:.0f})")  # fmt: skip
+    path = write_results("local_scaling", {"workflow": SCRIPT.name, "rows": rows, "goals_at_100000": GOALS})
     print(f"results written to {path}")
+    page = draw(rows)
+    picture = photograph(page) if page else None
+    print(f"curve: {page or 'not drawn (no plotly: pip install b2box[report])'}; picture: {picture or 'none'}")
 
 
 if __name__ == "__main__":

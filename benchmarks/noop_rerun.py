@@ -19,10 +19,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import HERE, write_results
+from common import HERE, measured, write_results
 
 SCRIPT = HERE / "average_workflow.py"
 TREE = HERE.parent
@@ -41,18 +40,7 @@ def baseline_tree(revision: str, into: Path) -> Path:
 def timed(python_path: Path, results: str, tasks: int) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one run of the workflow with the b2box found at ``python_path``."""
     env = {**os.environ, "PYTHONPATH": str(python_path), "BENCH_RESULTS": results, "BENCH_N": str(tasks)}
-    with tempfile.TemporaryFile() as errors:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, str(SCRIPT)], env=env, cwd=results, stdout=subprocess.DEVNULL, stderr=errors
-        )
-        _, status, usage = os.wait4(process.pid, 0)  # reaped here, for its resource usage
-        elapsed = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
-            errors.seek(0)
-            raise RuntimeError(f"{SCRIPT} failed with {python_path}:\n{errors.read().decode()[-3000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return measured([sys.executable, str(SCRIPT)], env, results)
 
 
 def which_b2box(python_path: Path) -> str:

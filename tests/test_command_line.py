@@ -429,3 +429,52 @@ def test_status_reads_what_local_runs_used_from_the_result_folder_s_index(chain:
     finally:
         for path, text in kept.items():
             path.write_text(text)
+
+
+def test_importing_b2box_leaves_luigi_s_http_libraries_to_the_workflow() -> None:
+    """A command starts faster without requests and tornado, which luigi needs only for a central scheduler (then it
+    uses urllib); a workflow that wants them imports them as usual."""
+    check = (
+        "import sys, b2box, luigi.rpc; assert 'requests' not in sys.modules and 'tornado' not in sys.modules; "
+        "assert not luigi.rpc.HAS_REQUESTS; import requests, tornado; print('imported', requests.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "imported requests" in done.stdout, done.stderr
+
+
+COUNTED = """
+import atexit, os, sys
+import b2box as b2luigi
+from b2box.engine.graph import TaskGraph
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chain import Chain
+
+built = []
+plain = TaskGraph.build.__func__
+TaskGraph.build = classmethod(lambda cls, *args, **kwargs: built.append(1) or plain(cls, *args, **kwargs))
+atexit.register(lambda: sys.stderr.write(f"task graphs built in {os.getpid()}: {len(built)}\\n"))
+
+if __name__ == "__main__":
+    b2luigi.set_setting("result_dir", "results")
+    b2luigi.process(Chain())
+"""
+
+
+@pytest.mark.parametrize("command", [("run", "--batch"), ("run",), ("run", "--dry-run"), ("status",), ("graph",)])
+def test_every_command_builds_the_task_graph_once(chain: Path, command: tuple[str, ...]) -> None:
+    """Building the graph is what a user waits for before anything happens: once per command, --batch included."""
+    script = chain.parent / "counted.py"
+    script.write_text(COUNTED)
+    (chain.parent / "settings.json").write_text('{"batch_system": "local"}')
+    verb, *flags = command
+    process = subprocess.Popen(
+        [sys.executable, "-m", "b2box.cli", verb, str(script), *flags],
+        cwd=chain.parent,
+        env={key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == (1 if "--dry-run" in flags else 0), out + err  # (a dry run with work to do: 1)
+    assert f"task graphs built in {process.pid}: 1\n" in err, out + err
