@@ -32,7 +32,7 @@ from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
 from b2box.engine.run_lock import LockLost, check_held
 from b2box.engine.run_lock import current as current_lock
-from b2box.engine.workers import WorkerPool
+from b2box.engine.workers import BEGAN, RETURNED, WorkerPool
 from b2box.settings import layout
 from b2box.settings.resolved import settings_of
 
@@ -292,10 +292,19 @@ class LocalScheduler:
 
     def _start(self, graph: TaskGraph, node: Node) -> tuple[str, dict[str, Any]] | None:
         """The task starts now: what to keep beside its outputs when it commits them (b2box.results)."""
+        kept = self._hand_over(graph, node)
+        self._began(node)
+        return kept
+
+    @staticmethod
+    def _hand_over(graph: TaskGraph, node: Node) -> tuple[str, dict[str, Any]] | None:
+        """The task is handed to a worker: what to keep beside its outputs when it commits them (b2box.results)."""
         check_held()  # a run that lost its lock starts nothing more
+        return graph.identity_record(node)
+
+    def _began(self, node: Node) -> None:
         node.state = State.RUNNING
         self.reporter.changed(node)
-        return graph.identity_record(node)
 
     def _succeeded(self, graph: TaskGraph, node: Node) -> None:
         graph.results.finished(node.task, node.first_output)
@@ -349,13 +358,17 @@ class LocalScheduler:
             while self._ready or pool.running:
                 while self._ready and pool.free > 0:
                     node = self._pop()
-                    pool.start(node.task_id, self._start(graph, node))
-                for task_id, error in pool.wait():
-                    node = graph.nodes[task_id]
-                    if error is None:
+                    pool.start(node.task_id, self._hand_over(graph, node))
+                for event in pool.wait():
+                    node = graph.nodes[event.task_id]
+                    if event.kind == BEGAN:
+                        self._began(node)
+                    elif event.kind == RETURNED:
+                        self._push(node)  # its worker died before it began: it waits for the next one
+                    elif event.error is None:
                         self._succeeded(graph, node)
                     else:
-                        self._failed(graph, node, error)
+                        self._failed(graph, node, event.error)
         except (KeyboardInterrupt, LockLost):
             for task_id in pool.stop():
                 self._failed(graph, graph.nodes[task_id], "interrupted; its outputs were discarded", interrupted=True)

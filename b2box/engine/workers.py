@@ -5,7 +5,11 @@ takes only its worker down: the scheduler sees the worker gone before the
 task reported back, fails that task with what happened, and starts a fresh
 worker for the next one. Workers are forked from the scheduler after the
 task graph is built and live for the whole run, so a task costs a message
-over a pipe, not a fork.
+over a pipe, not a fork. A worker is handed its next task while it runs one
+(:data:`DEPTH`): the scheduler's bookkeeping of one task overlaps the run of
+the next, and a worker never waits for the scheduler between two tasks. It
+says when it begins each task, so a task counts as running only then, and a
+task it held but never began goes back in line if the worker dies.
 
 Workers ignore Ctrl-C (the scheduler decides what stops); the scheduler stops
 them with SIGTERM, which makes a running task fail and discard its staged
@@ -23,6 +27,7 @@ import os
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +37,8 @@ from b2box.usage import die_with_parent
 
 _MAX_ERROR_CHARS = 16_000
 _STOP = None  # the message that ends a worker
+_BEGUN = True  # what a worker says when it begins the next task it holds
+DEPTH = 2  # tasks a worker holds at once: the one it runs and the next
 
 
 def _worker_main(connection: multiprocessing.connection.Connection, run_task: Callable[[str, Any], str | None]) -> None:
@@ -53,6 +60,7 @@ def _worker_main(connection: multiprocessing.connection.Connection, run_task: Ca
             if message is _STOP:
                 break
             task_id, payload = message
+            connection.send(_BEGUN)
             error = run_task(task_id, payload)
             if stopping:
                 break
@@ -69,8 +77,21 @@ def _worker_main(connection: multiprocessing.connection.Connection, run_task: Ca
 class _Worker:
     process: Any
     connection: multiprocessing.connection.Connection
-    task_id: str | None = None  # the task it runs now
-    started: float = field(default=0.0)
+    held: deque[str] = field(default_factory=deque)  # the tasks handed to it, in order: the first may be running
+    begun: bool = False  # it began the first of them
+
+
+@dataclass(frozen=True)
+class Event:
+    """What happened to a task handed to a worker: it ``began``, it ended (``ended``, with ``error`` None on
+    success), or it never began and goes back in line (``returned``: its worker died first)."""
+
+    task_id: str
+    kind: str
+    error: str | None = None
+
+
+BEGAN, ENDED, RETURNED = "began", "ended", "returned"
 
 
 class WorkerPool:
@@ -80,31 +101,36 @@ class WorkerPool:
         self.size = max(1, size)
         self.run_task = run_task
         self._context = multiprocessing.get_context("fork")
-        self._idle: list[_Worker] = []
-        self._busy: dict[int, _Worker] = {}  # by sentinel
+        self._workers: dict[int, _Worker] = {}  # by sentinel
 
     @property
     def free(self) -> int:
-        """How many more tasks can start now."""
-        return self.size - len(self._busy)
+        """How many more tasks can be handed out now (each worker holds up to :data:`DEPTH`)."""
+        return self.size * DEPTH - self.running
 
     @property
     def running(self) -> int:
-        return len(self._busy)
+        """Tasks handed out and not ended (running, or next in a worker)."""
+        return sum(len(worker.held) for worker in self._workers.values())
 
     def start(self, task_id: str, payload: Any = None) -> None:
-        """Hand ``task_id`` (and what it needs from the scheduler, ``payload``) to an idle worker (a new one if
-        none is idle)."""
-        worker = self._idle.pop() if self._idle else self._spawn()
-        worker.task_id, worker.started = task_id, time.monotonic()
+        """Hand ``task_id`` (and what it needs from the scheduler, ``payload``) to an idle worker, else a new one
+        while there are fewer than ``size``, else the one holding fewest."""
+        worker = self._choose()
         try:
             worker.connection.send((task_id, payload))
-        except OSError:  # the idle worker died meanwhile: take a fresh one
-            self._discard(worker)
+        except OSError:  # it died meanwhile (what it held comes back from wait()): take a fresh one
             worker = self._spawn()
-            worker.task_id, worker.started = task_id, time.monotonic()
             worker.connection.send((task_id, payload))
-        self._busy[worker.process.sentinel] = worker
+        worker.held.append(task_id)
+
+    def _choose(self) -> _Worker:
+        idle = [worker for worker in self._workers.values() if not worker.held]
+        if idle:
+            return idle[0]
+        if len(self._workers) < self.size:
+            return self._spawn()
+        return min(self._workers.values(), key=lambda worker: len(worker.held))
 
     def _spawn(self) -> _Worker:
         ours, theirs = self._context.Pipe(duplex=True)
@@ -113,33 +139,45 @@ class WorkerPool:
         process = self._context.Process(target=_worker_main, args=(theirs, self.run_task), daemon=False)
         process.start()
         theirs.close()
-        return _Worker(process=process, connection=ours)
+        worker = self._workers[process.sentinel] = _Worker(process=process, connection=ours)
+        return worker
 
-    def wait(self) -> list[tuple[str, str | None]]:
-        """Block until tasks end; ``(task id, None)`` for each success, ``(task id, why)`` for each failure."""
-        waitables: list[Any] = [worker.connection for worker in self._busy.values()]
-        waitables += list(self._busy)
-        finished: list[tuple[str, str | None]] = []
+    def wait(self) -> list[Event]:
+        """Block until something happens to a task handed out; what happened, in order."""
+        busy = [worker for worker in self._workers.values() if worker.held]
+        waitables: list[Any] = [worker.connection for worker in busy] + [worker.process.sentinel for worker in busy]
+        events: list[Event] = []
         for ready in multiprocessing.connection.wait(waitables):
             worker = self._find(ready)
-            if worker is None or worker.task_id is None:
-                continue
-            task_id = worker.task_id
-            try:
-                answer = worker.connection.recv() if worker.connection.poll() else self._died(worker)
-            except (EOFError, OSError):
-                answer = self._died(worker)
-            del self._busy[worker.process.sentinel]
-            worker.task_id = None
-            if worker.process.is_alive() and not isinstance(answer, _Death):
-                self._idle.append(worker)
-            else:
-                self._discard(worker)
-            finished.append((task_id, answer.message if isinstance(answer, _Death) else answer))
-        return finished
+            if worker is not None and worker.held:
+                events += self._read(worker)
+        return events
+
+    def _read(self, worker: _Worker) -> list[Event]:
+        """Everything ``worker`` said; when it is gone, what it held."""
+        events = []
+        try:
+            while worker.held and worker.connection.poll():
+                message = worker.connection.recv()
+                if message is _BEGUN:
+                    worker.begun = True
+                    events.append(Event(worker.held[0], BEGAN))
+                else:
+                    worker.begun = False
+                    events.append(Event(worker.held.popleft(), ENDED, message))
+            if worker.process.is_alive():
+                return events
+        except (EOFError, OSError):
+            pass
+        if worker.held and worker.begun:
+            events.append(Event(worker.held.popleft(), ENDED, self._died(worker).message))
+        events += [Event(task_id, RETURNED) for task_id in worker.held]
+        worker.held.clear()
+        self._discard(worker)
+        return events
 
     def _find(self, ready: Any) -> _Worker | None:
-        for sentinel, worker in self._busy.items():
+        for sentinel, worker in self._workers.items():
             if ready is worker.connection or ready == sentinel:
                 return worker
         return None
@@ -154,6 +192,7 @@ class WorkerPool:
         return _Death(why)
 
     def _discard(self, worker: _Worker) -> None:
+        self._workers.pop(worker.process.sentinel, None)
         with contextlib.suppress(OSError):
             worker.connection.close()
         if worker.process.is_alive():
@@ -162,25 +201,34 @@ class WorkerPool:
 
     def stop(self, grace: float = 5.0) -> list[str]:
         """Stop every worker: idle ones at once, busy ones with SIGTERM (their tasks fail and discard their
-        outputs), then SIGKILL after ``grace`` seconds. The ids of the tasks that were running."""
-        interrupted = [worker.task_id for worker in self._busy.values() if worker.task_id]
-        for worker in self._idle:
+        outputs), then SIGKILL after ``grace`` seconds. The ids of the tasks that were running (a task a worker held
+        but had not begun stays pending)."""
+        for worker in self._workers.values():  # what they said so far: which task each had begun
+            with contextlib.suppress(EOFError, OSError):
+                while worker.held and worker.connection.poll():
+                    if worker.connection.recv() is _BEGUN:
+                        worker.begun = True
+                    else:
+                        worker.held.popleft()
+                        worker.begun = False
+        interrupted = [worker.held[0] for worker in self._workers.values() if worker.held and worker.begun]
+        busy = [worker for worker in self._workers.values() if worker.held]
+        idle = [worker for worker in self._workers.values() if not worker.held]
+        for worker in idle:
             with contextlib.suppress(OSError):
                 worker.connection.send(_STOP)
-        busy = list(self._busy.values())
         for worker in busy:
             with contextlib.suppress(OSError):
                 worker.process.terminate()
         deadline = time.monotonic() + grace
-        for worker in [*busy, *self._idle]:
+        for worker in [*busy, *idle]:
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
             with contextlib.suppress(OSError):
                 worker.connection.close()
-        self._idle.clear()
-        self._busy.clear()
+        self._workers.clear()
         return interrupted
 
 

@@ -1,0 +1,89 @@
+"""The local worker pool hands each worker its next task while it runs one: what that must not change.
+
+A task counts as running only once its worker began it, one at a time per worker; a worker that dies fails the task
+it was running, and the task it held next goes back in line, to run once, in a fresh worker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from b2box.engine.workers import BEGAN, ENDED, RETURNED, Event, WorkerPool
+
+
+def events_until_settled(pool: WorkerPool) -> list[Event]:
+    seen: list[Event] = []
+    while pool.running:
+        seen += pool.wait()
+    return seen
+
+
+def test_a_worker_holds_the_next_task_but_begins_one_at_a_time(tmp_path: Path) -> None:
+    def run(task_id: str, payload: object) -> str | None:
+        with open(tmp_path / "ran", "a") as handle:
+            handle.write(f"{task_id}\n")
+        return None if task_id != "c" else "c failed"
+
+    pool = WorkerPool(1, run)
+    try:
+        for task_id in "abc":
+            if pool.free:
+                pool.start(task_id)
+        assert pool.running == 2 and pool.free == 0  # one worker holds two
+        seen = events_until_settled(pool)
+        if pool.free:
+            pool.start("c")
+        seen += events_until_settled(pool)
+    finally:
+        pool.stop()
+    assert [(event.task_id, event.kind, event.error) for event in seen] == [
+        ("a", BEGAN, None), ("a", ENDED, None), ("b", BEGAN, None), ("b", ENDED, None),
+        ("c", BEGAN, None), ("c", ENDED, "c failed"),
+    ]  # fmt: skip
+    assert (tmp_path / "ran").read_text() == "a\nb\nc\n"
+
+
+def test_the_task_held_behind_one_that_kills_its_worker_goes_back_in_line_and_runs_once(tmp_path: Path) -> None:
+    def run(task_id: str, payload: object) -> str | None:
+        with open(tmp_path / "ran", "a") as handle:
+            handle.write(f"{task_id} in {os.getpid()}\n")
+        if task_id == "crash":
+            os._exit(0)  # as C++ libraries do
+        return None
+
+    pool = WorkerPool(1, run)
+    try:
+        pool.start("crash")
+        pool.start("next")
+        seen = events_until_settled(pool)
+        assert [(event.task_id, event.kind) for event in seen] == [
+            ("crash", BEGAN),
+            ("crash", ENDED),
+            ("next", RETURNED),
+        ]
+        assert "os._exit()" in (seen[1].error or "")
+        pool.start("next")
+        again = events_until_settled(pool)
+    finally:
+        pool.stop()
+    assert [(event.task_id, event.kind, event.error) for event in again] == [
+        ("next", BEGAN, None),
+        ("next", ENDED, None),
+    ]
+    ran = (tmp_path / "ran").read_text().splitlines()
+    assert [line.split()[0] for line in ran] == ["crash", "next"]  # the held task ran once, after the crash
+    assert ran[0].split()[-1] != ran[1].split()[-1]  # in a fresh worker
+
+
+def test_stopping_fails_only_the_task_that_began() -> None:
+    def run(task_id: str, payload: object) -> str | None:
+        time.sleep(60)
+        return None
+
+    pool = WorkerPool(1, run)
+    pool.start("long")
+    pool.start("held")
+    assert [(event.task_id, event.kind) for event in pool.wait()] == [("long", BEGAN)]
+    assert pool.stop(grace=2.0) == ["long"]  # "held" never began: it stays pending
