@@ -392,4 +392,5 @@ def _run_task(
         return failure.explanation
     finally:
         staging.usage_meter = None
+        task.__dict__.pop(RECORD_ATTRIBUTE, None)  # (a worker runs thousands of tasks: it keeps none of their records)
     return None
