@@ -94,6 +94,9 @@ def draw(rows: list[dict[str, Any]]) -> Path | None:
                     mode="lines+markers",
                     line={"color": colour, "dash": styles[step]},
                 )
+    floor = {"color": "#9d9d9d", "dash": "dot"}
+    figure.add_scatter(x=[row["tasks"] for row in rows], y=[row["file_floor_s"] for row in rows], mode="lines",
+                       name="this disk: a folder and a file per task", line=floor)  # fmt: skip
     figure.add_scatter(x=[100_000], y=[GOALS["first_s"]], name="goal: first run", mode="markers",
                        marker={"symbol": "star", "size": 14, "color": "#54a24b"})  # fmt: skip
     figure.add_scatter(x=[100_000], y=[GOALS["noop_s"]], name="goal: no-op rerun, status", mode="markers",
