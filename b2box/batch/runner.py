@@ -31,7 +31,7 @@ from b2box.batch.retry import BatchSystemUnavailable, RetryPolicy
 from b2box.batch.room import Room
 from b2box.batch.systems import RunSystems
 from b2box.batch.tracking import BatchStats, TrackedTask
-from b2box.batch.verdict import Problem, held_for_memory, judge, with_explanations
+from b2box.batch.verdict import Problem, judge, memory_kill, with_explanations
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
 from b2box.engine.run_lock import LockLost, check_held
 from b2box.engine.scheduler import (
@@ -164,7 +164,7 @@ class BatchRunner:
                 if status.state is JobState.HELD:
                     self.backends[name].cancel([job_id])
                     for entry in self._finished(job_id):
-                        held = held_for_memory(entry.job, status) or Problem(status.reason)
+                        held = memory_kill(entry.job, status) or Problem(status.reason)
                         newly_ready += self._retry_or_fail(graph, entry, job_id, held)
                 elif not status.state.active:
                     self.backlog.add(job_id, status)

@@ -26,6 +26,7 @@ from b2box.job.files import ExitRecord
 from b2box.jsonio import read_json, write_json
 
 _TAIL_LINES = 5
+_MEMORY_TAIL_LINES = 20  # where a batch system's line about a memory kill is looked for
 # what a batch system writes into a job's log when it killed the job for memory (Slurm's slurmstepd, LSF)
 _MEMORY_LINE = re.compile(r"oom[_-]kill event|OOM Killed|Exceeded job memory limit|TERM_MEMLIMIT")
 
@@ -46,7 +47,7 @@ def judge(job: PreparedJob, status: JobStatus) -> Problem | None:
     if record is None:
         if status.exit_code in (0, None) and _outputs_made_by(job):
             return None  # its record was lost (a full log disk), but only a successful run commits outputs
-        memory = _memory_kill(job, status)
+        memory = memory_kill(job, status)
         if memory is not None:
             return memory
         code = f" ({_killed_by(status.exit_code)})" if status.exit_code is not None else ""
@@ -55,14 +56,11 @@ def judge(job: PreparedJob, status: JobStatus) -> Problem | None:
             f"{status.reason}".strip()
         )
     if record.exit_code != 0:
-        tail = _tail(job.stderr)
-        memory = _memory_kill(job, status)
-        ending = memory.text if memory is not None else _ending(record.exit_code)
-        return Problem(
-            f"{ending}; logs: {job.stdout}, {job.stderr}" + (f":\n{tail}" if tail else ""),
-            killed_for_memory=memory is not None,
-            memory_used=memory.memory_used if memory is not None else None,
-        )
+        last = _tail(job.stderr, _MEMORY_TAIL_LINES)  # (the log is read once)
+        tail = "\n".join(last.splitlines()[-_TAIL_LINES:])
+        logs = f"; logs: {job.stdout}, {job.stderr}" + (f":\n{tail}" if tail else "")
+        memory = memory_kill(job, status, last)
+        return replace(memory, text=memory.text + logs) if memory else Problem(_ending(record.exit_code) + logs)
     missing = missing_outputs(luigi.task.flatten(job.task.output()))
     if missing:
         return Problem("the job exited 0 but did not create " + ", ".join(missing))
@@ -80,17 +78,15 @@ def _keep_accounting(job: PreparedJob, used: int) -> None:
             write_json(job.provenance_file, {**record, "accounting": {"memory_used_bytes": used}})
 
 
-def held_for_memory(job: PreparedJob, status: JobStatus) -> Problem | None:
-    """A held job the batch system stopped for its memory (HTCondor's hold for memory), as a memory kill."""
-    return _memory_kill(job, status)
-
-
-def _memory_kill(job: PreparedJob, status: JobStatus) -> Problem | None:
-    """The job was killed for memory (its watcher saw the kernel's OOM killer, or the batch system says so)."""
+def memory_kill(job: PreparedJob, status: JobStatus, log_tail: str | None = None) -> Problem | None:
+    """The job was killed (or held, as HTCondor does) for memory: its watcher saw the kernel's OOM killer, the batch
+    system says so, or its log (``log_tail``: the end of its stderr, when read already) does."""
     provenance = read_json(job.provenance_file)
     said = isinstance(provenance, dict) and provenance.get("exit_cause") == "memory"
-    if not (status.memory_kill or said or _MEMORY_LINE.search(_tail(job.stderr, 20))):
-        return None
+    if not (status.memory_kill or said):
+        log_tail = log_tail if log_tail is not None else _tail(job.stderr, _MEMORY_TAIL_LINES)
+        if not _MEMORY_LINE.search(log_tail):
+            return None
     usage = provenance.get("usage", {}) if isinstance(provenance, dict) else {}
     used = status.memory_used or (usage.get("peak_rss_bytes") if isinstance(usage, dict) else None)
     text = killed_for_memory(used, job.request_memory)

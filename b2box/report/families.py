@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from b2box.report import units
 from b2box.report.facts import FamilySummary, JobFacts
-from b2box.report.style import REQUEST_COLOUR, family_colour, horizontal_segments
+from b2box.report.style import REQUEST_COLOUR, family_colour, segment_trace
 
 HEIGHT = 460
 
@@ -81,16 +81,10 @@ def _box(values: list[float], position: int, label: str, colour: str) -> go.Box:
 
 def _request_lines(known: list[tuple[int, int]], names: Sequence[str], unit: str, scale: float) -> go.Scatter:
     """The requested memory of each family that has one, a dashed line across its box."""
-    x, y, text = horizontal_segments(
-        (index - 0.4, index + 0.4, request / scale, f"{html.escape(names[index])}: requested {units.memory(request)}")
-        for index, request in known
-    )
-    return go.Scatter(
-        x=x,
-        y=y,
-        hovertext=text,
-        hoverinfo="text",
-        mode="lines",
-        name=f"requested memory ({unit})",
-        line={"color": REQUEST_COLOUR, "dash": "dash", "width": 2},
-    )
+    return segment_trace(
+        go.Scatter,
+        ((index - 0.4, index + 0.4, request / scale, f"{html.escape(names[index])}: requested {units.memory(request)}")
+         for index, request in known),
+        f"requested memory ({unit})",
+        {"color": REQUEST_COLOUR, "dash": "dash", "width": 2},
+    )  # fmt: skip

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 STATE_COLOURS = {
     "done": "#2e9d4f",
@@ -77,3 +80,11 @@ def horizontal_segments(
         y += [height, height, None]
         text += [label, label, None]
     return x, y, text
+
+
+def segment_trace(trace: Callable[..., T], segments: Iterable[tuple[float, float, float, str]], name: str,
+                  line: dict[str, Any]) -> T:  # fmt: skip
+    """One line trace of horizontal segments (``trace``: plotly's Scatter, or Scattergl for thousands), hovering
+    over a segment names it."""
+    x, y, text = horizontal_segments(segments)
+    return trace(x=x, y=y, hovertext=text, hoverinfo="text", mode="lines", name=name, line=line)

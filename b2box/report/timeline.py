@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from b2box.report import units
 from b2box.report.facts import JobFacts
-from b2box.report.style import QUEUED_COLOUR, STILL_QUEUED_COLOUR, horizontal_segments, state_colour
+from b2box.report.style import QUEUED_COLOUR, STILL_QUEUED_COLOUR, segment_trace, state_colour
 
 GL_FROM = 2000  # jobs from which the timeline is drawn with WebGL
 NAMED_UP_TO = 40  # jobs up to which the axis names each job
@@ -102,19 +102,13 @@ def _bars(spans: _Spans, name: str) -> go.Bar:
 
 def _segments(spans: _Spans, name: str, jobs: int) -> go.Scattergl:
     """One WebGL line trace, a segment per job separated by None; as thick as a row allows."""
-    x, y, text = horizontal_segments(
-        (units.local_ms(start), units.local_ms(end), row, label)
-        for row, start, end, label in zip(spans.rows, spans.starts, spans.ends, spans.texts, strict=True)
-    )
-    return go.Scattergl(
-        x=x,
-        y=y,
-        hovertext=text,
-        hoverinfo="text",
-        mode="lines",
-        name=name,
-        line={"color": spans.colour, "width": max(1.0, min(4.0, 0.8 * (HEIGHT - 120) / jobs))},
-    )
+    return segment_trace(
+        go.Scattergl,
+        ((units.local_ms(start), units.local_ms(end), row, label)
+         for row, start, end, label in zip(spans.rows, spans.starts, spans.ends, spans.texts, strict=True)),
+        name,
+        {"color": spans.colour, "width": max(1.0, min(4.0, 0.8 * (HEIGHT - 120) / jobs))},
+    )  # fmt: skip
 
 
 def _first_time(job: JobFacts) -> float:
