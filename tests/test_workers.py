@@ -1,4 +1,4 @@
-"""The local worker pool hands each worker its next task while it runs one: what that must not change.
+"""The local worker pool hands a lone worker its next task while it runs one: what that must not change.
 
 A task counts as running only once its worker began it, one at a time per worker; a worker that dies fails the task
 it was running, and the task it held next goes back in line, to run once, in a fresh worker.
@@ -87,3 +87,28 @@ def test_stopping_fails_only_the_task_that_began() -> None:
     pool.start("held")
     assert [(event.task_id, event.kind) for event in pool.wait()] == [("long", BEGAN)]
     assert pool.stop(grace=2.0) == ["long"]  # "held" never began: it stays pending
+
+
+def test_with_several_workers_each_holds_one_task() -> None:
+    """A task handed to a busy worker could wait behind a long task while another worker is free: with several
+    workers, none is handed a second task."""
+
+    def run(task_id: str, payload: object) -> str | None:
+        time.sleep(1.0 if task_id == "long" else 0.0)
+        return None
+
+    pool = WorkerPool(2, run)
+    try:
+        pool.start("long")
+        pool.start("short")
+        assert pool.free == 0
+        ended = []
+        while "short" not in ended:
+            ended += [event.task_id for event in pool.wait() if event.kind == ENDED]
+        assert pool.free == 1  # the worker that ran "short" takes the next task, not the one running "long"
+        pool.start("next")
+        seen = events_until_settled(pool)
+    finally:
+        pool.stop()
+    ends = [event.task_id for event in seen if event.kind == ENDED]
+    assert ends == ["next", "long"], "the next task ran beside the long one, not after it"

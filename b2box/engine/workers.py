@@ -5,11 +5,13 @@ takes only its worker down: the scheduler sees the worker gone before the
 task reported back, fails that task with what happened, and starts a fresh
 worker for the next one. Workers are forked from the scheduler after the
 task graph is built and live for the whole run, so a task costs a message
-over a pipe, not a fork. A worker is handed its next task while it runs one
-(:data:`DEPTH`): the scheduler's bookkeeping of one task overlaps the run of
-the next, and a worker never waits for the scheduler between two tasks. It
-says when it begins each task, so a task counts as running only then, and a
-task it held but never began goes back in line if the worker dies.
+over a pipe, not a fork. A lone worker is handed its next task while it runs
+one (:data:`DEPTH`): the scheduler's bookkeeping of one task overlaps the run
+of the next, and the worker never waits for the scheduler between two tasks.
+With more workers each holds one task, so that no task waits behind a long one
+while another worker is free. A worker says when it begins each task, so a
+task counts as running only then, and a task it held but never began goes back
+in line if the worker dies.
 
 Workers ignore Ctrl-C (the scheduler decides what stops); the scheduler stops
 them with SIGTERM, which makes a running task fail and discard its staged
@@ -38,7 +40,7 @@ from b2box.usage import die_with_parent
 _MAX_ERROR_CHARS = 16_000
 _STOP = None  # the message that ends a worker
 _BEGUN = True  # what a worker says when it begins the next task it holds
-DEPTH = 2  # tasks a worker holds at once: the one it runs and the next
+DEPTH = 2  # tasks a lone worker holds at once: the one it runs and the next
 
 
 def _worker_main(connection: multiprocessing.connection.Connection, run_task: Callable[[str, Any], str | None]) -> None:
@@ -99,14 +101,15 @@ class WorkerPool:
 
     def __init__(self, size: int, run_task: Callable[[str, Any], str | None]) -> None:
         self.size = max(1, size)
+        self.depth = DEPTH if self.size == 1 else 1  # (several workers: a task never waits behind a long one)
         self.run_task = run_task
         self._context = multiprocessing.get_context("fork")
         self._workers: dict[int, _Worker] = {}  # by sentinel
 
     @property
     def free(self) -> int:
-        """How many more tasks can be handed out now (each worker holds up to :data:`DEPTH`)."""
-        return self.size * DEPTH - self.running
+        """How many more tasks can be handed out now."""
+        return self.size * self.depth - self.running
 
     @property
     def running(self) -> int:
