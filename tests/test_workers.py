@@ -112,3 +112,24 @@ def test_with_several_workers_each_holds_one_task() -> None:
         pool.stop()
     ends = [event.task_id for event in seen if event.kind == ENDED]
     assert ends == ["next", "long"], "the next task ran beside the long one, not after it"
+
+
+def test_a_held_task_is_not_begun_once_the_run_may_start_nothing_more(tmp_path: Path) -> None:
+    """The run lost its lock while the worker ran a task: the task it held next is not begun but handed back (the
+    scheduler then stops, as a run that lost its lock does)."""
+    allowed = tmp_path / "lock still held"
+    allowed.write_text("")
+
+    def run(task_id: str, payload: object) -> str | None:
+        allowed.unlink()  # the lock is lost while this task runs
+        return None
+
+    pool = WorkerPool(1, run, may_begin=allowed.exists)
+    try:
+        pool.start("running")
+        pool.start("held")
+        seen = events_until_settled(pool)
+    finally:
+        pool.stop()
+    kinds = [(event.task_id, event.kind) for event in seen]
+    assert kinds == [("running", BEGAN), ("running", ENDED), ("held", RETURNED)]

@@ -331,6 +331,12 @@ def check_held() -> None:
             raise LockLost(refusal)
 
 
+def still_held() -> bool:
+    """Whether the run in progress still holds its lock (asked by a worker before it begins a task it was handed
+    while running another: a run that lost its lock starts nothing more)."""
+    return _current is None or not _current.commit_refusal()
+
+
 def _abandoned(guard: str) -> bool:
     """Whether a take-over file belongs to a run that died taking over: on this host its pid is gone; written on
     another host, it has stood for longer than a watch (a take-over lasts milliseconds)."""

@@ -30,7 +30,7 @@ from b2box.api.staging import RECORD_ATTRIBUTE, remove_partials_of
 from b2box.engine import meter
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
-from b2box.engine.run_lock import LockLost, check_held
+from b2box.engine.run_lock import LockLost, check_held, still_held
 from b2box.engine.run_lock import current as current_lock
 from b2box.engine.workers import BEGAN, RETURNED, WorkerPool
 from b2box.settings import layout
@@ -353,7 +353,11 @@ class LocalScheduler:
     # -- the default: every task in a worker process -----------------------------------------------------
 
     def _run_in_workers(self, graph: TaskGraph) -> None:
-        pool = WorkerPool(self.workers, run_task=lambda task_id, kept: _run_task(graph, task_id, kept, self.elsewhere))
+        pool = WorkerPool(
+            self.workers,
+            run_task=lambda task_id, kept: _run_task(graph, task_id, kept, self.elsewhere),
+            may_begin=still_held,
+        )
         try:
             while self._ready or pool.running:
                 while self._ready and pool.free > 0:

@@ -40,11 +40,17 @@ from b2box.usage import die_with_parent
 _MAX_ERROR_CHARS = 16_000
 _STOP = None  # the message that ends a worker
 _BEGUN = True  # what a worker says when it begins the next task it holds
+_DECLINED = False  # what it says instead when it may not begin it (the run lost its lock): it goes back in line
 DEPTH = 2  # tasks a lone worker holds at once: the one it runs and the next
 
 
-def _worker_main(connection: multiprocessing.connection.Connection, run_task: Callable[[str, Any], str | None]) -> None:
-    """In the worker: run the tasks named on the pipe, one at a time, and answer each with None or the error."""
+def _worker_main(
+    connection: multiprocessing.connection.Connection,
+    run_task: Callable[[str, Any], str | None],
+    may_begin: Callable[[], bool],
+) -> None:
+    """In the worker: run the tasks named on the pipe, one at a time, and answer each with None or the error; a task
+    held while another ran begins only if ``may_begin()`` still says so."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -62,6 +68,9 @@ def _worker_main(connection: multiprocessing.connection.Connection, run_task: Ca
             if message is _STOP:
                 break
             task_id, payload = message
+            if not may_begin():
+                connection.send(_DECLINED)
+                continue
             connection.send(_BEGUN)
             error = run_task(task_id, payload)
             if stopping:
@@ -86,7 +95,8 @@ class _Worker:
 @dataclass(frozen=True)
 class Event:
     """What happened to a task handed to a worker: it ``began``, it ended (``ended``, with ``error`` None on
-    success), or it never began and goes back in line (``returned``: its worker died first)."""
+    success), or it never began and goes back in line (``returned``: its worker died first, or might not begin
+    it)."""
 
     task_id: str
     kind: str
@@ -99,8 +109,11 @@ BEGAN, ENDED, RETURNED = "began", "ended", "returned"
 class WorkerPool:
     """Up to ``size`` worker processes running tasks by id through ``run_task`` (see the module docstring)."""
 
-    def __init__(self, size: int, run_task: Callable[[str, Any], str | None]) -> None:
+    def __init__(
+        self, size: int, run_task: Callable[[str, Any], str | None], may_begin: Callable[[], bool] = lambda: True
+    ) -> None:
         self.size = max(1, size)
+        self.may_begin = may_begin
         self.depth = DEPTH if self.size == 1 else 1  # (several workers: a task never waits behind a long one)
         self.run_task = run_task
         self._context = multiprocessing.get_context("fork")
@@ -139,7 +152,7 @@ class WorkerPool:
         ours, theirs = self._context.Pipe(duplex=True)
         sys.stdout.flush()
         sys.stderr.flush()
-        process = self._context.Process(target=_worker_main, args=(theirs, self.run_task), daemon=False)
+        process = self._context.Process(target=_worker_main, args=(theirs, self.run_task, self.may_begin), daemon=False)
         process.start()
         theirs.close()
         worker = self._workers[process.sentinel] = _Worker(process=process, connection=ours)
@@ -165,6 +178,8 @@ class WorkerPool:
                 if message is _BEGUN:
                     worker.begun = True
                     events.append(Event(worker.held[0], BEGAN))
+                elif message is _DECLINED:
+                    events.append(Event(worker.held.popleft(), RETURNED))
                 else:
                     worker.begun = False
                     events.append(Event(worker.held.popleft(), ENDED, message))
@@ -209,8 +224,11 @@ class WorkerPool:
         for worker in self._workers.values():  # what they said so far: which task each had begun
             with contextlib.suppress(EOFError, OSError):
                 while worker.held and worker.connection.poll():
-                    if worker.connection.recv() is _BEGUN:
+                    said = worker.connection.recv()
+                    if said is _BEGUN:
                         worker.begun = True
+                    elif said is _DECLINED:
+                        worker.held.popleft()
                     else:
                         worker.held.popleft()
                         worker.begun = False
