@@ -171,28 +171,33 @@ class WorkerPool:
 
     def _read(self, worker: _Worker) -> list[Event]:
         """Everything ``worker`` said; when it is gone, what it held."""
-        events = []
+        events: list[Event] = []
         try:
-            while worker.held and worker.connection.poll():
-                message = worker.connection.recv()
-                if message is _BEGUN:
-                    worker.begun = True
-                    events.append(Event(worker.held[0], BEGAN))
-                elif message is _DECLINED:
-                    events.append(Event(worker.held.popleft(), RETURNED))
-                else:
-                    worker.begun = False
-                    events.append(Event(worker.held.popleft(), ENDED, message))
+            self._drain(worker, events)
             if worker.process.is_alive():
                 return events
         except (EOFError, OSError):
             pass
         if worker.held and worker.begun:
-            events.append(Event(worker.held.popleft(), ENDED, self._died(worker).message))
+            events.append(Event(worker.held.popleft(), ENDED, self._died(worker)))
         events += [Event(task_id, RETURNED) for task_id in worker.held]
         worker.held.clear()
         self._discard(worker)
         return events
+
+    @staticmethod
+    def _drain(worker: _Worker, events: list[Event]) -> None:
+        """What ``worker`` has said and was not read yet, as events (its held tasks kept up to date)."""
+        while worker.held and worker.connection.poll():
+            message = worker.connection.recv()
+            if message is _BEGUN:
+                worker.begun = True
+                events.append(Event(worker.held[0], BEGAN))
+            elif message is _DECLINED:
+                events.append(Event(worker.held.popleft(), RETURNED))
+            else:
+                worker.begun = False
+                events.append(Event(worker.held.popleft(), ENDED, message))
 
     def _find(self, ready: Any) -> _Worker | None:
         for sentinel, worker in self._workers.items():
@@ -200,14 +205,14 @@ class WorkerPool:
                 return worker
         return None
 
-    def _died(self, worker: _Worker) -> _Death:
+    @staticmethod
+    def _died(worker: _Worker) -> str:
+        """Why the task ``worker`` was running failed: how the worker ended."""
         worker.process.join(timeout=5)
         code = worker.process.exitcode
         if code == 0:
-            why = "the task's process exited (code 0) before the task finished: something in it called os._exit()"
-        else:
-            why = f"the task's process died with {describe_exit(code)}"
-        return _Death(why)
+            return "the task's process exited (code 0) before the task finished: something in it called os._exit()"
+        return f"the task's process died with {describe_exit(code)}"
 
     def _discard(self, worker: _Worker) -> None:
         self._workers.pop(worker.process.sentinel, None)
@@ -223,15 +228,7 @@ class WorkerPool:
         but had not begun stays pending)."""
         for worker in self._workers.values():  # what they said so far: which task each had begun
             with contextlib.suppress(EOFError, OSError):
-                while worker.held and worker.connection.poll():
-                    said = worker.connection.recv()
-                    if said is _BEGUN:
-                        worker.begun = True
-                    elif said is _DECLINED:
-                        worker.held.popleft()
-                    else:
-                        worker.held.popleft()
-                        worker.begun = False
+                self._drain(worker, [])
         interrupted = [worker.held[0] for worker in self._workers.values() if worker.held and worker.begun]
         busy = [worker for worker in self._workers.values() if worker.held]
         idle = [worker for worker in self._workers.values() if not worker.held]
@@ -251,8 +248,3 @@ class WorkerPool:
                 worker.connection.close()
         self._workers.clear()
         return interrupted
-
-
-@dataclass(frozen=True)
-class _Death:
-    message: str

@@ -10,6 +10,7 @@ code (``b2box.batch.register_backend``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import shutil
@@ -90,22 +91,13 @@ def resolve(requested: str) -> str:
 def detect_again() -> None:
     """Forget which batch system ``auto`` found: a new run looks again (a run looks once, see :func:`resolve`)."""
     look_again()
-    _found.clear()
+    _detected.cache_clear()
 
 
+@functools.lru_cache(maxsize=8)
 def _detected(search_path: str) -> str:
-    """The first auto-detectable batch system whose command is on ``search_path`` (asked once per PATH: a graph
-    asks for every task)."""
-    found = _found.get(search_path)
-    if found is None:
-        found = _found[search_path] = _search(search_path)
-    return found
-
-
-_found: dict[str, str] = {}  # PATH -> what auto detects there (until detect_again or a registration)
-
-
-def _search(search_path: str) -> str:
+    """The first auto-detectable batch system whose command is on ``search_path`` (answered once per PATH until
+    :func:`detect_again` or a registration: a graph asks for every task)."""
     candidates = [entry for entry in _registered.values() if entry.auto and entry.command]
     command = first_on_path(tuple(entry.command for entry in candidates), search_path)
     return next((entry.name for entry in candidates if command and entry.command == command), "local")
