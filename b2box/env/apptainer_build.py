@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from b2box.env.apptainer import sha256_of
-from b2box.env.build import IMAGES_FOLDER, Definition, Say, definition_hash, wheelhouse_for
+from b2box.env.build import IMAGES_FOLDER, PYTHON_VERSION_ARGS, Definition, Say, definition_hash, wheelhouse_for
 from b2box.env.recipe import convert
 from b2box.errors import B2BoxError
 
@@ -135,15 +135,7 @@ def _apptainer_build(apptainer: str, sif: Path, definition: Path, cwd: Path, wha
 def _python_version(apptainer: str, sif: Path, source: str) -> str:
     """The image's Python (``3.11``), asked in the built image: b2box's wheels must fit it."""
     asked = subprocess.run(
-        [
-            apptainer,
-            "exec",
-            "--cleanenv",
-            str(sif),
-            "python3",
-            "-c",
-            "import sys; print('%d.%d' % sys.version_info[:2])",
-        ],
+        [apptainer, "exec", "--cleanenv", str(sif), "python3", *PYTHON_VERSION_ARGS],
         capture_output=True,
         text=True,
     )

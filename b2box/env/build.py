@@ -255,11 +255,12 @@ def build(definition: Definition, client: Any, say: Say = lambda _: None) -> dic
     return {"definition": digest, "docker_image": tag, "docker_id": image.id, "cached": False}
 
 
+PYTHON_VERSION_ARGS = ("-c", "import sys; print('%d.%d' % sys.version_info[:2])")  # python3's, e.g. 3.11
+
+
 def _python_version(client: Any, image: str, definition: Definition) -> str:
     """The image's Python (``3.11``), from one container that is removed whatever happens."""
-    container = client.containers.create(
-        image, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], entrypoint="python3"
-    )
+    container = client.containers.create(image, list(PYTHON_VERSION_ARGS), entrypoint="python3")
     try:
         container.start()
         container.wait(timeout=300)
