@@ -5,15 +5,24 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
-def write_json(path: str, data: Any) -> None:
-    """Write JSON atomically: readers never see half a file."""
+def write_json(path: str, data: Any, columns: Mapping[str, Callable[[], Iterable[str]]] | None = None) -> None:
+    """Write JSON atomically: readers never see half a file. ``columns`` are more keys whose values are long texts
+    made of lines, each made and written in turn (a column of 100,000 lines is never beside the next in memory)."""
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(dumps(data))
+            if not columns:
+                handle.write(dumps(data))
+            else:
+                handle.write(dumps(data).rstrip()[:-1].rstrip())  # the object without its closing brace
+                for number, (key, lines) in enumerate(columns.items()):
+                    comma = "," if data or number else ""
+                    handle.write(f"{comma}\n  {json.dumps(key)}: {json.dumps(chr(10).join(lines()))}")
+                handle.write("\n}\n")
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from b2box.batch.backends.base import JobStatus
-from b2box.engine.scheduler import held
+from b2box.engine.reporting import held
 
 JUDGING_BUDGET_S = 0.5  # the CPU seconds one poll spends judging ended jobs (at least one job is judged)
 WATCHED_JOBS = 200  # with no more jobs than this left, the wait between polls ends when one writes its exit record

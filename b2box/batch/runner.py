@@ -33,16 +33,9 @@ from b2box.batch.systems import RunSystems
 from b2box.batch.tracking import BatchStats, TrackedTask
 from b2box.batch.verdict import Problem, judge, memory_kill, with_explanations
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
+from b2box.engine.reporting import Reporter, SilentReporter, outcomes_together
 from b2box.engine.run_lock import LockLost, check_held
-from b2box.engine.scheduler import (
-    Reporter,
-    RunResult,
-    SilentReporter,
-    forget_failure,
-    lock_result_dirs,
-    outcomes_together,
-    write_failure_log,
-)
+from b2box.engine.scheduler import RunResult, forget_failure, lock_result_dirs, write_failure_log
 from b2box.errors import B2BoxError
 from b2box.job.main import current as current_job
 from b2box.settings.declared import default_of

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import luigi.task
 
+from b2box.engine import kept_graph
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.scheduler import last_time
 from b2box.errors import B2BoxError
@@ -46,9 +47,22 @@ def show_outputs(roots: list[Any], out: TextIO = sys.stdout) -> None:
     out.flush()
 
 
+def graph_of(roots: list[Any], usage: bool = False) -> TaskGraph:
+    """The workflow's kept graph when it still stands (b2box.engine.kept_graph) and, with ``usage``, its folders'
+    indexes know what made each result used; else the graph built anew, and kept when it is complete (unless
+    another shell's stands)."""
+    found = kept_graph.look_up(roots)
+    if found.graph is not None and (not usage or kept_graph.usage_known(found.graph)):
+        return found.graph
+    graph = TaskGraph.build(roots)
+    if found.graph is None and not found.elsewhere:
+        kept_graph.keep(graph, roots, kept_graph.basis(graph))
+    return graph
+
+
 def dry_run(roots: list[Any], out: TextIO = sys.stdout) -> int:
     """List what would run (calling each task's ``dry_run()`` if it has one); the count."""
-    graph = TaskGraph.build(roots)
+    graph = graph_of(roots)
     waiting = [node for node in graph.nodes.values() if not node.state.finished]
     for family, nodes in _by_family(waiting).items():
         out.write(f"{family}\n")
@@ -83,16 +97,8 @@ def status(roots: list[Any], out: TextIO = sys.stdout, why: bool = False) -> dic
     """Per task family of the whole tree: how many tasks are complete, stale (complete, but made otherwise than a
     run would make them now, whether it runs them again or not), failed (last time, or broken or missing now) and in
     all; the rest is pending. Results without a record of what made them are counted as unknown below the table."""
-    graph = TaskGraph.build(roots)
-    table: dict[str, tuple[int, int, int, int]] = {}
-    interrupted = 0
-    for family, nodes in _by_family(list(graph.nodes.values())).items():
-        stale = sum(1 for node in nodes if node.stale)
-        complete = sum(1 for node in nodes if node.state is State.COMPLETE or node.stale)
-        ended = [last_time(node.task) for node in nodes if node.state is State.PENDING and not node.stale]
-        failed = sum(1 for node in nodes if node.state in (State.FAILED, State.MISSING)) + ended.count("failed")
-        interrupted += ended.count("interrupted")
-        table[family] = (complete, stale, failed, len(nodes))
+    graph = graph_of(roots, usage=True)
+    table, interrupted = _counted(graph)
     width = max([len(family) for family in table] + [len("task family")])
     out.write(f"{'task family':<{width}}  {'complete':>9}  {'stale':>6}  {'failed':>7}  {'pending':>8}  {'total':>6}\n")
     totals = (sum(row[0] for row in table.values()), sum(row[1] for row in table.values()),
@@ -103,17 +109,34 @@ def status(roots: list[Any], out: TextIO = sys.stdout, why: bool = False) -> dic
     if interrupted:
         out.write(f"{interrupted} of the pending task(s) were interrupted last time (Ctrl-C or SIGTERM), not failed: "
                   "the next run runs them again.\n")  # fmt: skip
-    unknown = sum(1 for node in graph.nodes.values() if node.unknown)
+    unknown = 0 if graph.kept else sum(1 for node in graph.nodes.values() if node.unknown)
     if unknown:
         out.write(f"{unknown} result(s) were made without a record of what made them (by b2luigi, or an older b2box): "
                   "they count as complete; --accept records today's identity for them.\n")  # fmt: skip
     usage_table(finished_usage(graph), out)
-    if why:
+    if why and not graph.kept:  # (a kept graph has no stale result)
         _why(graph, out)
     for problem in dict.fromkeys(graph.results.problems):
         out.write(f"could not check: {problem}\n")
     out.flush()
     return table
+
+
+def _counted(graph: TaskGraph) -> tuple[dict[str, tuple[int, int, int, int]], int]:
+    """Per family (complete, stale, failed, total), and how many pending tasks were interrupted last time."""
+    if graph.kept:  # every task complete: counted without making a node per task
+        families = sorted(graph.by_family().items())
+        return {family: (counts[State.COMPLETE], 0, 0, counts[State.COMPLETE]) for family, counts in families}, 0
+    table: dict[str, tuple[int, int, int, int]] = {}
+    interrupted = 0
+    for family, nodes in _by_family(list(graph.nodes.values())).items():
+        stale = sum(1 for node in nodes if node.stale)
+        complete = sum(1 for node in nodes if node.state is State.COMPLETE or node.stale)
+        ended = [last_time(node.task) for node in nodes if node.state is State.PENDING and not node.stale]
+        failed = sum(1 for node in nodes if node.state in (State.FAILED, State.MISSING)) + ended.count("failed")
+        interrupted += ended.count("interrupted")
+        table[family] = (complete, stale, failed, len(nodes))
+    return table, interrupted
 
 
 def usage_table(families: list[FamilySummary], out: TextIO) -> None:

@@ -28,15 +28,9 @@ from b2box.engine import luigi_lines
 from b2box.engine.central import CentralSchedulerReporter, CentralSchedulerUnreachable
 from b2box.engine.graph import State, TaskGraph
 from b2box.engine.progress import ProgressReporter
+from b2box.engine.reporting import Reporter, ReporterGroup
 from b2box.engine.run_lock import RunLock, WorkflowLocked
-from b2box.engine.scheduler import (
-    LocalScheduler,
-    Reporter,
-    ReporterGroup,
-    RunResult,
-    run_dependencies_here,
-    write_failure_log,
-)
+from b2box.engine.scheduler import LocalScheduler, RunResult, run_dependencies_here, write_failure_log
 from b2box.errors import B2BoxError
 from b2box.job import main as job_main
 from b2box.settings.lookup import STRICT_SETTINGS, set_setting, validate_settings
@@ -150,6 +144,8 @@ def run_as_batch_runner(tasks: list[Any], task_id: str) -> None:
 
 def _report_stale(result: RunResult) -> None:
     """Results that are stale but were kept (the rerun_when setting did not ask for them), named once."""
+    if result.graph.kept:
+        return  # (a kept graph has no stale result)
     kept = [node for node in result.graph.nodes.values() if node.stale and node.state is State.COMPLETE]
     if not kept:
         return
@@ -364,7 +360,7 @@ def _process(
             from b2box.batch.wrapper_runs import WrapperRuns
 
             scheduler = LocalScheduler(workers=int(workers), reporter=reporter, in_process=in_process,
-                                       elsewhere=WrapperRuns())  # fmt: skip
+                                       elsewhere=WrapperRuns(), keep_graph=True)  # fmt: skip
             result = scheduler.run(tasks)
     if not result.interrupted and not result.outage and not result.lock_lost:
         sys.stdout.write(luigi_lines.end_of_run(result.graph, failure_blocks=arguments.luigi_summary))

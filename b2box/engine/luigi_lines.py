@@ -22,7 +22,7 @@ _MISSING_EXTERNAL = (":|", "there were missing external dependencies")
 
 def progress_line(graph: TaskGraph) -> str:
     """luigi's one-line summary of a run."""
-    states = {node.state for node in graph.nodes.values()}
+    states = {state for state, count in graph.counts().items() if count}
     face, reason = _FAILED if State.FAILED in states else _MISSING_EXTERNAL if State.MISSING in states else _SUCCESS
     return f"This progress looks {face} because {reason}"
 

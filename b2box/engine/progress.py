@@ -69,11 +69,12 @@ class ProgressReporter:
         self._done_at_start = self._counts[State.COMPLETE]
         complete = self._counts[State.COMPLETE]
         to_run = self._counts[State.PENDING]
-        stale = sum(1 for node in graph.nodes.values() if node.stale and node.state is State.PENDING)
+        stale = sum(1 for node in graph.nodes.values() if node.stale and node.state is State.PENDING) if to_run else 0
         again = f" ({stale} made again: stale, b2box status --why says why)" if stale else ""
-        self._print(f"b2box: {len(graph.nodes)} tasks, {complete} already complete, {to_run} to run{again}")
+        total = sum(self._counts.values())
+        self._print(f"b2box: {total} tasks, {complete} already complete, {to_run} to run{again}")
         self.hold()
-        for node in graph.nodes.values():
+        for node in graph.nodes.values() if self._counts[State.FAILED] or self._counts[State.MISSING] else ():
             if node.state in (State.FAILED, State.MISSING):
                 self._report_failure(node)
         self.release()

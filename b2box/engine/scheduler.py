@@ -19,7 +19,6 @@ import heapq
 import itertools
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,9 +26,10 @@ import luigi
 
 from b2box.api import staging
 from b2box.api.staging import RECORD_ATTRIBUTE, remove_partials_of
-from b2box.engine import meter
+from b2box.engine import kept_graph, meter
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
+from b2box.engine.reporting import Reporter, SilentReporter
 from b2box.engine.run_lock import LockLost, check_held, still_held
 from b2box.engine.run_lock import current as current_lock
 from b2box.engine.workers import BEGAN, RETURNED, WorkerPool
@@ -37,83 +37,6 @@ from b2box.settings import layout
 from b2box.settings.resolved import settings_of
 
 logger = logging.getLogger("b2box")
-
-
-class Reporter(Protocol):
-    """Told about every change of a task's state (the progress display)."""
-
-    def begin(self, graph: TaskGraph) -> None: ...
-
-    def changed(self, node: Node) -> None: ...
-
-    def note(self, text: str) -> None: ...
-
-    def end(self, graph: TaskGraph) -> None: ...
-
-
-class SilentReporter:
-    """Reports nothing (nested runs of dynamic dependencies)."""
-
-    def begin(self, graph: TaskGraph) -> None:
-        pass
-
-    def changed(self, node: Node) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
-
-    def end(self, graph: TaskGraph) -> None:
-        pass
-
-
-class ReporterGroup:
-    """Several reporters told the same (the progress display and luigid's view of the run)."""
-
-    def __init__(self, *reporters: Reporter) -> None:
-        self.reporters = reporters
-
-    def begin(self, graph: TaskGraph) -> None:
-        for reporter in self.reporters:
-            reporter.begin(graph)
-
-    def changed(self, node: Node) -> None:
-        for reporter in self.reporters:
-            reporter.changed(node)
-
-    def note(self, text: str) -> None:
-        for reporter in self.reporters:
-            reporter.note(text)
-
-    def end(self, graph: TaskGraph) -> None:
-        for reporter in self.reporters:
-            reporter.end(graph)
-
-    def hold(self) -> None:
-        for reporter in self.reporters:
-            held(reporter, True)
-
-    def release(self) -> None:
-        for reporter in self.reporters:
-            held(reporter, False)
-
-
-def held(reporter: Reporter, holding: bool) -> None:
-    """Tell a reporter that outcomes come in together (a batch pass), or no more, where it cares (it may group
-    failures by cause in between: :class:`~b2box.engine.progress.ProgressReporter`)."""
-    method = getattr(reporter, "hold" if holding else "release", None)
-    if callable(method):
-        method()
-
-
-@contextlib.contextmanager
-def outcomes_together(reporter: Reporter) -> Iterator[None]:
-    """A pass whose outcomes the reporter may show together (failures of one cause as one line)."""
-    held(reporter, True)
-    try:
-        yield
-    finally:
-        held(reporter, False)
 
 
 @dataclass
@@ -201,7 +124,7 @@ def lock_result_dirs(graph: TaskGraph) -> None:
     """Take the locks of the local result folders the graph's tasks write, beside the workflow's own
     (:mod:`b2box.engine.run_lock`): two workflows sharing results must not run at once either."""
     lock = current_lock()
-    if lock is None:
+    if lock is None or graph.kept:  # (a kept graph is complete: nothing runs)
         return
     folders = set()
     for node in graph.nodes.values():
@@ -245,8 +168,11 @@ class LocalScheduler:
     """Runs a graph with ``workers`` parallel tasks (see the module docstring)."""
 
     def __init__(self, workers: int = 1, reporter: Reporter | None = None, in_process: bool = False,
-                 elsewhere: ElsewhereRunner | None = None) -> None:  # fmt: skip
+                 elsewhere: ElsewhereRunner | None = None, keep_graph: bool = False) -> None:  # fmt: skip
         self.workers = max(1, int(workers))
+        self.keep_graph = (
+            keep_graph  # a command's own run, not a run()'s dynamic dependencies (b2box.engine.kept_graph)
+        )
         self.in_process = in_process  # --test and a run()'s dynamic dependencies: in this process, one at a time
         self.elsewhere = elsewhere
         self.reporter: Reporter = reporter or SilentReporter()
@@ -254,14 +180,15 @@ class LocalScheduler:
         self._sequence = itertools.count()
 
     def run(self, roots: list[Any]) -> RunResult:
-        graph = TaskGraph.build(roots)
+        graph = (kept_graph.complete_graph(roots) if self.keep_graph else None) or TaskGraph.build(roots)
+        basis = kept_graph.basis(graph) if self.keep_graph and not graph.kept else None
         stop_if_broken(graph)
         result = RunResult(graph=graph)
-        if self.elsewhere is not None:
+        if self.elsewhere is not None and not graph.kept:
             self.elsewhere.check([node.task for node in graph.nodes.values() if node.state is State.PENDING])
         lock_result_dirs(graph)  # (after the checks: a run stopped by them leaves no result folder behind)
         self.reporter.begin(graph)
-        for node in graph.nodes.values():
+        for node in [] if graph.kept else graph.nodes.values():
             if node.state in (State.FAILED, State.MISSING):
                 write_failure_log(node)
         for node in graph.ready():
@@ -269,7 +196,7 @@ class LocalScheduler:
         try:
             if self.in_process:
                 self._run_here(graph)
-            else:
+            elif self._ready:
                 self._run_in_workers(graph)
         except KeyboardInterrupt:
             result.interrupted = True
@@ -278,6 +205,8 @@ class LocalScheduler:
         finally:
             graph.results.book.save()
         result.counts = graph.counts()
+        if basis is not None and result.success:
+            kept_graph.keep(graph, roots, basis)
         self.reporter.end(graph)
         return result
 

@@ -8,6 +8,7 @@ its ``failure.log``, its log's tail the end of its ``stderr``. Nothing here asks
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import re
@@ -17,10 +18,11 @@ from typing import Any
 import luigi
 
 from b2box.engine.graph import Node, State, TaskGraph
+from b2box.engine.kept_graph import KeptGraph
 from b2box.engine.scheduler import FAILURE_LOG, last_time
 from b2box.job.files import PROVENANCE_FILE
 from b2box.jsonio import read_json
-from b2box.report.facts import FamilySummary, JobFacts, RunFacts
+from b2box.report.facts import FamilySummary, JobFacts, RunFacts, Spread
 from b2box.results import records
 from b2box.settings import layout
 from b2box.settings.resolved import settings_of
@@ -184,10 +186,27 @@ def _tail(path: str) -> str:
 def finished_usage(graph: TaskGraph) -> list[FamilySummary]:
     """Per family, what its finished tasks' last jobs used (b2box status): read from their records, which only
     tasks that are complete are asked for."""
+    if isinstance(graph, KeptGraph):
+        return _kept_usage(graph)
     done = [_indexed_usage(graph, node) or facts_of(node) for node in graph.nodes.values()
             if node.state is State.COMPLETE and not isinstance(node.task, luigi.WrapperTask)]  # fmt: skip
     ran = [facts for facts in done if facts.wall_s is not None or facts.peak_rss_bytes is not None]
     return RunFacts(script="", made=0.0, jobs=ran).families()
+
+
+def _kept_usage(graph: KeptGraph) -> list[FamilySummary]:
+    """The same from a kept graph's index entries, without a node or a record per task."""
+    walls: dict[str, list[float | None]] = {}
+    peaks: dict[str, list[int | None]] = {}
+    for family, entry in graph.index_entries():
+        parts = entry.split(" ")
+        with contextlib.suppress(ValueError, IndexError):
+            wall, peak = float(parts[4]), int(parts[5])
+            walls.setdefault(family, []).append(wall)
+            peaks.setdefault(family, []).append(peak)
+    return [FamilySummary(family=family, count=len(times), states={"complete": len(times)}, wall_s=Spread.of(times),
+                          peak_rss_bytes=Spread.of(peaks[family]), request_memory_bytes=None, failures={})
+            for family, times in walls.items()]  # fmt: skip
 
 
 def _indexed_usage(graph: TaskGraph, node: Node) -> JobFacts | None:

@@ -107,28 +107,39 @@ def environment_of(task: Any) -> tuple[str, str]:
     key = repr(stated)
     found = _environments.get(key)
     if found is None:  # on the submitting side only (jobs run without pydantic, which the spec needs)
-        from b2box.env import images
         from b2box.env.spec import spec_for_task
 
         spec = _specs.get(key)
         if spec is None:
             spec = _specs[key] = spec_for_task(task)
-        image = images.resolve(task.task_id, spec)
-        variables = sorted((name, digest(value)) for name, value in spec.env.items())
-        parts = [
-            spec.runtime,
-            image.digest or image.reference,
-            _content_of(spec.env_script),
-            json.dumps(variables),
-            json.dumps(sorted(spec.binds)),
-            json.dumps([*spec.executable_prefix, *spec.executable]),
-        ]
-        label = f"{spec.runtime} {image.reference}" + (f" ({image.digest[:19]}…)" if image.digest else "")
-        found = _environments[key] = (digest(*parts), label if spec.runtime != "none" else "the host (no container)")
+        found = _environments[key] = environment_of_spec(task.task_id, spec)
     if len(_by_settings) > 1024:  # sections made per task (a property of the task): no use keeping them all
         _by_settings.clear()
     _by_settings[id(stated)] = (stated, found)
     return found
+
+
+def environment_of_spec(task_id: str, spec: EnvSpec) -> tuple[str, str]:
+    """(digest, label) of the environment ``spec`` declares, its image resolved now (errors name ``task_id``)."""
+    from b2box.env import images
+
+    image = images.resolve(task_id, spec)
+    variables = sorted((name, digest(value)) for name, value in spec.env.items())
+    parts = [
+        spec.runtime,
+        image.digest or image.reference,
+        _content_of(spec.env_script),
+        json.dumps(variables),
+        json.dumps(sorted(spec.binds)),
+        json.dumps([*spec.executable_prefix, *spec.executable]),
+    ]
+    label = f"{spec.runtime} {image.reference}" + (f" ({image.digest[:19]}…)" if image.digest else "")
+    return digest(*parts), label if spec.runtime != "none" else "the host (no container)"
+
+
+def environments_resolved() -> list[tuple[EnvSpec, str]]:
+    """Each environment spec resolved in this process, with its digest (a kept graph checks them again)."""
+    return [(spec, _environments[key][0]) for key, spec in _specs.items() if key in _environments]
 
 
 def grid_environment(release: str) -> tuple[str, str]:

@@ -23,6 +23,7 @@ from b2box.jsonio import read_json, write_json
 PREFIX = ".b2box-identity-"
 INDEX_FILE = ".b2box-identities.json"
 DIRTY_FILE = ".b2box-identities.dirty"
+USAGE_SPACES = 5  # an index entry with what its run used: four digests, wall time, peak memory
 INDEX_VERSION = 3  # 3: an entry may end with what the task run that made it used (2: the four digests alone)
 _READABLE_VERSIONS = (2, 3)
 
@@ -107,6 +108,11 @@ class ResultBook:
             index.changed = True
         parts = found.split(" ")
         return (parts[0], parts[1], parts[2], parts[3]) if len(parts) in (4, 6) else None
+
+    def entries(self, result_dir: str) -> dict[str, str] | None:
+        """The folder's index (first output relative to the folder -> its entry) when it is up to date, else None."""
+        index = self._index(result_dir)
+        return index.entries if index.trusted else None
 
     def usage(self, result_dir: str, first_output: str) -> Usage | None:
         """(wall time in s, peak memory in bytes) of the local task run that made the result, as its folder's index

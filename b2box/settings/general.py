@@ -77,6 +77,10 @@ class Running(SettingGroup):
     """Seconds one batch-system command (submit, query, removal) may take before it is retried."""
     dry_run_pending_exit: ExitStatus = 1
     """Exit status of ``--dry-run`` when work is pending (b2luigi 1.3 exits 0: set 0 for that)."""
+    keep_graph: bool = True
+    """Keep a complete workflow's graph so that a rerun with nothing to do, ``--status`` and ``--dry-run`` make no task
+    (the graph is built again when code, settings, the environment, outputs or what ``requires()`` read change).
+    Turn off for a workflow whose ``requires()`` decides by ``os.path.exists`` (docs/speed.md)."""
     secrets_dir: PathStr = "~/.b2box/secrets"
     """Folder of the per-job files that hand secrets (variables that look like tokens or passwords) to jobs, each
     readable only by its user and removed once read."""

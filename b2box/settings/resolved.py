@@ -105,6 +105,7 @@ class RunSettings:
     secrets_dir: str  # absolute: where each job's secrets file waits for it (b2box.batch.secrets)
     dry_run_pending_exit: int = 1  # exit status of --dry-run when work is pending (b2luigi 1.3: 0)
     secret_env: tuple[str, ...] = ()  # names or patterns of variables that are secrets too (set for the whole run)
+    keep_graph: bool = True  # a complete graph is kept for the next command (b2box.engine.kept_graph)
 
     @property
     def state_dir(self) -> str:
@@ -325,6 +326,7 @@ def run_settings(workers: int | None = None, batch: bool = False) -> RunSettings
         secrets_dir=map_folder(_run_value("secrets_dir")),
         dry_run_pending_exit=int(_run_value("dry_run_pending_exit")),
         secret_env=_words(_run_value("secret_env")),
+        keep_graph=bool(_run_value("keep_graph")),
     )
 
 

@@ -85,6 +85,24 @@ def settings_file_paths() -> list[str]:
     return found
 
 
+def settings_file_candidates() -> list[str]:
+    """Every path a settings file is looked for at, whether one is there or not (a file made later changes the
+    settings: b2box.engine.kept_graph checks each)."""
+    named = named_settings_file()
+    if named:
+        return [named]
+    candidates = []
+    for start in (script_dir(), os.getcwd()):
+        folder = os.path.abspath(start)
+        while True:
+            candidates.append(os.path.join(folder, SETTINGS_FILE_NAME))
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+    return list(dict.fromkeys(candidates))
+
+
 def raw_environment_values() -> dict[str, Any]:
     """``B2BOX_*`` variables, JSON-decoded where they are JSON (lists, dicts, numbers), else as text."""
     values: dict[str, Any] = {}
