@@ -376,9 +376,13 @@ class KeptGraph(TaskGraph):
     def ready(self) -> Iterator[Node]:
         return iter(())
 
-    def index_entries(self) -> Iterator[tuple[str, str]]:
-        """(family, index entry) of every result: its identity, then what the local run that made it used."""
-        return ((row[1], row[4]) for row in self._tasks if row[4])
+    def index_entries(self) -> dict[str, list[str]]:
+        """Per family, the index entry of each result: its identity, then what the local run that made it used."""
+        found: dict[str, list[str]] = {}
+        for row in self._tasks:
+            if row[4]:
+                found.setdefault(row[1], []).append(row[4])
+        return found
 
 
 def _node(task_id: str, family: str, result_dir: str, first_output: str, _: str = "") -> Node:
@@ -388,4 +392,5 @@ def _node(task_id: str, family: str, result_dir: str, first_output: str, _: str 
 def usage_known(graph: KeptGraph) -> bool:
     """Whether the indexes know what made each result of a kept graph used (else ``status`` builds the graph, to
     read the figures of results a batch job made from the job's own record)."""
-    return all(entry.count(" ") == records.USAGE_SPACES for _, entry in graph.index_entries())
+    spaces = records.USAGE_SPACES
+    return all(entry.count(" ") == spaces for entries in graph.index_entries().values() for entry in entries)

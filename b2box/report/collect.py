@@ -8,7 +8,6 @@ its ``failure.log``, its log's tail the end of its ``stderr``. Nothing here asks
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import re
@@ -195,18 +194,20 @@ def finished_usage(graph: TaskGraph) -> list[FamilySummary]:
 
 
 def _kept_usage(graph: KeptGraph) -> list[FamilySummary]:
-    """The same from a kept graph's index entries, without a node or a record per task."""
-    walls: dict[str, list[float | None]] = {}
-    peaks: dict[str, list[int | None]] = {}
-    for family, entry in graph.index_entries():
-        parts = entry.split(" ")
-        with contextlib.suppress(ValueError, IndexError):
-            wall, peak = float(parts[4]), int(parts[5])
-            walls.setdefault(family, []).append(wall)
-            peaks.setdefault(family, []).append(peak)
-    return [FamilySummary(family=family, count=len(times), states={"complete": len(times)}, wall_s=Spread.of(times),
-                          peak_rss_bytes=Spread.of(peaks[family]), request_memory_bytes=None, failures={})
-            for family, times in walls.items()]  # fmt: skip
+    """The same from a kept graph's index entries (each ends with the wall time and the peak memory), without a
+    node or a record per task."""
+    summaries = []
+    for family, entries in graph.index_entries().items():
+        tails = [entry.rsplit(" ", 2) for entry in entries]
+        try:
+            times: list[float | None] = list(map(float, [tail[1] for tail in tails]))
+            peaks: list[int | None] = list(map(int, [tail[2] for tail in tails]))
+        except (ValueError, IndexError):
+            continue  # (status uses a kept graph only when every entry has both)
+        summaries.append(FamilySummary(family=family, count=len(times), states={"complete": len(times)},
+                                       wall_s=Spread.of(times), peak_rss_bytes=Spread.of(peaks),
+                                       request_memory_bytes=None, failures={}))  # fmt: skip
+    return summaries
 
 
 def _indexed_usage(graph: TaskGraph, node: Node) -> JobFacts | None:
