@@ -2,16 +2,16 @@
 
 Building the graph makes every task (luigi's constructor, ``requires()``, ``output()``) and judges every result's
 identity: about 100 µs a task, ten seconds for 100,000, before a rerun can say there is nothing to do. When a run
-ends with every task complete and up to date, what the graph showed is kept in the workflow's state folder: each
-task's id, family, outputs and recorded identity, and what shaped the graph (the basis): every loaded module's
-file, the settings files looked for, ``set_setting``'s values, luigi's configuration, the environment variables,
-the working folder, the environments' images, and what ``requires()`` read (:mod:`b2box.engine.read_watch`).
+ends with every task complete and up to date, what the graph showed is kept in the first root's result folder: each
+task's id, family, outputs and its result's entry in the folder's index, and what shaped the graph (the basis):
+every loaded module's file, the settings files looked for, ``set_setting``'s values, luigi's configuration, the
+environment variables, the working folder, the environments' images, and what ``requires()`` read
+(:mod:`b2box.engine.read_watch`).
 
-The next command with the same roots uses it only when all of that is unchanged, every output is there, no run is
-making results in its folders, and each result's identity in its folder's index is the one kept; otherwise the
-graph is built as always (and the kept one dropped). Equal code, settings and environment give equal identities,
-so equal recorded identities mean nothing is stale: the check costs one ``stat`` per output and one look-up per
-result in the indexes that are read anyway.
+The next command with the same roots uses it only when all of that is unchanged, no run is making results in its
+folders, each result's entry in its folder's index is the one kept and every output is there; otherwise the graph
+is built as always. Equal code, settings and environment give equal identities, so equal recorded identities mean
+nothing is stale: the check costs one ``access`` per output and one look-up per result in the folders' indexes.
 """
 
 from __future__ import annotations
