@@ -170,9 +170,8 @@ class LocalScheduler:
     def __init__(self, workers: int = 1, reporter: Reporter | None = None, in_process: bool = False,
                  elsewhere: ElsewhereRunner | None = None, keep_graph: bool = False) -> None:  # fmt: skip
         self.workers = max(1, int(workers))
-        self.keep_graph = (
-            keep_graph  # a command's own run, not a run()'s dynamic dependencies (b2box.engine.kept_graph)
-        )
+        # a command's own run keeps its complete graph, a run()'s dynamic dependencies do not (engine.kept_graph)
+        self.keep_graph = keep_graph
         self.in_process = in_process  # --test and a run()'s dynamic dependencies: in this process, one at a time
         self.elsewhere = elsewhere
         self.reporter: Reporter = reporter or SilentReporter()

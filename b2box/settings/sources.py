@@ -56,51 +56,37 @@ def named_settings_file() -> str | None:
     return None
 
 
-def _upward(folder: str) -> list[str]:
-    """``settings.json`` files in ``folder`` and its parents, nearest first."""
-    found = []
+def _upward(folder: str) -> Iterator[str]:
+    """Where ``settings.json`` is looked for in ``folder`` and its parents, nearest first."""
     folder = os.path.abspath(folder)
     while True:
-        candidate = os.path.join(folder, SETTINGS_FILE_NAME)
-        if os.path.lexists(candidate):  # a folder or a broken link of that name is an error, not silently passed by
-            found.append(candidate)
+        yield os.path.join(folder, SETTINGS_FILE_NAME)
         parent = os.path.dirname(folder)
         if parent == folder:
-            return found
+            return
         folder = parent
 
 
-def settings_file_paths() -> list[str]:
-    """The settings files in lookup order.
+def settings_file_candidates() -> list[str]:
+    """Every path a settings file is looked for at, in lookup order, whether one is there or not (a file made later
+    changes the settings: b2box.engine.kept_graph checks each).
 
     A file named by ``B2BOX_SETTINGS``/``B2LUIGI_SETTINGS_JSON`` replaces the search, as in b2luigi.
     Otherwise: the script's folder and its parents (nearest first), then the working directory and its
-    parents (where b2luigi looks) for the files the first search did not find.
+    parents (where b2luigi looks) for the places the first search did not cover.
     """
     named = named_settings_file()
     if named:
         return [named]
-    found = _upward(script_dir())
-    found += [path for path in _upward(os.getcwd()) if path not in found]
-    return found
+    return list(dict.fromkeys([*_upward(script_dir()), *_upward(os.getcwd())]))
 
 
-def settings_file_candidates() -> list[str]:
-    """Every path a settings file is looked for at, whether one is there or not (a file made later changes the
-    settings: b2box.engine.kept_graph checks each)."""
-    named = named_settings_file()
-    if named:
-        return [named]
-    candidates = []
-    for start in (script_dir(), os.getcwd()):
-        folder = os.path.abspath(start)
-        while True:
-            candidates.append(os.path.join(folder, SETTINGS_FILE_NAME))
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
-    return list(dict.fromkeys(candidates))
+def settings_file_paths() -> list[str]:
+    """The settings files in lookup order (see :func:`settings_file_candidates`): a named file as it is, found ones
+    where something of that name is there (a folder or a broken link is an error, not silently passed by)."""
+    if named_settings_file():
+        return settings_file_candidates()
+    return [path for path in settings_file_candidates() if os.path.lexists(path)]
 
 
 def raw_environment_values() -> dict[str, Any]:
