@@ -95,6 +95,21 @@ def test_status_keeps_the_graph_it_had_to_build_and_another_shell_leaves_it_in_p
     assert builds(project) == made + 2, "the other shell's command dropped or replaced the kept graph"
 
 
+def test_a_kept_graph_holds_no_value_of_an_environment_variable(project: Path) -> None:
+    """The environments a kept graph checks again are kept without their variables' values (a secret among them)."""
+    secret = "kept-graph-secret-4711"
+    settings = {"env": {"LAB_PIN": secret}, "secret_env": ["LAB_*"]}
+    (project / "settings.json").write_text(json.dumps(settings))
+    assert run(project).returncode == 0 and len(kept_files(project)) == 1
+    made = builds(project)
+    assert run(project).returncode == 0 and builds(project) == made, "the kept graph was not used"
+    files = [path for path in project.rglob("*") if path.is_file() and path.name != "settings.json"]
+    assert [path for path in files if secret in path.read_text(errors="replace")] == []
+    settings["env"]["LAB_PIN"] = "another-value"
+    (project / "settings.json").write_text(json.dumps(settings))
+    assert run(project).returncode == 0 and builds(project) > made, "a changed value builds the graph again"
+
+
 def _delete_an_output(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (project / "results/index=1/number.txt").unlink()
 

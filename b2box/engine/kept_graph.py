@@ -41,7 +41,7 @@ from b2box.settings.resolved import run_settings, settings_of
 from b2box.settings.sources import settings_file_candidates
 from b2box.version import __version__
 
-FORMAT = 3
+FORMAT = 4  # 4: environments are kept without their variables' values
 _RACY_NS = 60 * 10**9  # files changed this shortly before a graph was built are kept by content too
 # Variables a shell changes between two commands without changing what a workflow does, and the script's path,
 # which ``b2box run`` sets and ``python script.py`` does not (the context names the script itself).
@@ -164,7 +164,7 @@ def keep(graph: TaskGraph, roots: list[Any], taken: Basis) -> bool:
         "format": FORMAT,
         "context": taken.context,
         "stamps": taken.stamps,
-        "environments": [[spec.model_dump(mode="json"), found] for spec, found in identity.environments_resolved()],
+        "environments": identity.bare_environments(),
         "roots": [str(root.task_id) for root in roots],
         "result_dirs": list(folders),
         "families": list(families),

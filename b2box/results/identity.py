@@ -137,9 +137,12 @@ def environment_of_spec(task_id: str, spec: EnvSpec) -> tuple[str, str]:
     return digest(*parts), label if spec.runtime != "none" else "the host (no container)"
 
 
-def environments_resolved() -> list[tuple[EnvSpec, str]]:
-    """Each environment spec resolved in this process, with its digest (a kept graph checks them again)."""
-    return [(spec, _environments[key][0]) for key, spec in _specs.items() if key in _environments]
+def bare_environments() -> list[list[Any]]:
+    """Each environment spec resolved in this process without its variables' values, which may be secrets, and the
+    digest of the rest, its image resolved: what a kept graph checks again (b2box.engine.kept_graph; the settings
+    and variables the values come from are part of what it checks already)."""
+    bare = [spec.model_copy(update={"env": {}}) for key, spec in _specs.items() if key in _environments]
+    return [[spec.model_dump(mode="json"), environment_of_spec("(kept graph)", spec)[0]] for spec in bare]
 
 
 def grid_environment(release: str) -> tuple[str, str]:
