@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 
 def write_json(path: str, data: Any, columns: Mapping[str, Callable[[], Iterable[str]]] | None = None) -> None:
@@ -16,7 +16,7 @@ def write_json(path: str, data: Any, columns: Mapping[str, Callable[[], Iterable
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
             if not columns:
-                handle.write(dumps(data))
+                _write(handle, data)
             else:
                 handle.write(dumps(data).rstrip()[:-1].rstrip())  # the object without its closing brace
                 for number, (key, lines) in enumerate(columns.items()):
@@ -38,6 +38,35 @@ def dumps(data: Any) -> str:
         return json.dumps(data, sort_keys=True) + "\n"
     lines = (f"  {json.dumps(str(key))}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(data.items()))
     return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+_SLICE = 2_000  # a mapping longer than this is encoded a slice at a time
+
+
+def _write(handle: TextIO, data: Any) -> None:
+    """Write what :func:`dumps` makes, a long mapping a slice at a time: a result folder's index of 100,000 entries
+    encoded whole was 50 MB more memory at the end of a run, as one text and the encoder's pieces of it."""
+    if not isinstance(data, dict) or not data or not any(_long(value) for value in data.values()):
+        handle.write(dumps(data))
+        return
+    handle.write("{\n")
+    for number, key in enumerate(sorted(data)):
+        handle.write(f"{',' + chr(10) if number else ''}  {json.dumps(str(key))}: ")
+        value = data[key]
+        if not _long(value):
+            handle.write(json.dumps(value, sort_keys=True))
+            continue
+        keys = sorted(value)
+        handle.write("{")
+        for start in range(0, len(keys), _SLICE):
+            part = json.dumps({name: value[name] for name in keys[start : start + _SLICE]}, sort_keys=True)
+            handle.write(("" if start == 0 else ", ") + part[1:-1])
+        handle.write("}")
+    handle.write("\n}\n")
+
+
+def _long(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) > _SLICE
 
 
 def read_json(path: str) -> dict[str, Any] | None:

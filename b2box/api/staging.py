@@ -37,7 +37,6 @@ from b2box.jsonio import write_json
 from b2box.settings.resolved import settings_of
 
 PARTIAL_PREFIX = ".b2box-partial-"
-_ATTRIBUTE = "_b2box_staging"
 _counter = itertools.count()
 _writer: tuple[int, str] = (0, "")  # (pid, token) of this process: a forked child draws its own token
 _WRITER = r"[0-9a-f]{12}"
@@ -60,7 +59,7 @@ commit_guard: Callable[[], str] | None = None
 # What the task run now used so far (b2box.engine.meter), kept in its result's record; None: not measured
 usage_meter: Callable[[], dict[str, Any]] | None = None
 # A task's (identity file, record): written right after its outputs are in place (b2box.results.records).
-RECORD_ATTRIBUTE = "_b2box_result_record"
+ResultRecord = tuple[str, dict[str, Any]]
 
 
 @dataclass
@@ -83,6 +82,7 @@ class OutputStaging:
 
     task: Any
     opened_by_event: bool = False  # opened by luigi's START event, closed by SUCCESS/FAILURE
+    record: ResultRecord | None = None  # what made the outputs: kept beside them once they are in place
     staged: dict[str, _Staged] = field(default_factory=dict)
 
     def path_for(self, key: str, final: str, upload: Any = None) -> str:
@@ -132,9 +132,8 @@ class OutputStaging:
                     shutil.rmtree(entry.final)
                 os.replace(temporary, entry.final)
         self.staged.clear()
-        kept = getattr(self.task, RECORD_ATTRIBUTE, None)
-        if kept:  # after the outputs: an identity never names outputs that are not there
-            path, record = kept
+        if self.record:  # after the outputs: an identity never names outputs that are not there
+            path, record = self.record
             folder = os.path.dirname(path)
             outputs = sorted(os.path.relpath(final, folder) for final in committed)
             made = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -149,7 +148,7 @@ class OutputStaging:
 
     def __enter__(self) -> OutputStaging:
         global _current
-        setattr(self.task, _ATTRIBUTE, self)
+        _active[id(self.task)] = self
         _current = self
         return self
 
@@ -170,8 +169,8 @@ class OutputStaging:
             else:
                 self.discard()
         finally:
-            if getattr(self.task, _ATTRIBUTE, None) is self:
-                delattr(self.task, _ATTRIBUTE)
+            if _active.get(id(self.task)) is self:
+                del _active[id(self.task)]
             if _current is self:
                 _current = None
 
@@ -213,12 +212,15 @@ def remove_partials_of(task: Any) -> None:
             remove_partials(folder, name, fresh=True)
 
 
+# The stagings in effect, by their task's id (not an attribute of the task: a worker that runs 100,000 tasks would
+# grow each one's instance dictionary for good, 40 MB in all). A staging holds its task, so no id is reused meanwhile.
+_active: dict[int, OutputStaging] = {}
+_current: OutputStaging | None = None  # the run() executing in this process (a worker runs one task at a time)
+
+
 def active_staging(task: Any) -> OutputStaging | None:
     """The staging in effect for ``task``, if its ``run()`` is executing."""
-    return getattr(task, _ATTRIBUTE, None)
-
-
-_current: OutputStaging | None = None  # the run() executing in this process (a worker runs one task at a time)
+    return _active.get(id(task))
 
 
 def current_staging(task: Any = None) -> OutputStaging | None:

@@ -19,7 +19,7 @@ from typing import Any
 import luigi
 import luigi.task
 
-from b2box.api.staging import OutputStaging, create_output_dirs
+from b2box.api.staging import OutputStaging, ResultRecord, create_output_dirs
 
 RunDependencies = Callable[[list[Any]], None]
 
@@ -57,13 +57,14 @@ def _drive(generator: types.GeneratorType[Any, Any, Any], run_dependencies: RunD
         send = luigi.task.getpaths(requested)
 
 
-def execute(task: Any, run_dependencies: RunDependencies) -> None:
-    """Run ``task`` here; raise :class:`TaskFailed` with luigi's explanation on any error."""
+def execute(task: Any, run_dependencies: RunDependencies, record: ResultRecord | None = None) -> None:
+    """Run ``task`` here, keeping ``record`` (what made its result) beside its outputs; raise :class:`TaskFailed`
+    with luigi's explanation on any error."""
     started = time.time()
     try:
         targets = luigi.task.flatten(task.output())
         create_output_dirs(task, targets)
-        with OutputStaging(task):
+        with OutputStaging(task, record=record):
             task.trigger_event(luigi.Event.START, task)
             result = task.run()
             if isinstance(result, types.GeneratorType):

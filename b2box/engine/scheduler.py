@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import luigi
 
 from b2box.api import staging
-from b2box.api.staging import RECORD_ATTRIBUTE, remove_partials_of
+from b2box.api.staging import remove_partials_of
 from b2box.engine import kept_graph, meter
 from b2box.engine.execute import TaskFailed, execute
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
@@ -267,8 +267,7 @@ class LocalScheduler:
                     self._failed(graph, node, error)
                 continue
             try:
-                setattr(node.task, RECORD_ATTRIBUTE, kept)
-                execute(node.task, run_dependencies_here)
+                execute(node.task, run_dependencies_here, kept)
             except TaskFailed as failure:
                 self._failed(graph, node, failure.explanation)
             except KeyboardInterrupt:
@@ -317,12 +316,10 @@ def _run_task(
     if elsewhere is not None and elsewhere.wants(task):
         return elsewhere.run(task, kept)
     try:
-        setattr(task, RECORD_ATTRIBUTE, kept)
         staging.usage_meter = meter.start()  # what it used goes into the record kept with its outputs
-        execute(task, run_dependencies_here)
+        execute(task, run_dependencies_here, kept)
     except TaskFailed as failure:
         return failure.explanation
     finally:
         staging.usage_meter = None
-        task.__dict__.pop(RECORD_ATTRIBUTE, None)  # (a worker runs thousands of tasks: it keeps none of their records)
     return None

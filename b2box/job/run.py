@@ -127,9 +127,9 @@ def run(spec: JobSpec, job_id: str) -> int:
             sys.stderr.write(difference + "\n")
             raise SystemExit(EXIT_BAD_JOB)
         set_setting(DISPATCH_IN_PLACE, True)
-        if spec.result_record:  # what made the result, as the submitter saw it: written beside the outputs
-            setattr(task, staging.RECORD_ATTRIBUTE, tuple(spec.result_record))
-        execute(task, run_dependencies_here)
+        # what made the result, as the submitter saw it: written beside the outputs
+        kept = (spec.result_record[0], spec.result_record[1]) if spec.result_record else None
+        execute(task, run_dependencies_here, kept)
     except SystemExit as stop:
         code = int(stop.code) if isinstance(stop.code, int) else EXIT_BAD_JOB
     except TaskFailed as failure:
