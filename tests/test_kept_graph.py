@@ -95,6 +95,29 @@ def test_status_keeps_the_graph_it_had_to_build_and_another_shell_leaves_it_in_p
     assert builds(project) == made + 2, "the other shell's command dropped or replaced the kept graph"
 
 
+def test_a_batch_run_keeps_its_graph_and_a_batch_rerun_with_nothing_to_do_submits_nothing(project: Path) -> None:
+    local = {"B2BOX_BATCH_SYSTEM": "local"}
+    first = run(project, "--batch", env=local)
+    assert first.returncode == 0 and "4 to run" in first.stderr, first.stderr
+    assert len(kept_files(project)) == 1, "a batch run that ended with everything complete keeps its graph"
+    jobs = sorted((project / "task_files").rglob("job.sh"))
+    assert jobs, "the first run's tasks ran as jobs"
+    made = builds(project)
+    for job in jobs:
+        job.unlink()
+    again = run(project, "--batch", env=local)
+    assert again.returncode == 0 and "6 tasks, 6 already complete, 0 to run" in again.stderr, again.stderr
+    assert builds(project) == made and not list((project / "task_files").rglob("job.sh")), "a job was prepared"
+    (project / "results/index=1/number.txt").unlink()
+    third = run(project, "--batch", env=local)
+    assert third.returncode == 0 and "2 to run" in third.stderr, third.stderr
+    assert (project / "results/index=1/number.txt").read_text() == "1\n"
+    rebuilt = builds(project)
+    assert rebuilt > made
+    run(project, "--batch", env=local)
+    assert builds(project) == rebuilt, "the graph the third run built was not kept"
+
+
 def test_a_kept_graph_holds_no_value_of_an_environment_variable(project: Path) -> None:
     """The environments a kept graph checks again are kept without their variables' values (a secret among them)."""
     secret = "kept-graph-secret-4711"

@@ -32,6 +32,7 @@ from b2box.batch.room import Room
 from b2box.batch.systems import RunSystems
 from b2box.batch.tracking import BatchStats, TrackedTask
 from b2box.batch.verdict import Problem, judge, memory_kill, with_explanations
+from b2box.engine import kept_graph
 from b2box.engine.graph import Node, State, TaskGraph, stop_if_broken
 from b2box.engine.reporting import Reporter, SilentReporter, outcomes_together
 from b2box.engine.run_lock import LockLost, check_held
@@ -83,7 +84,11 @@ class BatchRunner:
                 "a batch job tried to submit batch jobs itself; refusing (this would multiply jobs "
                 "without end). Call process() only under `if __name__ == '__main__':`."
             )
-        graph = TaskGraph.build(tasks)
+        roots = list(tasks)
+        graph = kept_graph.complete_graph(roots) or TaskGraph.build(roots)
+        if graph.kept:  # complete and up to date (b2box.engine.kept_graph): nothing to submit, no batch system asked
+            return self._nothing_to_do(graph)
+        basis = kept_graph.basis(graph) if run_settings().keep_graph else None
         stop_if_broken(graph)
         check_before_submitting(graph, self.backend, self.preparer)
         lock_result_dirs(graph)  # (after the checks: a run stopped by them leaves no result folder behind)
@@ -117,6 +122,14 @@ class BatchRunner:
             for backend in self.backends.values():
                 backend.close(leave_running=bool(self.active) or bool(result.lock_lost))
         result.counts = graph.counts()
+        if basis is not None and result.success and not result.left_running:
+            kept_graph.keep(graph, roots, basis)
+        self.reporter.end(graph)
+        return result
+
+    def _nothing_to_do(self, graph: TaskGraph) -> RunResult:
+        self.reporter.begin(graph)
+        result = RunResult(graph=graph, counts=graph.counts())
         self.reporter.end(graph)
         return result
 
