@@ -33,6 +33,7 @@ from typing import Any
 import luigi
 import luigi.task
 
+from b2box.api.structure import flatten_to_dict
 from b2box.jsonio import write_json
 from b2box.settings.resolved import settings_of
 
@@ -84,6 +85,10 @@ class OutputStaging:
     opened_by_event: bool = False  # opened by luigi's START event, closed by SUCCESS/FAILURE
     record: ResultRecord | None = None  # what made the outputs: kept beside them once they are in place
     staged: dict[str, _Staged] = field(default_factory=dict)
+    written: dict[str, Any] | None = None  # the record as it was written, once the outputs are committed
+    fresh: frozenset[str] = frozenset()  # folders made for this run of the task: no partial can be in them
+    declared: Any = None  # what the task's output() returned, when the caller asked it already
+    _outputs: dict[str, Any] | None = None  # the task's outputs by name, asked once
 
     def path_for(self, key: str, final: str, upload: Any = None) -> str:
         """The temporary path that stands in for ``final`` until commit; for a remote output (``upload``, its
@@ -99,13 +104,20 @@ class OutputStaging:
             trailing = final.endswith("/")
             final = final.rstrip("/")
             parent, name = os.path.split(final)
-            if parent and not os.path.isdir(parent):
-                os.makedirs(parent, exist_ok=True)
-            remove_partials(parent, name)
+            if parent not in self.fresh:
+                if parent and not os.path.isdir(parent):
+                    os.makedirs(parent, exist_ok=True)
+                remove_partials(parent, name)
             hidden = partial_name(name)
             temporary = os.path.join(parent, hidden) + ("/" if trailing else "")
             entry = self.staged[key] = _Staged(temporary=temporary, final=final)
         return entry.temporary
+
+    def output(self, key: str) -> Any:
+        """The task's output named ``key``; its ``output()`` is asked once per run (a run() names several)."""
+        if self._outputs is None:
+            self._outputs = flatten_to_dict(self.task.output() if self.declared is None else self.declared)
+        return self._outputs[key]
 
     def path_for_file(self, final: str, upload: Any = None) -> str:
         """The temporary path standing in for the output file ``final`` (the same one ``path_for`` gave for it)."""
@@ -138,7 +150,8 @@ class OutputStaging:
             outputs = sorted(os.path.relpath(final, folder) for final in committed)
             made = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
             usage = {"usage": usage_meter()} if usage_meter is not None else {}
-            write_json(path, {**record, "made": made, "host": socket.gethostname(), "outputs": outputs, **usage})
+            self.written = {**record, "made": made, "host": socket.gethostname(), "outputs": outputs, **usage}
+            write_json(path, self.written)
 
     def discard(self) -> None:
         """Remove everything written so far: nothing of a failed run stays."""
@@ -229,12 +242,15 @@ def current_staging(task: Any = None) -> OutputStaging | None:
     return active_staging(task) if task is not None else _current
 
 
-def create_output_dirs(task: Any, targets: list[Any] | None = None) -> None:
-    """Create the folders of all declared outputs (b2luigi does this before ``run``)."""
+def create_output_dirs(task: Any, targets: list[Any] | None = None) -> frozenset[str]:
+    """Create the folders of all declared outputs (b2luigi does this before ``run``); those that were made now."""
+    made = set()
     for target in targets if targets is not None else luigi.task.flatten(task.output()):
         if isinstance(target, luigi.LocalTarget):
             parent = os.path.dirname(os.path.abspath(target.path))
             if not os.path.isdir(parent):
                 os.makedirs(parent, exist_ok=True)
+                made.add(parent)
         elif hasattr(target, "makedirs"):
             target.makedirs()
+    return frozenset(made)

@@ -70,10 +70,10 @@ class Task(luigi.Task):
 
     def get_output_file_name(self, key: str) -> str:
         """The path of the output named ``key`` (a temporary one while ``run()`` executes)."""
-        target = self._get_output_target(key)
         staging = active_staging(self)
         if staging is None:
-            return str(target.path)
+            return str(self._get_output_target(key).path)
+        target = staging.output(key)
         return staging.path_for(key, target.path, upload=target if hasattr(target, "commit_upload") else None)
 
     def get_all_output_file_names(self) -> Iterator[str]:

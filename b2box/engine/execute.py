@@ -57,14 +57,17 @@ def _drive(generator: types.GeneratorType[Any, Any, Any], run_dependencies: RunD
         send = luigi.task.getpaths(requested)
 
 
-def execute(task: Any, run_dependencies: RunDependencies, record: ResultRecord | None = None) -> None:
-    """Run ``task`` here, keeping ``record`` (what made its result) beside its outputs; raise :class:`TaskFailed`
-    with luigi's explanation on any error."""
+def execute(task: Any, run_dependencies: RunDependencies, record: ResultRecord | None = None) -> dict[str, Any] | None:
+    """Run ``task`` here, keeping ``record`` (what made its result) beside its outputs; the record as written (None
+    without one). Raise :class:`TaskFailed` with luigi's explanation on any error."""
     started = time.time()
     try:
-        targets = luigi.task.flatten(task.output())
-        create_output_dirs(task, targets)
-        with OutputStaging(task, record=record):
+        declared = task.output()
+        if isinstance(declared, types.GeneratorType):  # (asked once: the staging names them from it too)
+            declared = list(declared)
+        targets = luigi.task.flatten(declared)
+        fresh = create_output_dirs(task, targets)
+        with OutputStaging(task, record=record, fresh=fresh, declared=declared) as staging:
             task.trigger_event(luigi.Event.START, task)
             result = task.run()
             if isinstance(result, types.GeneratorType):
@@ -85,3 +88,4 @@ def execute(task: Any, run_dependencies: RunDependencies, record: ResultRecord |
     task.trigger_event(luigi.Event.PROCESSING_TIME, task, time.time() - started)
     task.on_success()
     task.trigger_event(luigi.Event.SUCCESS, task)
+    return staging.written

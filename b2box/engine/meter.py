@@ -24,12 +24,13 @@ def _peak_kb() -> int:
 def start() -> Callable[[], dict[str, Any]]:
     """Start measuring a task; the returned function tells what it used so far."""
     global _raised_above
-    if _peak_kb() > _raised_above:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    if own.ru_maxrss > _raised_above:
         with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
             handle.write("5")  # the high-water mark drops to what the worker holds now
         _raised_above = _peak_kb()
     started, clock = time.time(), time.perf_counter()
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     children_peak = children.ru_maxrss
 

@@ -177,6 +177,7 @@ class LocalScheduler:
         self.reporter: Reporter = reporter or SilentReporter()
         self._ready: list[tuple[int, int, Node]] = []
         self._sequence = itertools.count()
+        self._log_dirs: dict[str, bool] = {}  # log folders as this run found them (False: not there, so no failure.log)
 
     def run(self, roots: list[Any]) -> RunResult:
         graph = (kept_graph.complete_graph(roots) if self.keep_graph else None) or TaskGraph.build(roots)
@@ -189,6 +190,7 @@ class LocalScheduler:
         self.reporter.begin(graph)
         for node in [] if graph.kept else graph.nodes.values():
             if node.state in (State.FAILED, State.MISSING):
+                self._log_dirs.clear()  # (a log folder may be there now)
                 write_failure_log(node)
         for node in graph.ready():
             self._push(node)
@@ -234,17 +236,31 @@ class LocalScheduler:
         node.state = State.RUNNING
         self.reporter.changed(node)
 
-    def _succeeded(self, graph: TaskGraph, node: Node) -> None:
-        graph.results.finished(node.task, node.first_output)
+    def _succeeded(self, graph: TaskGraph, node: Node, usage: dict[str, Any] | None = None) -> None:
+        """``usage``: what the task used, as its worker measured it (else its record is read for it)."""
+        graph.results.finished(node.task, node.first_output, usage)
         newly_ready = graph.finish(node)
-        forget_failure(node)
+        self._forget_failure(node)
         self.reporter.changed(node)
         for dependent in newly_ready:
             self._push(dependent)
 
+    def _forget_failure(self, node: Node) -> None:
+        """:func:`forget_failure`, but where the task's log folder was not there when this run first looked (and
+        this run wrote no failure.log since): nothing to forget, and 100,000 successes need no path made each."""
+        if not hasattr(node.task, "get_log_file_dir"):  # (a task that names its log folder itself is asked)
+            log_dir = settings_of(node.task).folders.log_dir
+            there = self._log_dirs.get(log_dir)
+            if there is None:
+                there = self._log_dirs[log_dir] = os.path.isdir(log_dir)
+            if not there:
+                return
+        forget_failure(node)
+
     def _failed(self, graph: TaskGraph, node: Node, error: str, interrupted: bool = False) -> None:
         blocked = graph.fail(node, error)
         remove_partials_of(node.task)  # its worker is gone: what it left half-written goes too
+        self._log_dirs.clear()
         write_failure_log(node, interrupted=interrupted)
         self.reporter.changed(node)
         for dependent in blocked:
@@ -297,7 +313,7 @@ class LocalScheduler:
                     elif event.kind == RETURNED:
                         self._push(node)  # its worker died before it began: it waits for the next one
                     elif event.error is None:
-                        self._succeeded(graph, node)
+                        self._succeeded(graph, node, event.details)
                     else:
                         self._failed(graph, node, event.error)
         except (KeyboardInterrupt, LockLost):
@@ -310,16 +326,16 @@ class LocalScheduler:
 def _run_task(
     graph: TaskGraph, task_id: str, kept: tuple[str, dict[str, Any]] | None, elsewhere: ElsewhereRunner | None
 ) -> str | None:
-    """In a worker: run one task of the graph, keeping ``kept`` (its identity) beside its outputs; None on success,
-    else luigi's explanation."""
+    """In a worker: run one task of the graph, keeping ``kept`` (its identity) beside its outputs; luigi's
+    explanation if it failed, else what it used (kept in its record too: the scheduler need not read it)."""
     task = graph.nodes[task_id].task
     if elsewhere is not None and elsewhere.wants(task):
         return elsewhere.run(task, kept)
     try:
         staging.usage_meter = meter.start()  # what it used goes into the record kept with its outputs
-        execute(task, run_dependencies_here, kept)
+        written = execute(task, run_dependencies_here, kept)
     except TaskFailed as failure:
         return failure.explanation
     finally:
         staging.usage_meter = None
-    return None
+    return written.get("usage") if written else None

@@ -42,15 +42,19 @@ _STOP = None  # the message that ends a worker
 _BEGUN = True  # what a worker says when it begins the next task it holds
 _DECLINED = False  # what it says instead when it may not begin it (the run lost its lock): it goes back in line
 DEPTH = 2  # tasks a lone worker holds at once: the one it runs and the next
+_UNSAID = object()  # (no answer waits to be sent)
 
 
 def _worker_main(
     connection: multiprocessing.connection.Connection,
-    run_task: Callable[[str, Any], str | None],
+    run_task: Callable[[str, Any], Any],
     may_begin: Callable[[], bool],
 ) -> None:
-    """In the worker: run the tasks named on the pipe, one at a time, and answer each with None or the error; a task
-    held while another ran begins only if ``may_begin()`` still says so."""
+    """In the worker: run the tasks named on the pipe, one at a time, and answer each with what ``run_task`` said
+    (an error, a text; else what the scheduler should know of the task's success, such as what it used); a task
+    held while another ran begins only if ``may_begin()`` still says so. When the next task is waiting as one
+    ends, the answer and the word on the next go in one message: one write and one wake-up of the scheduler per
+    task, not two."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -63,21 +67,28 @@ def _worker_main(
 
     signal.signal(signal.SIGTERM, stop)
     try:
+        answer: Any = _UNSAID  # the answer on the last task, while it waits to go with the word on the next
         while not stopping:
+            if answer is not _UNSAID and not connection.poll():
+                connection.send(answer)  # no next task is waiting: the answer goes alone
+                answer = _UNSAID
             message = connection.recv()
             if message is _STOP:
                 break
             task_id, payload = message
-            if not may_begin():
-                connection.send(_DECLINED)
+            word = _BEGUN if may_begin() else _DECLINED
+            connection.send(word if answer is _UNSAID else (answer, word))
+            answer = _UNSAID
+            if word is _DECLINED:
                 continue
-            connection.send(_BEGUN)
-            error = run_task(task_id, payload)
+            answer = run_task(task_id, payload)
             if stopping:
                 break
             sys.stdout.flush()
             sys.stderr.flush()
-            connection.send(error[-_MAX_ERROR_CHARS:] if error is not None else None)
+            answer = answer[-_MAX_ERROR_CHARS:] if isinstance(answer, str) else answer
+        if answer is not _UNSAID:
+            connection.send(answer)
     except (EOFError, OSError, SystemExit):
         pass
     finally:
@@ -95,12 +106,13 @@ class _Worker:
 @dataclass(frozen=True)
 class Event:
     """What happened to a task handed to a worker: it ``began``, it ended (``ended``, with ``error`` None on
-    success), or it never began and goes back in line (``returned``: its worker died first, or might not begin
-    it)."""
+    success, and what the worker said of it then in ``details``), or it never began and goes back in line
+    (``returned``: its worker died first, or might not begin it)."""
 
     task_id: str
     kind: str
     error: str | None = None
+    details: Any = None
 
 
 BEGAN, ENDED, RETURNED = "began", "ended", "returned"
@@ -110,7 +122,7 @@ class WorkerPool:
     """Up to ``size`` worker processes running tasks by id through ``run_task`` (see the module docstring)."""
 
     def __init__(
-        self, size: int, run_task: Callable[[str, Any], str | None], may_begin: Callable[[], bool] = lambda: True
+        self, size: int, run_task: Callable[[str, Any], Any], may_begin: Callable[[], bool] = lambda: True
     ) -> None:
         self.size = max(1, size)
         self.may_begin = may_begin
@@ -185,19 +197,27 @@ class WorkerPool:
         self._discard(worker)
         return events
 
-    @staticmethod
-    def _drain(worker: _Worker, events: list[Event]) -> None:
+    @classmethod
+    def _drain(cls, worker: _Worker, events: list[Event]) -> None:
         """What ``worker`` has said and was not read yet, as events (its held tasks kept up to date)."""
         while worker.held and worker.connection.poll():
             message = worker.connection.recv()
-            if message is _BEGUN:
-                worker.begun = True
-                events.append(Event(worker.held[0], BEGAN))
-            elif message is _DECLINED:
-                events.append(Event(worker.held.popleft(), RETURNED))
-            else:
-                worker.begun = False
-                events.append(Event(worker.held.popleft(), ENDED, message))
+            if isinstance(message, tuple):  # the answer on one task and the word on the next
+                cls._heard(worker, message[0], events)
+                message = message[1]
+            cls._heard(worker, message, events)
+
+    @staticmethod
+    def _heard(worker: _Worker, message: Any, events: list[Event]) -> None:
+        if message is _BEGUN:
+            worker.begun = True
+            events.append(Event(worker.held[0], BEGAN))
+        elif message is _DECLINED:
+            events.append(Event(worker.held.popleft(), RETURNED))
+        else:
+            worker.begun = False
+            error, details = (message, None) if isinstance(message, str) else (None, message)
+            events.append(Event(worker.held.popleft(), ENDED, error, details))
 
     def _find(self, ready: Any) -> _Worker | None:
         for sentinel, worker in self._workers.items():

@@ -110,12 +110,14 @@ class ResultCheck:
         self._running[str(task.task_id)] = (first_output, identity)
         return records.identity_file(first_output), record(task, identity)
 
-    def finished(self, task: Any, first_output: str = "") -> None:
-        """The task ran and committed its outputs (and the record beside them); a job of an earlier run that this
-        run followed to its end brought the record it was submitted with, which is read."""
+    def finished(self, task: Any, first_output: str = "", usage: dict[str, Any] | None = None) -> None:
+        """The task ran and committed its outputs (and the record beside them, which is read for what the task used
+        unless its worker said: ``usage``); a job of an earlier run that this run followed to its end brought the
+        record it was submitted with, which is read."""
         running = self._running.pop(str(task.task_id), None)
         if running is not None:
-            self.made(task, *running, usage=records.usage_in(records.read(running[0])))
+            record = {"usage": usage} if usage is not None else records.read(running[0])
+            self.made(task, *running, usage=records.usage_in(record))
         elif first_output:
             kept = self.book.aspects(settings_of(task).folders.result_dir, first_output)
             if kept is not None:
