@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 
 def write_json(path: str, data: Any, columns: Mapping[str, Callable[[], Iterable[str]]] | None = None) -> None:
@@ -16,7 +16,7 @@ def write_json(path: str, data: Any, columns: Mapping[str, Callable[[], Iterable
     try:
         with open(temporary, "w", encoding="utf-8") as handle:
             if not columns:
-                _write(handle, data)
+                handle.writelines(_pieces(data))
             else:
                 handle.write(dumps(data).rstrip()[:-1].rstrip())  # the object without its closing brace
                 for number, (key, lines) in enumerate(columns.items()):
@@ -37,39 +37,31 @@ def dumps(data: Any) -> str:
     """JSON with each key of an object on its own line, its value on that line: as easy to read or diff as an
     indented file, and written by json's C encoder (indenting takes its pure-Python one, ten times slower, which is
     most of what writing a job's files costs at 100,000 jobs)."""
-    if not isinstance(data, dict) or not data:
-        return _SORTED.encode(data) + "\n"
-    lines = (f"  {_SORTED.encode(str(key))}: {_SORTED.encode(value)}" for key, value in sorted(data.items()))
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+    return "".join(_pieces(data))
 
 
 _SLICE = 2_000  # a mapping longer than this is encoded a slice at a time
 
 
-def _write(handle: TextIO, data: Any) -> None:
-    """Write what :func:`dumps` makes, a long mapping a slice at a time: a result folder's index of 100,000 entries
-    encoded whole was 50 MB more memory at the end of a run, as one text and the encoder's pieces of it."""
-    if not isinstance(data, dict) or not data or not any(_long(value) for value in data.values()):
-        handle.write(dumps(data))
+def _pieces(data: Any) -> Iterator[str]:
+    """The text of :func:`dumps` in pieces, a long mapping a slice at a time: a result folder's index of 100,000
+    entries encoded whole was 50 MB more memory at the end of a run, as one text and the encoder's pieces of it."""
+    if not isinstance(data, dict) or not data:
+        yield _SORTED.encode(data) + "\n"
         return
-    handle.write("{\n")
-    for number, key in enumerate(sorted(data)):
-        handle.write(f"{',' + chr(10) if number else ''}  {json.dumps(str(key))}: ")
-        value = data[key]
-        if not _long(value):
-            handle.write(_SORTED.encode(value))
+    separator = "{\n"
+    for key, value in sorted(data.items()):
+        yield f"{separator}  {_SORTED.encode(str(key))}: "
+        separator = ",\n"
+        if not (isinstance(value, dict) and len(value) > _SLICE):
+            yield _SORTED.encode(value)
             continue
-        keys = sorted(value)
-        handle.write("{")
-        for start in range(0, len(keys), _SLICE):
-            part = _SORTED.encode({name: value[name] for name in keys[start : start + _SLICE]})
-            handle.write(("" if start == 0 else ", ") + part[1:-1])
-        handle.write("}")
-    handle.write("\n}\n")
-
-
-def _long(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) > _SLICE
+        names = sorted(value)
+        for start in range(0, len(names), _SLICE):
+            part = _SORTED.encode({name: value[name] for name in names[start : start + _SLICE]})
+            yield ("{" if start == 0 else ", ") + part[1:-1]
+        yield "}"
+    yield "\n}\n"
 
 
 def read_json(path: str) -> dict[str, Any] | None:

@@ -180,6 +180,7 @@ class LocalScheduler:
         self._log_dirs: dict[str, bool] = {}  # log folders as this run found them (False: not there, so no failure.log)
 
     def run(self, roots: list[Any]) -> RunResult:
+        self._log_dirs.clear()  # (looked at again by each run, after the failure logs written at its start)
         graph = (kept_graph.complete_graph(roots) if self.keep_graph else None) or TaskGraph.build(roots)
         basis = kept_graph.basis(graph) if self.keep_graph and not graph.kept else None
         stop_if_broken(graph)
@@ -190,7 +191,6 @@ class LocalScheduler:
         self.reporter.begin(graph)
         for node in [] if graph.kept else graph.nodes.values():
             if node.state in (State.FAILED, State.MISSING):
-                self._log_dirs.clear()  # (a log folder may be there now)
                 write_failure_log(node)
         for node in graph.ready():
             self._push(node)
