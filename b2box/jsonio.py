@@ -14,10 +14,10 @@ def write_json(path: str, data: Any, columns: Mapping[str, Callable[[], Iterable
     made of lines, each made and written in turn (a column of 100,000 lines is never beside the next in memory)."""
     temporary = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            if not columns:
-                handle.writelines(_pieces(data))
-            else:
+        if not columns:
+            _write_pieces(temporary, _pieces(data))
+        else:
+            with open(temporary, "w", encoding="utf-8") as handle:
                 handle.write(dumps(data).rstrip()[:-1].rstrip())  # the object without its closing brace
                 for number, (key, lines) in enumerate(columns.items()):
                     comma = "," if data or number else ""
@@ -28,6 +28,33 @@ def write_json(path: str, data: Any, columns: Mapping[str, Callable[[], Iterable
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+_CHUNK = 1 << 20  # characters gathered before a write
+
+
+def _write_pieces(path: str, pieces: Iterator[str]) -> None:
+    """Write ``pieces`` to a new file ``path`` a megabyte at a time: a small file (a result's record, one per task)
+    in one system call, without a text file object (which costs as much as the write itself: 30 µs of 70)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        gathered: list[str] = []
+        size = 0
+        for piece in pieces:
+            gathered.append(piece)
+            size += len(piece)
+            if size >= _CHUNK:
+                _write_all(descriptor, "".join(gathered).encode())
+                gathered, size = [], 0
+        _write_all(descriptor, "".join(gathered).encode())
+    finally:
+        os.close(descriptor)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 _SORTED = json.JSONEncoder(sort_keys=True)  # made once: json.dumps(..., sort_keys=True) makes one per call

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import luigi.task
 import pytest
 
 import b2box as b2luigi
@@ -133,6 +134,36 @@ def test_run_that_forgets_an_output_fails_with_the_missing_path(tmp_path: Path) 
     result = run(Forgetful())
     assert not result
     assert "did not create" in (result.failed[0].error or "") and "b.txt" in (result.failed[0].error or "")
+
+
+def test_outputs_replace_what_stands_in_their_place_and_outputs_written_in_place_count(tmp_path: Path) -> None:
+    """A commit moves a file over a folder and a folder over a full folder (left by an older workflow); an output a
+    run() wrote at its final path itself (not staged) still counts as made."""
+
+    class Mixed(b2luigi.Task):
+        def output(self):
+            yield self.add_to_output("table.txt")
+            yield self.add_to_output("plots")
+            yield self.add_to_output("direct.txt")
+
+        def run(self):
+            with open(self.get_output_file_name("table.txt"), "w") as handle:
+                handle.write("new table")
+            plots = self.get_output_file_name("plots")
+            os.makedirs(plots)
+            Path(plots, "new.png").write_text("png")
+            direct = next(target for target in luigi.task.flatten(self.output()) if target.path.endswith("direct.txt"))
+            Path(direct.path).write_text("written in place")
+
+    results = tmp_path / "results"
+    (results / "table.txt").mkdir(parents=True)
+    (results / "table.txt" / "old").write_text("old")
+    (results / "plots").mkdir()
+    (results / "plots" / "old.png").write_text("old")
+    assert run(Mixed())
+    assert (results / "table.txt").read_text() == "new table"
+    assert sorted(os.listdir(results / "plots")) == ["new.png"]
+    assert (results / "direct.txt").read_text() == "written in place"
 
 
 def test_dynamic_dependencies_are_run_before_run_continues(tmp_path: Path) -> None:

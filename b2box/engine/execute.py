@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import luigi
@@ -37,9 +37,14 @@ class OutputsMissing(RuntimeError):
     """``run()`` returned without creating every declared output."""
 
 
-def missing_outputs(targets: list[Any]) -> list[str]:
-    """Those of ``targets`` that do not exist."""
-    return [str(getattr(target, "path", target)) for target in targets if not target.exists()]
+def missing_outputs(targets: list[Any], placed: Collection[str] = ()) -> list[str]:
+    """Those of ``targets`` that do not exist (those whose paths are in ``placed`` were just moved into place)."""
+    missing = []
+    for target in targets:
+        path = getattr(target, "path", None)
+        if not (isinstance(path, str) and path.rstrip("/") in placed) and not target.exists():
+            missing.append(str(path if path is not None else target))
+    return missing
 
 
 def _drive(generator: types.GeneratorType[Any, Any, Any], run_dependencies: RunDependencies) -> None:
@@ -72,7 +77,7 @@ def execute(task: Any, run_dependencies: RunDependencies, record: ResultRecord |
             result = task.run()
             if isinstance(result, types.GeneratorType):
                 _drive(result, run_dependencies)
-        missing = missing_outputs(targets)
+        missing = missing_outputs(targets, staging.placed)
         if missing:
             raise OutputsMissing(
                 f"{task.task_id}: run() finished but did not create "
