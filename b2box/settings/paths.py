@@ -15,21 +15,38 @@ SCRIPT_ENV_VARS = ("B2BOX_SCRIPT", "B2LUIGI_TASK_FILE")
 
 def script_path() -> str | None:
     """The absolute path of the workflow script, or None in an interactive session."""
+    named = _named_script()
+    return os.path.abspath(named) if named else None
+
+
+def _named_script() -> str | None:
+    """The workflow script as it was named (by a variable, or as ``__main__``), perhaps relative."""
     for name in SCRIPT_ENV_VARS:
         value = os.environ.get(name)
         if value:
-            return os.path.abspath(value)
+            return value
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
     if main_file and main_file.endswith(".py") and getattr(main, "__spec__", None) is None:
-        return os.path.abspath(main_file)
+        return str(main_file)
     return None
 
 
+_folders_of_scripts: dict[str, str] = {}  # an absolute script path -> its folder
+
+
 def script_dir() -> str:
-    """The folder of the workflow script; the current directory when there is none."""
-    path = script_path()
-    return os.path.dirname(path) if path else os.getcwd()
+    """The folder of the workflow script; the current directory when there is none. Asked for every task's folders:
+    the folder of a script named by an absolute path (``__main__``'s always is) is worked out once."""
+    named = _named_script()
+    if not named:
+        return os.getcwd()
+    if not os.path.isabs(named):  # (it depends on the current directory)
+        return os.path.dirname(os.path.abspath(named))
+    found = _folders_of_scripts.get(named)
+    if found is None:
+        found = _folders_of_scripts[named] = os.path.dirname(os.path.abspath(named))
+    return found
 
 
 def map_folder(folder: str | os.PathLike[str]) -> str:
