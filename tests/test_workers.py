@@ -7,6 +7,7 @@ it was running, and the task it held next goes back in line, to run once, in a f
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -171,3 +172,31 @@ def test_a_task_run_leaves_its_task_object_as_it_found_it(tmp_path: Path) -> Non
         assert [sys.getsizeof(task.__dict__) for task in tasks] == sizes
     finally:
         b2box.clear_setting("result_dir")
+
+
+def test_a_worker_that_dies_idle_is_replaced_and_the_busy_one_goes_on(tmp_path: Path) -> None:
+    """The pool waits on every worker's pipe and exit at once: an idle worker killed while another runs a task is
+    dropped when it is seen gone (the wait goes on for the running task), and the next task runs in a live worker."""
+
+    def run(task_id: str, payload: object) -> str | None:
+        (tmp_path / task_id).write_text(str(os.getpid()))
+        time.sleep(1.5 if task_id == "long" else 0.0)
+        return None
+
+    pool = WorkerPool(2, run)
+    try:
+        pool.start("long")
+        pool.start("short")
+        ended: list[str] = []
+        while "short" not in ended:
+            ended += [event.task_id for event in pool.wait() if event.kind == ENDED]
+        os.kill(int((tmp_path / "short").read_text()), signal.SIGKILL)
+        seen = events_until_settled(pool)
+        pool.start("next")
+        seen += events_until_settled(pool)
+    finally:
+        pool.stop()
+    assert [(event.task_id, event.kind, event.error) for event in seen] == [
+        ("long", ENDED, None), ("next", BEGAN, None), ("next", ENDED, None),
+    ]  # fmt: skip
+    assert (tmp_path / "next").read_text() != (tmp_path / "short").read_text()

@@ -26,6 +26,7 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import select
 import signal
 import sys
 import time
@@ -66,10 +67,12 @@ def _worker_main(
         raise SystemExit(128 + signum)  # the running task fails and discards its outputs
 
     signal.signal(signal.SIGTERM, stop)
+    incoming = select.poll()  # (Connection.poll() makes a selector per call)
+    incoming.register(connection.fileno(), select.POLLIN)
     try:
         answer: Any = _UNSAID  # the answer on the last task, while it waits to go with the word on the next
         while not stopping:
-            if answer is not _UNSAID and not connection.poll():
+            if answer is not _UNSAID and not incoming.poll(0):
                 connection.send(answer)  # no next task is waiting: the answer goes alone
                 answer = _UNSAID
             message = connection.recv()
@@ -101,6 +104,14 @@ class _Worker:
     connection: multiprocessing.connection.Connection
     held: deque[str] = field(default_factory=deque)  # the tasks handed to it, in order: the first may be running
     begun: bool = False  # it began the first of them
+    incoming: Any = None  # a poll object for its pipe alone: whether more of what it said waits to be read
+
+    def __post_init__(self) -> None:
+        self.incoming = select.poll()
+        self.incoming.register(self.connection.fileno(), select.POLLIN)
+
+    def said_more(self) -> bool:
+        return bool(self.incoming.poll(0))
 
 
 @dataclass(frozen=True)
@@ -130,6 +141,8 @@ class WorkerPool:
         self.run_task = run_task
         self._context = multiprocessing.get_context("fork")
         self._workers: dict[int, _Worker] = {}  # by sentinel
+        self._poll = select.poll()  # every worker's pipe and sentinel, kept for the run (not made per wait)
+        self._by_fd: dict[int, _Worker] = {}
 
     @property
     def free(self) -> int:
@@ -168,25 +181,32 @@ class WorkerPool:
         process.start()
         theirs.close()
         worker = self._workers[process.sentinel] = _Worker(process=process, connection=ours)
+        for descriptor in (ours.fileno(), process.sentinel):
+            self._by_fd[descriptor] = worker
+            self._poll.register(descriptor, select.POLLIN)
         return worker
 
     def wait(self) -> list[Event]:
         """Block until something happens to a task handed out; what happened, in order."""
-        busy = [worker for worker in self._workers.values() if worker.held]
-        waitables: list[Any] = [worker.connection for worker in busy] + [worker.process.sentinel for worker in busy]
         events: list[Event] = []
-        for ready in multiprocessing.connection.wait(waitables):
-            worker = self._find(ready)
-            if worker is not None and worker.held:
-                events += self._read(worker)
+        while not events and self.running:
+            ready: dict[_Worker, bool] = {}  # the workers that said something, and whether each is gone
+            for descriptor, _ in self._poll.poll():
+                worker = self._by_fd[descriptor]
+                ready[worker] = ready.get(worker, False) or descriptor == worker.process.sentinel
+            for worker, gone in ready.items():
+                if worker.held:
+                    events += self._read(worker, gone)
+                elif gone:  # an idle worker died: it held nothing, and is not handed anything more
+                    self._discard(worker)
         return events
 
-    def _read(self, worker: _Worker) -> list[Event]:
-        """Everything ``worker`` said; when it is gone, what it held."""
+    def _read(self, worker: _Worker, gone: bool) -> list[Event]:
+        """Everything ``worker`` said; when it is ``gone``, what it held."""
         events: list[Event] = []
         try:
             self._drain(worker, events)
-            if worker.process.is_alive():
+            if not gone:
                 return events
         except (EOFError, OSError):
             pass
@@ -200,7 +220,7 @@ class WorkerPool:
     @classmethod
     def _drain(cls, worker: _Worker, events: list[Event]) -> None:
         """What ``worker`` has said and was not read yet, as events (its held tasks kept up to date)."""
-        while worker.held and worker.connection.poll():
+        while worker.held and worker.said_more():
             message = worker.connection.recv()
             if isinstance(message, tuple):  # the answer on one task and the word on the next
                 cls._heard(worker, message[0], events)
@@ -219,12 +239,6 @@ class WorkerPool:
             error, details = (message, None) if isinstance(message, str) else (None, message)
             events.append(Event(worker.held.popleft(), ENDED, error, details))
 
-    def _find(self, ready: Any) -> _Worker | None:
-        for sentinel, worker in self._workers.items():
-            if ready is worker.connection or ready == sentinel:
-                return worker
-        return None
-
     @staticmethod
     def _died(worker: _Worker) -> str:
         """Why the task ``worker`` was running failed: how the worker ended."""
@@ -236,6 +250,7 @@ class WorkerPool:
 
     def _discard(self, worker: _Worker) -> None:
         self._workers.pop(worker.process.sentinel, None)
+        self._forget(worker)
         with contextlib.suppress(OSError):
             worker.connection.close()
         if worker.process.is_alive():
@@ -264,7 +279,15 @@ class WorkerPool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
+            self._forget(worker)
             with contextlib.suppress(OSError):
                 worker.connection.close()
         self._workers.clear()
         return interrupted
+
+    def _forget(self, worker: _Worker) -> None:
+        """No longer wait on ``worker``'s pipe and sentinel."""
+        for descriptor in (worker.connection.fileno(), worker.process.sentinel):
+            if self._by_fd.get(descriptor) is worker:
+                del self._by_fd[descriptor]
+                self._poll.unregister(descriptor)
