@@ -76,6 +76,14 @@ def _pieces(data: Any) -> Iterator[str]:
     if not isinstance(data, dict) or not data:
         yield _SORTED.encode(data) + "\n"
         return
+    encode = _SORTED.encode
+    if not any(isinstance(value, dict) and len(value) > _SLICE for value in data.values()):  # (a record: in one)
+        yield (
+            "{\n"
+            + ",\n".join(f"  {encode(str(key))}: {encode(value)}" for key, value in sorted(data.items()))
+            + "\n}\n"
+        )
+        return
     separator = "{\n"
     for key, value in sorted(data.items()):
         yield f"{separator}  {_SORTED.encode(str(key))}: "
