@@ -197,6 +197,20 @@ def test_what_may_change_the_graph_builds_it_again(project: Path, change: str, m
         assert builds(project) == rebuilt, f"{change}: the graph built again was not kept"
 
 
+def test_a_module_first_imported_while_the_graph_is_built_does_not_make_it_look_changed(project: Path) -> None:
+    """An import looks for its module in every folder on sys.path, the script's first, which changes with every run
+    (its lock folder comes and goes): those listings are Python's, not the user's, and keep no graph from being
+    used (a requires() that imports lazily, and b2box's own lazy imports, once rebuilt every time)."""
+    script = project / "kept.py"
+    lazy = "    def requires(self):\n        import colorsys  # noqa\n"
+    script.write_text(script.read_text().replace("    def requires(self):\n", lazy, 1))
+    run(project)
+    made = builds(project)
+    again = run(project)
+    assert "0 to run" in again.stderr
+    assert builds(project) == made, "the kept graph was not used"
+
+
 def test_a_script_rewritten_to_the_same_size_and_time_builds_it_again(project: Path) -> None:
     """A file changed twice within the file system's clock tick keeps its time; written to the same size it looks
     unchanged by its stamp: a recently changed file is kept by its content too."""

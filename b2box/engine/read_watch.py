@@ -6,6 +6,10 @@ or reads a list of runs from a file, is not. Python's audit events name both (``
 ``os.scandir``, which ``glob``, ``os.walk`` and ``pathlib`` use), so they are noted while a graph is built and
 their modification times kept with it: a new raw file changes its folder's time, and the graph is built again.
 
+Python's import system (and ``importlib.metadata``) lists the folders on ``sys.path``, the script's among them,
+when a module is first imported while the graph is built; those listings are not the user's and are not noted
+(the script's folder changes with every run: its lock folder comes and goes).
+
 A check by name alone (``os.path.exists``) raises no audit event and is not seen: docs/speed.md says so, and the
 ``keep_graph`` setting turns kept graphs off for a workflow that decides its tasks that way.
 """
@@ -46,6 +50,8 @@ def _noted(event: str, args: tuple[Any, ...]) -> None:
         if isinstance(mode, str) and _WRITING.isdisjoint(mode) and isinstance(path, str | bytes | os.PathLike):
             _note(_current[-1].files, path)
     elif event in ("os.listdir", "os.scandir"):
+        if str(sys._getframe(1).f_globals.get("__name__", "")).startswith("importlib"):
+            return  # an import (or a package's metadata) looked for on sys.path: not the user's listing
         path = args[0] if args and args[0] is not None else "."
         if isinstance(path, str | bytes | os.PathLike):
             _note(_current[-1].folders, path)
