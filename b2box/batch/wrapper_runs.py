@@ -11,7 +11,8 @@ record and its outputs. Other tasks keep the fast path (run in a worker's own Py
 
 Before anything runs, :meth:`WrapperRuns.check` resolves every image the run needs, once: a missing image, a
 Docker engine that does not answer or ``env:NAME`` without ``images/`` is one message naming the tasks, the
-setting and the fix, not one failure per task.
+setting and the fix, not one failure per task. What preparing and judging a job needs (the environment model,
+pydantic) is imported only when a task wants it: a workflow without environments never loads it.
 """
 
 from __future__ import annotations
@@ -20,20 +21,15 @@ import contextlib
 import os
 import signal
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from b2box.api.dispatch import is_dispatched
-from b2box.batch import secrets
-from b2box.batch.backends.base import JobState, JobStatus
-from b2box.batch.jobs import PreparedJob, start_wrapper
-from b2box.batch.prepare import JobPreparer
-from b2box.batch.problems import raise_grouped, record_problem
-from b2box.batch.verdict import judge
-from b2box.env.container import docker_name
-from b2box.env.python_check import check_python
-from b2box.env.spec import spec_for_task
 from b2box.errors import B2BoxError
 from b2box.settings.resolved import settings_of
+
+if TYPE_CHECKING:
+    from b2box.batch.jobs import PreparedJob
+    from b2box.batch.prepare import JobPreparer
 
 _GRACE = 3.0  # seconds a stopped wrapper gets before SIGKILL (less than a stopped worker gets: engine/workers.py)
 
@@ -55,11 +51,16 @@ class WrapperRuns:
         return has_environment(task) or (is_dispatched(task) and not settings_of(task).dispatch_in_place)
 
     def check(self, tasks: list[Any]) -> None:
+        wanted = [task for task in tasks if self.wants(task)]
+        if not wanted:
+            return
+        from b2box.batch.problems import raise_grouped, record_problem
+        from b2box.env.python_check import check_python
+        from b2box.env.spec import spec_for_task
+
         problems: dict[str, list[str]] = {}
         preparer = self.preparer()
-        for task in tasks:
-            if not self.wants(task):
-                continue
+        for task in wanted:
             try:
                 spec = spec_for_task(task)
                 check_python(spec, preparer.identity(task, spec))
@@ -69,10 +70,17 @@ class WrapperRuns:
 
     def preparer(self) -> JobPreparer:
         if self._preparer is None:
+            from b2box.batch.prepare import JobPreparer
+
             self._preparer = JobPreparer("local")
         return self._preparer
 
     def run(self, task: Any, kept: tuple[str, dict[str, Any]] | None = None) -> str | None:
+        from b2box.batch import secrets
+        from b2box.batch.backends.base import JobState, JobStatus
+        from b2box.batch.jobs import start_wrapper
+        from b2box.batch.verdict import judge
+
         try:
             job = self.preparer().prepare(task, kept)
         except B2BoxError as error:
@@ -104,5 +112,7 @@ def _stop(process: subprocess.Popen[bytes], job: PreparedJob) -> None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         if job.identity.runtime == "docker":
+            from b2box.env.container import docker_name
+
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 subprocess.run(["docker", "rm", "--force", docker_name(job.task_id)], capture_output=True, timeout=30)

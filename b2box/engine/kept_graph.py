@@ -280,7 +280,9 @@ def _same_basis(kept: dict[str, Any], root_ids: list[str]) -> bool:
 
 
 def _same_environments(environments: list[list[Any]]) -> bool:
-    """Each environment's image resolved again (a tag may point at another image now)."""
+    """Each environment's image resolved again (a tag may point at another image now); one without an image or an
+    env_script is all settings, which the basis holds (its check would import the environment model, pydantic)."""
+    environments = [pair for pair in environments if pair[0].get("image") or pair[0].get("env_script")]
     if not environments:
         return True
     from b2box.env.spec import EnvSpec

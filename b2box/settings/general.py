@@ -191,7 +191,7 @@ class Basf2(SettingGroup):
 
 class OlderNames(SettingGroup):
     """b2luigi's older names, still read (with a warning), and its settings for parts b2box does differently (see
-    ``NO_EFFECT`` in :mod:`b2box.settings.model`)."""
+    ``NO_EFFECT`` in :mod:`b2box.settings.names`)."""
 
     result_path: PathStr | None = None
     """b2luigi's older name of ``result_dir``."""

@@ -14,9 +14,11 @@ A setting is looked up, first hit wins, in
 Settings files and environment variables are validated against
 :class:`~b2box.settings.model.SettingValues` (pydantic) the first time they are read, so a wrong
 type stops the run before any task starts, with the file, the key and what
-was expected. Keys of the user's own are kept (``get_setting`` reads them) with
-a warning naming the known key they resemble; ``strict_settings`` makes them an
-error. Files are read once per run, so that every task of a run and every job
+was expected; a value of exactly its setting's plain type (a folder as text) is
+seen right without making the model (:mod:`b2box.settings.plain_values`).
+Keys of the user's own are kept (``get_setting`` reads them) with a warning
+naming the known key they resemble; ``strict_settings`` makes them an error.
+Files are read once per run, so that every task of a run and every job
 sees the same settings: a job gets the submitter's file contents in its
 ``job.json`` instead of reading files that may have changed since. Dicts and
 lists handed out are copies: b2box never mutates what ``set_setting`` was
@@ -32,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from b2box.errors import DeprecatedSettingsWarning
-from b2box.settings import declared, general
+from b2box.settings import declared, general, plain_values
+from b2box.settings.names import check_names
 from b2box.settings.sources import CUSTOM_SECTION, raw_environment_values, read_settings_file, settings_file_paths
 
 # b2luigi's sentinel for "no default": returned as is when passed as default.
@@ -69,13 +72,20 @@ def _read_files() -> list[tuple[str, dict[str, Any]]]:
     files = [(path, read_settings_file(path)) for path in settings_file_paths()]
     if not _validating:
         return [(path, data if isinstance(data, dict) else {}) for path, data in files]
+    strict = _strict(files)
+    return [(path, data if plain_values.checked_file(path, data, strict) else _validated(path, data, strict))
+            for path, data in files]  # fmt: skip
+
+
+def _validated(path: str, data: Any, strict: bool) -> dict[str, Any]:
     from b2box.settings.model import validate_file_content
 
-    strict = _strict(files)
-    return [(path, validate_file_content(path, data, strict)) for path, data in files]
+    return validate_file_content(path, data, strict)
 
 
 def _environment_values(files: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    if _validating and plain_values.no_setting_variables():
+        return {}
     if _validating:
         from b2box.settings.model import environment_values
 
@@ -145,8 +155,6 @@ def validate_settings() -> None:
     reload_settings()
     files = _current_layers().files
     if _validating and _strict(files):
-        from b2box.settings.model import check_names
-
         for key in _global_settings:
             check_names(f"set_setting('{key}')", [key], strict=True)
 
@@ -249,10 +257,13 @@ _ = general  # imported for its declarations: the defaults of the settings every
 def set_setting(key: str, value: Any) -> None:
     """Set ``key`` for every task that does not define it itself (the object is kept, never changed)."""
     if _validating:
-        from b2box.settings.model import check_value
-
         strict = bool(value) if key == STRICT_SETTINGS else _strict(_layers.files if _layers else [])
-        check_value(key, value, strict=strict)
+        if plain_values.plainly_valid(key, value):
+            check_names(f"set_setting('{key}')", [key], strict)
+        else:
+            from b2box.settings.model import check_value
+
+            check_value(key, value, strict=strict)
     _global_settings[key] = value
     _changed()
 

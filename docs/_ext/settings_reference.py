@@ -50,7 +50,8 @@ class SettingsReference(GeneratedMarkdown):
     source = "settings model"
 
     def lines(self) -> list[str]:
-        from b2box.settings.model import NO_EFFECT, settings_model
+        from b2box.settings.model import settings_model
+        from b2box.settings.names import NO_EFFECT
 
         lines: list[str] = []
         for name, field in settings_model().model_fields.items():
