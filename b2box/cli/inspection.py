@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 import luigi.task
 
-from b2box.engine import kept_graph
+from b2box.engine import kept_graph, kept_tasks
 from b2box.engine.graph import Node, State, TaskGraph
 from b2box.engine.scheduler import last_time
 from b2box.errors import B2BoxError
@@ -52,7 +52,7 @@ def graph_of(roots: list[Any], usage: bool = False) -> TaskGraph:
     indexes know what made each result used; else the graph built anew, and kept when it is complete (unless
     another shell's stands)."""
     found = kept_graph.look_up(roots)
-    if found.graph is not None and (not usage or kept_graph.usage_known(found.graph)):
+    if found.graph is not None and (not usage or kept_tasks.usage_known(found.graph)):
         return found.graph
     graph = TaskGraph.build(roots)
     if found.graph is None and not found.elsewhere:

@@ -139,7 +139,7 @@ class TaskGraph:
         self.results = results or ResultCheck()
         self.reads = Reads()  # what the user's code read while the graph was built (b2box.engine.read_watch)
         self.keepable = True  # every task's completeness is its local outputs' existence (b2box.engine.kept_graph)
-        self.kept = False  # made from a kept graph: its tasks are stand-ins (b2box.engine.kept_graph.KeptTask)
+        self.kept = False  # made from a kept graph: its tasks are stand-ins (b2box.engine.kept_tasks.KeptTask)
 
     @classmethod
     def build(cls, roots: Iterable[Any], results: ResultCheck | None = None) -> TaskGraph:

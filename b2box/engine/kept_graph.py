@@ -12,6 +12,7 @@ The next command with the same roots uses it only when all of that is unchanged,
 folders, each result's entry in its folder's index is the one kept and every output is there; otherwise the graph
 is built as always. Equal code, settings and environment give equal identities, so equal recorded identities mean
 nothing is stale: the check costs one ``access`` per output and one look-up per result in the folders' indexes.
+What is found stands in for the graph as a :class:`~b2box.engine.kept_tasks.KeptGraph`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import json
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ from typing import Any
 import luigi.configuration
 
 from b2box.engine.graph import Node, State, TaskGraph, is_external
+from b2box.engine.kept_tasks import KeptGraph
 from b2box.jsonio import read_json, write_json
 from b2box.results import identity, records
 from b2box.results.staleness import ResultCheck
@@ -47,18 +48,6 @@ _RACY_NS = 60 * 10**9  # files changed this shortly before a graph was built are
 # which ``b2box run`` sets and ``python script.py`` does not (the context names the script itself).
 _VOLATILE = frozenset({"_", "OLDPWD", "PWD", "SHLVL", "SSH_CLIENT", "SSH_CONNECTION", "SSH_TTY", "COLUMNS", "LINES",
                        "B2BOX_SCRIPT"})  # fmt: skip
-
-
-class KeptTask:
-    """Stands for a task of a kept graph: its id and family (no luigi task is made)."""
-
-    __slots__ = ("result_dir", "task_family", "task_id")
-
-    def __init__(self, task_id: str, task_family: str, result_dir: str) -> None:
-        self.task_id, self.task_family, self.result_dir = task_id, task_family, result_dir
-
-    def __repr__(self) -> str:
-        return self.task_id
 
 
 @dataclass(frozen=True)
@@ -342,57 +331,3 @@ def _all_there(paths: list[str]) -> bool:
             lambda part: all(map(os.access, part, itertools.repeat(os.F_OK))), (paths[:half], paths[half:])
         )
         return all(list(parts))
-
-
-class KeptGraph(TaskGraph):
-    """A kept graph: every task complete, counted at once, made into nodes only when something looks at them (a
-    rerun with nothing to do looks at its roots and its counts)."""
-
-    def __init__(self, results: ResultCheck, tasks: list[tuple[str, str, str, str, str]], root_ids: list[str]) -> None:
-        self._made: dict[str, Node] | None = None
-        super().__init__(results)
-        self.kept = True
-        self._tasks = tasks  # (task id, family, result folder, first output, its index entry)
-        wanted = set(root_ids)
-        found = {row[0]: _node(*row) for row in tasks if row[0] in wanted}
-        self.roots = [found[task_id] for task_id in root_ids]
-
-    @property
-    def nodes(self) -> dict[str, Node]:
-        if self._made is None:
-            roots = {node.task_id: node for node in self.roots}
-            self._made = {row[0]: roots.get(row[0]) or _node(*row) for row in self._tasks}
-        return self._made
-
-    @nodes.setter
-    def nodes(self, value: dict[str, Node]) -> None:
-        self._made = value or None  # (TaskGraph starts with an empty dict: made when asked for)
-
-    def counts(self) -> dict[State, int]:
-        return {**dict.fromkeys(State, 0), State.COMPLETE: len(self._tasks)}
-
-    def by_family(self) -> dict[str, dict[State, int]]:
-        return {family: {**dict.fromkeys(State, 0), State.COMPLETE: count}
-                for family, count in Counter(row[1] for row in self._tasks).items()}  # fmt: skip
-
-    def ready(self) -> Iterator[Node]:
-        return iter(())
-
-    def index_entries(self) -> dict[str, list[str]]:
-        """Per family, the index entry of each result: its identity, then what the local run that made it used."""
-        found: dict[str, list[str]] = {}
-        for row in self._tasks:
-            if row[4]:
-                found.setdefault(row[1], []).append(row[4])
-        return found
-
-
-def _node(task_id: str, family: str, result_dir: str, first_output: str, _: str = "") -> Node:
-    return Node(task=KeptTask(task_id, family, result_dir), state=State.COMPLETE, first_output=first_output)
-
-
-def usage_known(graph: KeptGraph) -> bool:
-    """Whether the indexes know what made each result of a kept graph used (else ``status`` builds the graph, to
-    read the figures of results a batch job made from the job's own record)."""
-    spaces = records.USAGE_SPACES
-    return all(entry.count(" ") == spaces for entries in graph.index_entries().values() for entry in entries)

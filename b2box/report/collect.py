@@ -17,7 +17,7 @@ from typing import Any
 import luigi
 
 from b2box.engine.graph import Node, State, TaskGraph
-from b2box.engine.kept_graph import KeptGraph
+from b2box.engine.kept_tasks import KeptGraph
 from b2box.engine.scheduler import FAILURE_LOG, last_time
 from b2box.job.files import PROVENANCE_FILE
 from b2box.jsonio import read_json
