@@ -286,3 +286,22 @@ def test_grouped_tasks_run_individually_here(tmp_path: Path) -> None:
 
     assert run(*[G(value=i) for i in range(4)]).success
     assert (tmp_path / "results/value=3/g.txt").read_text() == "3"
+
+
+def test_building_a_graph_leaves_the_cycle_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The build holds off full collections while it grows the heap; the caller's thresholds come back, also after a
+    requires() that raises (its task is reported broken)."""
+    import gc
+
+    from b2box.engine.graph import TaskGraph
+
+    class Broken(b2luigi.Task):
+        def requires(self):
+            raise ValueError("no inputs today")
+
+    before = gc.get_threshold()
+    TaskGraph.build([Step(index=2)])
+    assert gc.get_threshold() == before
+    graph = TaskGraph.build([Broken()])
+    assert "no inputs today" in (graph.roots[0].error or "")
+    assert gc.get_threshold() == before

@@ -23,6 +23,7 @@ output after the run is gone.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -57,6 +58,7 @@ def _worker_main(
     ends, the answer and the word on the next go in one message: one write and one wake-up of the scheduler per
     task, not two."""
     die_with_parent()
+    gc.freeze()  # what the worker inherited is never its garbage: its collections need not walk (nor copy) it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     stopping = False
