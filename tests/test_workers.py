@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from b2box.engine.workers import BEGAN, ENDED, RETURNED, Event, WorkerPool
@@ -19,6 +20,18 @@ def events_until_settled(pool: WorkerPool) -> list[Event]:
     while pool.running:
         seen += pool.wait()
     return seen
+
+
+def long_beside_short(run: Callable[[str, object], str | None]) -> WorkerPool:
+    """Two workers: one runs "long", the other ran "short", which has ended (a worker each: neither held both)."""
+    pool = WorkerPool(2, run)
+    pool.start("long")
+    pool.start("short")
+    assert pool.free == 0
+    ended: list[str] = []
+    while "short" not in ended:
+        ended += [event.task_id for event in pool.wait() if event.kind == ENDED]
+    return pool
 
 
 def test_a_worker_holds_the_next_task_but_begins_one_at_a_time(tmp_path: Path) -> None:
@@ -98,14 +111,8 @@ def test_with_several_workers_each_holds_one_task() -> None:
         time.sleep(1.0 if task_id == "long" else 0.0)
         return None
 
-    pool = WorkerPool(2, run)
+    pool = long_beside_short(run)
     try:
-        pool.start("long")
-        pool.start("short")
-        assert pool.free == 0
-        ended = []
-        while "short" not in ended:
-            ended += [event.task_id for event in pool.wait() if event.kind == ENDED]
         assert pool.free == 1  # the worker that ran "short" takes the next task, not the one running "long"
         pool.start("next")
         seen = events_until_settled(pool)
@@ -183,13 +190,8 @@ def test_a_worker_that_dies_idle_is_replaced_and_the_busy_one_goes_on(tmp_path: 
         time.sleep(1.5 if task_id == "long" else 0.0)
         return None
 
-    pool = WorkerPool(2, run)
+    pool = long_beside_short(run)
     try:
-        pool.start("long")
-        pool.start("short")
-        ended: list[str] = []
-        while "short" not in ended:
-            ended += [event.task_id for event in pool.wait() if event.kind == ENDED]
         os.kill(int((tmp_path / "short").read_text()), signal.SIGKILL)
         seen = events_until_settled(pool)
         pool.start("next")
