@@ -305,13 +305,20 @@ def _complete(kept: dict[str, Any]) -> KeptGraph | None:
     tasks: list[tuple[str, str, str, str, str]] = []
     every_path: list[str] = []
     for task_id, family, place, entry, output in rows:
+        if place >= 0 and "\t" not in output:  # (most tasks: one output in a result folder)
+            if indexes[place].get(output) != entry:
+                return None  # made again since, or otherwise than this graph says
+            path = prefixes[place] + output
+            every_path.append(path)
+            tasks.append((task_id, families[family], folders[place], path, entry))
+            continue
         outputs = output.split("\t") if output else []
         if place < 0:  # an input (or a wrapper): its files are checked
             every_path += outputs
             tasks.append((task_id, families[family], "", "", ""))
             continue
         if indexes[place].get(outputs[0]) != entry:
-            return None  # made again since, or otherwise than this graph says
+            return None
         paths = [prefixes[place] + path for path in outputs]
         every_path += paths
         tasks.append((task_id, families[family], folders[place], paths[0], entry))
