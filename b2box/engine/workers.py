@@ -45,6 +45,7 @@ _BEGUN = True  # what a worker says when it begins the next task it holds
 _DECLINED = False  # what it says instead when it may not begin it (the run lost its lock): it goes back in line
 DEPTH = 2  # tasks a lone worker holds at once: the one it runs and the next
 _UNSAID = object()  # (no answer waits to be sent)
+_HUNG_UP = select.POLLHUP | select.POLLERR | select.POLLNVAL
 
 
 def _worker_main(
@@ -193,9 +194,10 @@ class WorkerPool:
         events: list[Event] = []
         while not events and self.running:
             ready: dict[_Worker, bool] = {}  # the workers that said something, and whether each is gone
-            for descriptor, _ in self._poll.poll():
+            for descriptor, mask in self._poll.poll():
                 worker = self._by_fd[descriptor]
-                ready[worker] = ready.get(worker, False) or descriptor == worker.process.sentinel
+                ended = descriptor == worker.process.sentinel or bool(mask & _HUNG_UP)  # (exited, or pipe closed)
+                ready[worker] = ready.get(worker, False) or ended
             for worker, gone in ready.items():
                 if worker.held:
                     events += self._read(worker, gone)
