@@ -73,30 +73,32 @@ _SLICE = 2_000  # a mapping longer than this is encoded a slice at a time
 def _pieces(data: Any) -> Iterator[str]:
     """The text of :func:`dumps` in pieces, a long mapping a slice at a time: a result folder's index of 100,000
     entries encoded whole was 50 MB more memory at the end of a run, as one text and the encoder's pieces of it."""
-    if not isinstance(data, dict) or not data:
-        yield _SORTED.encode(data) + "\n"
-        return
     encode = _SORTED.encode
-    if not any(isinstance(value, dict) and len(value) > _SLICE for value in data.values()):  # (a record: in one)
-        yield (
-            "{\n"
-            + ",\n".join(f"  {encode(str(key))}: {encode(value)}" for key, value in sorted(data.items()))
-            + "\n}\n"
-        )
+    if not isinstance(data, dict) or not data:
+        yield encode(data) + "\n"
+        return
+    items = sorted(data.items())
+    if not any(_long(value) for _, value in items):  # (a record: in one piece)
+        yield "{\n" + ",\n".join(f"  {encode(str(key))}: {encode(value)}" for key, value in items) + "\n}\n"
         return
     separator = "{\n"
-    for key, value in sorted(data.items()):
-        yield f"{separator}  {_SORTED.encode(str(key))}: "
+    for key, value in items:
+        yield f"{separator}  {encode(str(key))}: "
         separator = ",\n"
-        if not (isinstance(value, dict) and len(value) > _SLICE):
-            yield _SORTED.encode(value)
+        if not _long(value):
+            yield encode(value)
             continue
         names = sorted(value)
         for start in range(0, len(names), _SLICE):
-            part = _SORTED.encode({name: value[name] for name in names[start : start + _SLICE]})
+            part = encode({name: value[name] for name in names[start : start + _SLICE]})
             yield ("{" if start == 0 else ", ") + part[1:-1]
         yield "}"
     yield "\n}\n"
+
+
+def _long(value: Any) -> bool:
+    """Whether ``value`` is a mapping long enough to be encoded a slice at a time."""
+    return isinstance(value, dict) and len(value) > _SLICE
 
 
 def read_json(path: str) -> dict[str, Any] | None:

@@ -84,13 +84,13 @@ def _validated(path: str, data: Any, strict: bool) -> dict[str, Any]:
 
 
 def _environment_values(files: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    if _validating and plain_values.no_setting_variables():
+    if not _validating:
+        return raw_environment_values()
+    if plain_values.no_setting_variables():  # nothing for pydantic-settings to read: it is not even imported
         return {}
-    if _validating:
-        from b2box.settings.model import environment_values
+    from b2box.settings.model import environment_values
 
-        return environment_values(_strict(files))
-    return raw_environment_values()
+    return environment_values(_strict(files))
 
 
 _validating = True
