@@ -105,7 +105,7 @@ def environment_of(task: Any) -> tuple[str, str]:
     if same is not None and same[0] is stated:  # tasks of one class share their section: one resolution for all
         return same[1]
     key = repr(stated)
-    found = _environments.get(key)
+    found = _environments.get(key) or _bare_environment(stated)
     if found is None:  # on the submitting side only (jobs run without pydantic, which the spec needs)
         from b2box.env.spec import spec_for_task
 
@@ -117,6 +117,25 @@ def environment_of(task: Any) -> tuple[str, str]:
         _by_settings.clear()
     _by_settings[id(stated)] = (stated, found)
     return found
+
+
+def _bare_environment(stated: Any) -> tuple[str, str] | None:
+    """(digest, label) of the host's environment when the settings state nothing the spec could resolve or reject
+    (no image, env_script, variables or binds; plain values): what :func:`environment_of_spec` makes of its spec,
+    without making one (the spec's model is pydantic, whose import is a tenth of a small first run)."""
+    if stated.image or stated.env_script or stated.env or stated.binds or stated.runtime not in ("auto", "none"):
+        return None
+    executable = stated.executable or ()
+    plain = (stated.gpus, stated.extra_args, stated.working_dir, executable, stated.executable_prefix)
+    if tuple(map(type, plain)) != (bool, tuple, str, tuple, tuple):
+        return None
+    command = [*stated.executable_prefix, *executable]
+    if not all(isinstance(word, str) for word in (*stated.extra_args, *command)):
+        return None
+    return digest("none", "", "", "[]", "[]", json.dumps(command)), _HOST
+
+
+_HOST = "the host (no container)"
 
 
 def environment_of_spec(task_id: str, spec: EnvSpec) -> tuple[str, str]:
@@ -134,7 +153,7 @@ def environment_of_spec(task_id: str, spec: EnvSpec) -> tuple[str, str]:
         json.dumps([*spec.executable_prefix, *spec.executable]),
     ]
     label = f"{spec.runtime} {image.reference}" + (f" ({image.digest[:19]}…)" if image.digest else "")
-    return digest(*parts), label if spec.runtime != "none" else "the host (no container)"
+    return digest(*parts), label if spec.runtime != "none" else _HOST
 
 
 def bare_environments() -> list[list[Any]]:
