@@ -1,6 +1,6 @@
 """Setting values seen right without the settings model (b2box.settings.plain_values): every value taken that way is
-one the model takes as it is, every other value still meets the model (and its messages), and a rerun with nothing
-to do of a workflow without environments never imports pydantic."""
+one the model takes as it is, every other value still meets the model (and its messages), and a workflow without
+environments never imports pydantic."""
 
 from __future__ import annotations
 
@@ -54,27 +54,36 @@ def test_a_wrong_type_in_a_settings_file_still_names_the_file_and_the_key(tmp_pa
     assert "settings.json" in done.stderr and "workers" in done.stderr, done.stderr
 
 
-def test_a_rerun_with_nothing_to_do_imports_no_pydantic(tmp_path: Path) -> None:
-    """The kept graph's rerun of a workflow without environments, with a settings file and set_setting of plain
-    values: python -X importtime shows every module imported (and, unlike a variable, leaves the kept graph's basis
-    as it was)."""
+def _imported(script: Path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ``script`` under python -X importtime: how it ended, and every module it imported."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", str(script)],
+        cwd=script.parent, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={name: value for name, value in os.environ.items() if not name.startswith("B2BOX_")},
+    )  # fmt: skip
+    lines = done.stderr.splitlines()
+    return done, [line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")]
+
+
+def test_a_workflow_without_environments_imports_no_pydantic_first_run_or_rerun(tmp_path: Path) -> None:
+    """A first run and the kept graph's rerun of a workflow without environments, with a settings file and
+    set_setting of plain values: python -X importtime shows every module imported (and, unlike a variable, leaves
+    the kept graph's basis as it was). Nor does either import a batch system's module: no batch system is used."""
     shutil.copy(Path(__file__).parent / "workflows" / "kept.py", tmp_path / "kept.py")
     (tmp_path / "kept_sizes.py").write_text("COUNT = 2\n")
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "a.root").write_text("a")
     (tmp_path / "settings.json").write_text('{"log_dir": "logs", "keep_graph": true, "workers": 1}')
-    first = run_python(tmp_path / "kept.py")
+    first, imported_first = _imported(tmp_path / "kept.py")
     assert first.returncode == 0, first.stderr
+    assert "done 4/4" in first.stderr
     built = (tmp_path / "graph_built.log").read_text()
-    again = subprocess.run(
-        [sys.executable, "-X", "importtime", str(tmp_path / "kept.py")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env={name: value for name, value in os.environ.items() if not name.startswith("B2BOX_")},
-    )  # fmt: skip
+    again, imported_again = _imported(tmp_path / "kept.py")
     assert again.returncode == 0, again.stderr
     assert "already complete, 0 to run" in again.stderr
     assert (tmp_path / "graph_built.log").read_text() == built, "the rerun built the graph"
-    lines = again.stderr.splitlines()
-    imported = [line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")]
-    assert "luigi" in imported
-    assert not [name for name in imported if name.startswith("pydantic")], "pydantic was imported"
+    for imported in (imported_first, imported_again):
+        assert "luigi" in imported and "b2box.engine.scheduler" in imported
+        assert not [name for name in imported if name.startswith("pydantic")], "pydantic was imported"
+        backends = [name for name in imported if name.startswith("b2box.batch.backends.")]
+        assert backends == ["b2box.batch.backends.registry"], "a batch system's module was imported"

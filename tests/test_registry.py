@@ -109,6 +109,15 @@ def test_what_differs_between_backends_is_declared_as_capabilities() -> None:
     assert JobPreparer("gbasf2").capabilities.site_chooses_container
 
 
+def test_a_registration_that_says_whether_it_decides_the_environment_says_what_its_class_does() -> None:
+    """The registry's word spares a local run importing its backend for every task's identity: it must not lie."""
+    stated = {entry.name: entry.decides_environment for entry in registry.registered()}
+    assert None not in stated.values(), "every built-in batch system states it"
+    for name, decides in stated.items():
+        assert callable(getattr(registry.backend_type(name), "result_environment", None)) is decides, name
+    assert [name for name, decides in stated.items() if decides] == ["gbasf2"]
+
+
 def test_every_default_is_written_once_and_jobs_resolve_settings_as_the_model_does(tmp_path: Path) -> None:
     """A job has no pydantic: it must still see every setting's default exactly as the model has it."""
     model = settings_model()

@@ -70,7 +70,7 @@ def _resembles(key: str, known: Any = None) -> str:
 
 def is_unknown(key: str) -> bool:
     """Whether ``key`` is neither a setting b2box or b2luigi knows nor a name left free on purpose."""
-    return key not in known_settings() and not key.startswith(_FREE_PREFIXES)
+    return declared.find(key) is None and not key.startswith(_FREE_PREFIXES)
 
 
 def report_unknown(source: str, key: str, strict: bool, shown: str | None = None, known: Any = None) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from b2box.settings import declared
-from b2box.settings.names import PLUMBING_VARIABLES, check_names, known_settings
+from b2box.settings.names import PLUMBING_VARIABLES, check_names
 from b2box.settings.sources import ENV_PREFIX
 
 
@@ -45,7 +45,7 @@ _OPTIONAL = " | None"
 def plainly_valid(key: str, value: Any) -> bool:
     """Whether ``value`` is one the settings model takes for the known setting ``key`` as it is (False: ask the
     model, which may still take it, or says what is wrong)."""
-    setting = known_settings().get(key)
+    setting = declared.find(key)
     if setting is None or declared.choices(key):
         return False
     annotation = setting.annotation
@@ -62,8 +62,7 @@ def checked_file(path: str, data: Any, strict: bool) -> bool:
     are checked, as always); False when the model must look at it."""
     if not isinstance(data, dict):
         return False
-    known = known_settings()
-    if not all(plainly_valid(key, value) for key, value in data.items() if key in known):
+    if not all(plainly_valid(key, value) for key, value in data.items() if declared.find(key) is not None):
         return False
     check_names(path, data, strict)
     return True

@@ -39,6 +39,9 @@ class Registration:
     command: str = ""  # the command-line tool it needs (b2box info looks for it)
     auto: bool = True  # whether ``batch_system = "auto"`` chooses it where its command is found
     settings: str = ""  # "package.module:Group": the backend's own settings (a b2box.settings.declared.SettingGroup)
+    # whether it decides the environment its tasks' results are made in (the grid: the release), not their spec;
+    # None: its class is asked (a ``result_environment`` method), which imports it
+    decides_environment: bool | None = None
 
 
 _registered: dict[str, Registration] = {}
@@ -52,9 +55,17 @@ def _named(name: str) -> None:
     declared.add_choices("batch_system", [AUTO, *_order])
 
 
-def register(name: str, location: str, command: str = "", auto: bool = True, settings: str = "") -> None:
+def register(
+    name: str,
+    location: str,
+    command: str = "",
+    auto: bool = True,
+    settings: str = "",
+    decides_environment: bool | None = None,
+) -> None:
     """Add (or replace) a batch system; its settings join the settings model when it is next made."""
-    _registered[name] = Registration(name=name, location=location, command=command, auto=auto, settings=settings)
+    _registered[name] = Registration(name, location, command, auto, settings, decides_environment)
+    _deciding.pop(name, None)
     if settings:
         declared.add_loader(lambda: _load(settings))
     _named(name)
@@ -142,8 +153,10 @@ def result_environment(task: Any) -> tuple[str, str] | None:
     release), as (digest, label); None where the task's own environment spec does (b2box.results.identity)."""
     name = batch_system_of(task)
     decides = _deciding.get(name)
-    if decides is None:
-        decides = _deciding[name] = callable(getattr(backend_type(name), "result_environment", None))
+    if decides is None:  # (a local run of tasks without environments imports no backend to learn it)
+        stated = registration(name).decides_environment
+        decides = callable(getattr(backend_type(name), "result_environment", None)) if stated is None else stated
+        _deciding[name] = decides
     return backend_type(name).result_environment(task) if decides else None
 
 
@@ -162,13 +175,16 @@ def _listed(values: list[str]) -> str:
 
 # The batch systems of b2box; ``auto`` looks for their commands in this order: LSF, HTCondor, Slurm (b2luigi's).
 _HERE = "b2box.batch.backends"
-register("local", f"{_HERE}.local:LocalBackend")
-register("lsf", f"{_HERE}.lsf:LSFBackend", command="bsub", settings=f"{_HERE}.lsf:LSFSettings")
+register("local", f"{_HERE}.local:LocalBackend", decides_environment=False)
+register("lsf", f"{_HERE}.lsf:LSFBackend", command="bsub", settings=f"{_HERE}.lsf:LSFSettings",
+         decides_environment=False)  # fmt: skip
 register("htcondor", f"{_HERE}.htcondor:HTCondorBackend", command="condor_submit",
-         settings=f"{_HERE}.htcondor:HTCondorSettings")  # fmt: skip
-register("slurm", f"{_HERE}.slurm:SlurmBackend", command="sbatch", settings=f"{_HERE}.slurm:SlurmSettings")
+         settings=f"{_HERE}.htcondor:HTCondorSettings", decides_environment=False)  # fmt: skip
+register("slurm", f"{_HERE}.slurm:SlurmBackend", command="sbatch", settings=f"{_HERE}.slurm:SlurmSettings",
+         decides_environment=False)  # fmt: skip
 register("gbasf2", f"{_HERE}.gbasf2.backend:Gbasf2Backend", command="gbasf2", auto=False,
-         settings=f"{_HERE}.gbasf2.settings:Gbasf2Settings")  # fmt: skip
+         settings=f"{_HERE}.gbasf2.settings:Gbasf2Settings", decides_environment=True)  # fmt: skip
 alias("apptainer", "local")  # b2luigi's name: the job runs here, in its Apptainer image
-register("custom", f"{_HERE}.custom:custom_backend", settings=f"{_HERE}.custom:CustomSettings")
+register("custom", f"{_HERE}.custom:custom_backend", settings=f"{_HERE}.custom:CustomSettings",
+         decides_environment=False)  # fmt: skip
 identity.decide_environment_with(result_environment)
