@@ -10,10 +10,12 @@ disk takes, in the same run, to make a folder and a file per task (the floor: on
 by several times from hour to hour). The issue's goals are printed beside the figures at 100,000 tasks. Results go
 to benchmarks/results/local_scaling.json, and the curve to benchmarks/results/local_scaling.html (plotly, the
 ``report`` extra) and, where headless Chromium is, its picture docs/images/local_scaling.png, which docs/speed.md
-shows.
+shows. ``--folder`` puts every run's results (and the floor's files) in another folder: on a memory file system
+(/dev/shm) what is left is the CPU's part, which the disk hides; ``--name`` keeps those figures apart.
 
     python benchmarks/local_scaling.py                          # 1k ... 100k, b2luigi up to 3k
     python benchmarks/local_scaling.py --sizes 1000 10000 --repeat 3
+    python benchmarks/local_scaling.py --folder /dev/shm --name local_scaling_memory
 """
 
 from __future__ import annotations
@@ -32,16 +34,16 @@ from typing import Any
 from common import HERE, RESULTS, b2luigi_python, measured, write_results
 
 SCRIPT = HERE / "average_workflow.py"
-PICTURE = HERE.parent / "docs" / "images" / "local_scaling.png"
+PICTURES = HERE.parent / "docs" / "images"
 GOALS = {"first_s": 10.0, "noop_s": 1.0, "status_s": 1.0, "peak_mb": 300.0}  # at 100,000 tasks (issue 27)
 STEPS = ("first", "noop", "status", "built")
 LABELS = {"first": "first run", "noop": "no-op rerun", "status": "status", "built": "no-op rerun, graph built"}
 
 
-def file_floor(size: int) -> float:
+def file_floor(size: int, where: str | None) -> float:
     """Seconds this disk takes for the least a first run must do: a folder per task and one file in it, written
     under a temporary name and renamed into place (the baseline the first run is compared with, same run)."""
-    folder = tempfile.mkdtemp(prefix="b2box-floor-")
+    folder = tempfile.mkdtemp(prefix="b2box-floor-", dir=where)
     os.sync()
     started = time.perf_counter()
     for index in range(size):
@@ -56,9 +58,10 @@ def file_floor(size: int) -> float:
     return elapsed
 
 
-def steps(python: str, implementation: str, size: int, repeat: int) -> dict[str, Any]:
-    """One implementation at one size: each step's median seconds (of ``repeat`` runs; one first run) and peak MB."""
-    results = tempfile.mkdtemp(prefix="b2box-scaling-")
+def steps(python: str, implementation: str, size: int, repeat: int, where: str | None) -> dict[str, Any]:
+    """One implementation at one size: each step's median seconds (of ``repeat`` runs; one first run) and peak MB,
+    its results in a new folder in ``where`` (None: the system's temporary folder)."""
+    results = tempfile.mkdtemp(prefix="b2box-scaling-", dir=where)
     env = {**os.environ, "BENCH_IMPL": implementation, "BENCH_N": str(size), "BENCH_RESULTS": results}
     commands = {"first": [python, str(SCRIPT)], "noop": [python, str(SCRIPT)]}
     if implementation == "b2box":
@@ -78,7 +81,7 @@ def steps(python: str, implementation: str, size: int, repeat: int) -> dict[str,
     return row
 
 
-def draw(rows: list[dict[str, Any]]) -> Path | None:
+def draw(rows: list[dict[str, Any]], name: str) -> Path | None:
     """The curve, seconds against tasks on log scales, as a self-contained page (None without plotly)."""
     try:
         import plotly.graph_objects as go
@@ -109,7 +112,7 @@ def draw(rows: list[dict[str, Any]]) -> Path | None:
     figure.update_yaxes(type="log", title_text="seconds (wall)")
     figure.update_layout(title="Local engine: average workflow, one worker", template="plotly_white",
                          width=900, height=560, margin={"t": 60})  # fmt: skip
-    page = RESULTS / "local_scaling.html"
+    page = RESULTS / f"{name}.html"
     figure.write_html(page, include_plotlyjs=True, full_html=True, config={"displayModeBar": False})
     return page
 
@@ -119,10 +122,18 @@ def photograph(page: Path) -> Path | None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         return None
+    picture = PICTURES / f"{page.stem}.png"
     options = ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=920,580"]
-    command = [chromium, *options, "--virtual-time-budget=5000", f"--screenshot={PICTURE}", page.as_uri()]
+    command = [chromium, *options, "--virtual-time-budget=5000", f"--screenshot={picture}", page.as_uri()]
     done = subprocess.run(command, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
-    return PICTURE if done.returncode == 0 and PICTURE.exists() else None
+    return picture if done.returncode == 0 and picture.exists() else None
+
+
+def file_system(folder: str | None) -> str:
+    """The type of the file system ``folder`` is on (ext4, tmpfs...), as ``stat`` says it."""
+    where = folder or tempfile.gettempdir()
+    done = subprocess.run(["stat", "-f", "-c", "%T", where], capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return done.stdout.strip() or "unknown"
 
 
 def main() -> None:
@@ -131,16 +142,18 @@ def main() -> None:
     parser.add_argument("--b2luigi-max", type=int, default=3000, help="largest N to run with b2luigi")
     parser.add_argument("--no-b2luigi", action="store_true", help="measure b2box only")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the no-op rerun and status; medians count")
+    parser.add_argument("--folder", help="where the runs write (default: the system's temporary folder)")
+    parser.add_argument("--name", default="local_scaling", help="of the results file, page and picture")
     options = parser.parse_args()
 
     reference = None if options.no_b2luigi else b2luigi_python()
     rows = []
     for size in options.sizes:
-        row: dict[str, Any] = {"tasks": size, "file_floor_s": file_floor(size)}
-        row["b2box"] = steps(sys.executable, "b2box", size, options.repeat)
+        row: dict[str, Any] = {"tasks": size, "file_floor_s": file_floor(size, options.folder)}
+        row["b2box"] = steps(sys.executable, "b2box", size, options.repeat, options.folder)
         row["first_run_vs_floor"] = row["b2box"]["first_s"] / row["file_floor_s"]
         if reference and size <= options.b2luigi_max:
-            row["b2luigi"] = steps(reference, "b2luigi", size, options.repeat)
+            row["b2luigi"] = steps(reference, "b2luigi", size, options.repeat, options.folder)
             row["first_run_ratio"] = row["b2luigi"]["first_s"] / row["b2box"]["first_s"]
         rows.append(row)
         ours = row["b2box"]
@@ -161,9 +174,10 @@ def main() -> None:
         print(f"goals at 100,000 tasks: first run {ours['first_s']:.1f} s (goal {GOALS['first_s']:.0f}), no-op "
               f"{ours['noop_s']:.2f} s and status {ours['status_s']:.2f} s (goal {GOALS['noop_s']:.0f}), peak "
               f"{peak:.0f} MB (goal {GOALS['peak_mb']:.0f})")  # fmt: skip
-    path = write_results("local_scaling", {"workflow": SCRIPT.name, "rows": rows, "goals_at_100000": GOALS})
+    where = {"folder": options.folder or tempfile.gettempdir(), "file_system": file_system(options.folder)}
+    path = write_results(options.name, {"workflow": SCRIPT.name, **where, "rows": rows, "goals_at_100000": GOALS})
     print(f"results written to {path}")
-    page = draw(rows)
+    page = draw(rows, options.name)
     picture = photograph(page) if page else None
     print(f"curve: {page or 'not drawn (no plotly: pip install b2box[report])'}; picture: {picture or 'none'}")
 
