@@ -81,7 +81,7 @@ def steps(python: str, implementation: str, size: int, repeat: int, where: str |
     return row
 
 
-def draw(rows: list[dict[str, Any]], name: str) -> Path | None:
+def draw(rows: list[dict[str, Any]], name: str, file_system: str) -> Path | None:
     """The curve, seconds against tasks on log scales, as a self-contained page (None without plotly)."""
     try:
         import plotly.graph_objects as go
@@ -103,7 +103,7 @@ def draw(rows: list[dict[str, Any]], name: str) -> Path | None:
                 )
     floor = {"color": "#9d9d9d", "dash": "dot"}
     figure.add_scatter(x=[row["tasks"] for row in rows], y=[row["file_floor_s"] for row in rows], mode="lines",
-                       name="this disk: a folder and a file per task", line=floor)  # fmt: skip
+                       name=f"this file system ({file_system}): a folder and a file per task", line=floor)  # fmt: skip
     figure.add_scatter(x=[100_000], y=[GOALS["first_s"]], name="goal: first run", mode="markers",
                        marker={"symbol": "star", "size": 14, "color": "#54a24b"})  # fmt: skip
     figure.add_scatter(x=[100_000], y=[GOALS["noop_s"]], name="goal: no-op rerun, status", mode="markers",
@@ -177,7 +177,7 @@ def main() -> None:
     where = {"folder": options.folder or tempfile.gettempdir(), "file_system": file_system(options.folder)}
     path = write_results(options.name, {"workflow": SCRIPT.name, **where, "rows": rows, "goals_at_100000": GOALS})
     print(f"results written to {path}")
-    page = draw(rows, options.name)
+    page = draw(rows, options.name, where["file_system"])
     picture = photograph(page) if page else None
     print(f"curve: {page or 'not drawn (no plotly: pip install b2box[report])'}; picture: {picture or 'none'}")
 
