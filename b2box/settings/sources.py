@@ -76,17 +76,19 @@ def settings_file_candidates() -> list[str]:
     parents (where b2luigi looks) for the places the first search did not cover.
     """
     named = named_settings_file()
-    if named:
-        return [named]
-    return list(dict.fromkeys([*_upward(script_dir()), *_upward(os.getcwd())]))
+    return [named] if named else _searched()
 
 
 def settings_file_paths() -> list[str]:
     """The settings files in lookup order (see :func:`settings_file_candidates`): a named file as it is, found ones
     where something of that name is there (a folder or a broken link is an error, not silently passed by)."""
-    if named_settings_file():
-        return settings_file_candidates()
-    return [path for path in settings_file_candidates() if os.path.lexists(path)]
+    named = named_settings_file()
+    return [named] if named else [path for path in _searched() if os.path.lexists(path)]
+
+
+def _searched() -> list[str]:
+    """The script's folder and its parents (nearest first), then the working directory's not already among them."""
+    return list(dict.fromkeys([*_upward(script_dir()), *_upward(os.getcwd())]))
 
 
 def raw_environment_values() -> dict[str, Any]:
