@@ -36,8 +36,7 @@ _GRACE = 3.0  # seconds a stopped wrapper gets before SIGKILL (less than a stopp
 
 def has_environment(task: Any) -> bool:
     """Whether the task declares where it runs (image, env_script, env or binds)."""
-    stated = settings_of(task).environment
-    return bool(stated.image or stated.env_script or stated.env or stated.binds)
+    return settings_of(task).environment.states_environment
 
 
 class WrapperRuns:

@@ -123,7 +123,7 @@ def _bare_environment(stated: Any) -> tuple[str, str] | None:
     """(digest, label) of the host's environment when the settings state nothing the spec could resolve or reject
     (no image, env_script, variables or binds; plain values): what :func:`environment_of_spec` makes of its spec,
     without making one (the spec's model is pydantic, whose import is a tenth of a small first run)."""
-    if stated.image or stated.env_script or stated.env or stated.binds or stated.runtime not in ("auto", "none"):
+    if stated.states_environment or stated.runtime not in ("auto", "none"):
         return None
     executable = stated.executable or ()
     plain = (stated.gpus, stated.extra_args, stated.working_dir, executable, stated.executable_prefix)
@@ -132,7 +132,7 @@ def _bare_environment(stated: Any) -> tuple[str, str] | None:
     command = [*stated.executable_prefix, *executable]
     if not all(isinstance(word, str) for word in (*stated.extra_args, *command)):
         return None
-    return digest("none", "", "", "[]", "[]", json.dumps(command)), _HOST
+    return _environment_digest("none", "", "", {}, (), command), _HOST
 
 
 _HOST = "the host (no container)"
@@ -143,17 +143,22 @@ def environment_of_spec(task_id: str, spec: EnvSpec) -> tuple[str, str]:
     from b2box.env import images
 
     image = images.resolve(task_id, spec)
-    variables = sorted((name, digest(value)) for name, value in spec.env.items())
-    parts = [
-        spec.runtime,
-        image.digest or image.reference,
-        _content_of(spec.env_script),
-        json.dumps(variables),
-        json.dumps(sorted(spec.binds)),
-        json.dumps([*spec.executable_prefix, *spec.executable]),
-    ]
+    command = [*spec.executable_prefix, *spec.executable]
+    found = _environment_digest(spec.runtime, image.digest or image.reference, spec.env_script, spec.env, spec.binds,
+                                command)  # fmt: skip
     label = f"{spec.runtime} {image.reference}" + (f" ({image.digest[:19]}…)" if image.digest else "")
-    return digest(*parts), label if spec.runtime != "none" else _HOST
+    return found, label if spec.runtime != "none" else _HOST
+
+
+def _environment_digest(
+    runtime: str, image: str, env_script: str, env: Mapping[str, str], binds: Iterable[str], command: list[str]
+) -> str:
+    """The digest of an environment (its variables' values hashed, never kept in clear): the one place its parts
+    are put together, for a spec and for the host's environment without one."""
+    variables = sorted((name, digest(value)) for name, value in env.items())
+    return digest(
+        runtime, image, _content_of(env_script), json.dumps(variables), json.dumps(sorted(binds)), json.dumps(command)
+    )
 
 
 def bare_environments() -> list[list[Any]]:

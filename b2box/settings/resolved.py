@@ -68,6 +68,11 @@ class EnvironmentSettings:
     pass_env: tuple[str, ...] = ()  # variables handed from the submitting shell into every job
     secret_env: tuple[str, ...] = ()  # names or patterns of variables that are secrets too
 
+    @property
+    def states_environment(self) -> bool:
+        """Whether it states where a task runs (an image, an env_script, variables or binds): else the host."""
+        return bool(self.image or self.env_script or self.env or self.binds)
+
 
 @dataclass(frozen=True)
 class BatchSettings:
