@@ -46,7 +46,12 @@ def plainly_valid(key: str, value: Any) -> bool:
     """Whether ``value`` is one the settings model takes for the known setting ``key`` as it is (False: ask the
     model, which may still take it, or says what is wrong)."""
     setting = declared.find(key)
-    if setting is None or declared.choices(key):
+    return setting is not None and _takes(setting, key, value)
+
+
+def _takes(setting: declared.Declared, key: str, value: Any) -> bool:
+    """Whether the model takes ``value`` as it is for ``setting`` (found once by the caller)."""
+    if declared.choices(key):
         return False
     annotation = setting.annotation
     if annotation.endswith(_OPTIONAL):
@@ -62,8 +67,10 @@ def checked_file(path: str, data: Any, strict: bool) -> bool:
     are checked, as always); False when the model must look at it."""
     if not isinstance(data, dict):
         return False
-    if not all(plainly_valid(key, value) for key, value in data.items() if declared.find(key) is not None):
-        return False
+    for key, value in data.items():
+        setting = declared.find(key)
+        if setting is not None and not _takes(setting, key, value):  # (unknown keys: only their names are checked)
+            return False
     check_names(path, data, strict)
     return True
 
