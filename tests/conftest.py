@@ -36,13 +36,18 @@ def clean_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def run_python(
-    script: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    script: Path,
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    python_options: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run a workflow script the way a user does: python script.py ARGS."""
+    """Run a workflow script the way a user does: python [PYTHON_OPTIONS] script.py ARGS."""
     full_env = {key: value for key, value in os.environ.items() if not key.startswith("B2BOX_")}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, str(script), *args],
+        [sys.executable, *python_options, str(script), *args],
         cwd=cwd or script.parent,
         env=full_env,
         capture_output=True,

@@ -4,10 +4,8 @@ environments never imports pydantic."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +54,7 @@ def test_a_wrong_type_in_a_settings_file_still_names_the_file_and_the_key(tmp_pa
 
 def _imported(script: Path) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     """Run ``script`` under python -X importtime: how it ended, and every module it imported."""
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", str(script)],
-        cwd=script.parent, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env={name: value for name, value in os.environ.items() if not name.startswith("B2BOX_")},
-    )  # fmt: skip
+    done = run_python(script, python_options=("-X", "importtime"))
     lines = done.stderr.splitlines()
     return done, [line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")]
 
